@@ -1,0 +1,14 @@
+//! Shared pieces of logq: the record model, syslog and timestamp parsing, the
+//! agent–collector wire codec and (feature `index`) the tantivy index schema.
+//! Nothing here does network I/O.
+
+pub mod parse;
+pub mod record;
+pub mod wire;
+
+#[cfg(feature = "index")]
+pub mod schema;
+#[cfg(feature = "index")]
+pub mod tokenizer;
+
+pub use record::{Origin, Record};

@@ -1,0 +1,321 @@
+//! Finds the syslog header and the event time in a line.
+//!
+//! Syslog forms (RFC 5424, RFC 3164 with or without `<PRI>`, and the RFC 3339
+//! file form Debian 12's rsyslog writes) go through `syslog_loose`. Lines
+//! without a syslog header are tried against other common stamps at the start
+//! of the line:
+//!
+//! | form | example |
+//! |---|---|
+//! | ISO 8601 date and time | `2026-11-24 22:22:45,123 INFO ...` |
+//! | `yymmdd HHMMSS` (HDFS) | `081109 203615 148 INFO ...` |
+//! | `yy/mm/dd HH:MM:SS` (Spark) | `17/06/09 20:10:40 INFO ...` |
+//! | Apache error log | `[Sun Dec 04 04:47:44 2005] [error] ...` |
+//! | epoch seconds | `1131566461 ...`, `1131566461.123 ...` |
+//!
+//! A stamp without a zone is read in the agent's zone (its UTC offset); an RFC
+//! 3164 stamp without a year gets the year that puts it closest before the
+//! receive time (a stamp up to a day ahead of the receive time is clock skew,
+//! not last year). A line in none of these forms is [`Parsed::unparsed`]: its
+//! whole text is the message and the caller uses the receive time.
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
+use syslog_loose::{IncompleteDate, ProcId, Variant};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed<'a> {
+    /// Milliseconds since the epoch, when the line carries a usable stamp.
+    pub time_ms: Option<i64>,
+    pub host: Option<&'a str>,
+    pub program: Option<&'a str>,
+    pub pid: Option<u32>,
+    pub facility: Option<u8>,
+    pub severity: Option<u8>,
+    pub message: &'a str,
+    /// No syslog header and no known stamp were found.
+    pub unparsed: bool,
+}
+
+impl<'a> Parsed<'a> {
+    fn bare(line: &'a str) -> Parsed<'a> {
+        Parsed {
+            time_ms: None,
+            host: None,
+            program: None,
+            pid: None,
+            facility: None,
+            severity: None,
+            message: line,
+            unparsed: true,
+        }
+    }
+}
+
+/// Parses one line (without its newline). `receive_time_ms` resolves missing
+/// years; `utc_offset_secs` is the zone for stamps written without one.
+pub fn parse_line(line: &str, receive_time_ms: i64, utc_offset_secs: i32) -> Parsed<'_> {
+    let zone = FixedOffset::east_opt(utc_offset_secs).unwrap_or(Utc.fix());
+    let received = Utc
+        .timestamp_millis_opt(receive_time_ms)
+        .single()
+        .unwrap_or_default()
+        .with_timezone(&zone);
+    if let Some(p) = parse_syslog(line, received, zone) {
+        return p;
+    }
+    match other_stamp(line, zone) {
+        Some((time, rest)) => Parsed {
+            time_ms: Some(time.timestamp_millis()),
+            message: rest,
+            unparsed: false,
+            ..Parsed::bare(line)
+        },
+        None => Parsed::bare(line),
+    }
+}
+
+fn parse_syslog(
+    line: &str,
+    received: DateTime<FixedOffset>,
+    zone: FixedOffset,
+) -> Option<Parsed<'_>> {
+    // syslog_loose wants a year for month-day stamps: the receive year, or the
+    // one before when that would put the stamp more than a day in the future.
+    let (ry, rm, rd) = (received.year(), received.month(), received.day());
+    let get_year = move |d: IncompleteDate| {
+        let (month, day) = (d.0, d.1);
+        let ahead = (month, day) > (rm, rd) && !(month == rm && day == rd + 1);
+        let new_year_skew = month == 1 && day == 1 && rm == 12 && rd == 31;
+        if ahead && !new_year_skew {
+            ry - 1
+        } else if new_year_skew {
+            ry + 1
+        } else {
+            ry
+        }
+    };
+    let msg =
+        syslog_loose::parse_message_with_year_exact_tz(line, get_year, Some(zone), Variant::Either)
+            .ok()?;
+    // syslog_loose accepts a bare message after a stamp; without a stamp
+    // nothing here was syslog.
+    let time = msg.timestamp?;
+    let pid = match msg.procid {
+        Some(ProcId::PID(pid)) => u32::try_from(pid).ok(),
+        Some(ProcId::Name(name)) => name.parse().ok(),
+        None => None,
+    };
+    Some(Parsed {
+        time_ms: Some(time.timestamp_millis()),
+        host: msg.hostname.filter(|h| !h.is_empty()),
+        program: msg.appname.filter(|a| !a.is_empty()),
+        pid,
+        facility: msg.facility.map(|f| f as u8),
+        severity: msg.severity.map(|s| s as u8),
+        message: msg.msg,
+        unparsed: false,
+    })
+}
+
+/// Tries the non-syslog stamps; returns the time and the text after it.
+fn other_stamp(line: &str, zone: FixedOffset) -> Option<(DateTime<FixedOffset>, &str)> {
+    let b = line.as_bytes();
+    let rest_after = |n: usize| line.get(n..).map_or("", |r| r.trim_start());
+    // ISO: 2026-11-24[ T]22:22:45[.,frac][Z|±hh:mm]
+    if b.len() >= 19 && is_digits(&b[0..4]) && b[4] == b'-' && b[7] == b'-' && matches!(b[10], b' ' | b'T') {
+        let date = NaiveDate::from_ymd_opt(num(&b[0..4])?, num(&b[5..7])? as u32, num(&b[8..10])? as u32)?;
+        let (naive, mut n) = hms(date, &b[11..], b':')?;
+        n += 11;
+        let (offset, used) = zone_suffix(&b[n..]).unwrap_or((zone, 0));
+        let t = offset.from_local_datetime(&naive).single()?;
+        return Some((t, rest_after(n + used)));
+    }
+    // yymmdd HHMMSS
+    if b.len() >= 13 && is_digits(&b[0..6]) && b[6] == b' ' && is_digits(&b[7..13]) && b.get(13).is_none_or(|c| *c == b' ') {
+        let date = NaiveDate::from_ymd_opt(2000 + num(&b[0..2])?, num(&b[2..4])? as u32, num(&b[4..6])? as u32)?;
+        let time = date.and_hms_opt(num(&b[7..9])? as u32, num(&b[9..11])? as u32, num(&b[11..13])? as u32)?;
+        return Some((zone.from_local_datetime(&time).single()?, rest_after(13)));
+    }
+    // yy/mm/dd HH:MM:SS
+    if b.len() >= 17 && is_digits(&b[0..2]) && b[2] == b'/' && b[5] == b'/' && b[8] == b' ' {
+        let date = NaiveDate::from_ymd_opt(2000 + num(&b[0..2])?, num(&b[3..5])? as u32, num(&b[6..8])? as u32)?;
+        let (naive, n) = hms(date, &b[9..], b':')?;
+        return Some((zone.from_local_datetime(&naive).single()?, rest_after(9 + n)));
+    }
+    // [Sun Dec 04 04:47:44 2005]
+    if b.len() >= 26 && b[0] == b'[' && b[25] == b']' {
+        let naive = NaiveDateTime::parse_from_str(line.get(5..25)?, "%b %d %H:%M:%S %Y").ok()?;
+        return Some((zone.from_local_datetime(&naive).single()?, rest_after(26)));
+    }
+    // Epoch seconds (2001-09-09 .. 2286), optionally with a fraction.
+    if b.len() >= 10 && is_digits(&b[0..10]) && b[0] != b'0' {
+        let mut n = 10;
+        let mut millis = 0i64;
+        if b.get(10) == Some(&b'.') {
+            let frac_len = b[11..].iter().take_while(|c| c.is_ascii_digit()).count();
+            let frac = &b[11..11 + frac_len];
+            for i in 0..3 {
+                millis = millis * 10 + frac.get(i).map_or(0, |d| i64::from(d - b'0'));
+            }
+            n = 11 + frac_len;
+        }
+        if b.get(n).is_none_or(|c| *c == b' ') {
+            let secs: i64 = line[..10].parse().ok()?;
+            let t = Utc.timestamp_millis_opt(secs * 1000 + millis).single()?;
+            return Some((t.with_timezone(&zone), rest_after(n)));
+        }
+    }
+    None
+}
+
+/// Reads `HH:MM:SS` with an optional `.frac`/`,frac`; returns the bytes used.
+fn hms(date: NaiveDate, b: &[u8], sep: u8) -> Option<(NaiveDateTime, usize)> {
+    if b.len() < 8 || !is_digits(&b[0..2]) || b[2] != sep || !is_digits(&b[3..5]) || b[5] != sep || !is_digits(&b[6..8]) {
+        return None;
+    }
+    let mut n = 8;
+    let mut nanos = 0u32;
+    if matches!(b.get(8), Some(b'.' | b',')) {
+        let frac_len = b[9..].iter().take_while(|c| c.is_ascii_digit()).count();
+        for i in 0..9 {
+            nanos = nanos * 10 + b.get(9 + i).filter(|_| i < frac_len).map_or(0, |d| u32::from(d - b'0'));
+        }
+        n = 9 + frac_len;
+    }
+    let t = date.and_hms_nano_opt(num(&b[0..2])? as u32, num(&b[3..5])? as u32, num(&b[6..8])? as u32, nanos)?;
+    Some((t, n))
+}
+
+/// `Z`, `+hh:mm`, `+hhmm` directly after a time.
+fn zone_suffix(b: &[u8]) -> Option<(FixedOffset, usize)> {
+    match b.first()? {
+        b'Z' => Some((Utc.fix(), 1)),
+        sign @ (b'+' | b'-') => {
+            let (h, m, n) = if b.len() >= 6 && b[3] == b':' && is_digits(&b[1..3]) && is_digits(&b[4..6]) {
+                (num(&b[1..3])?, num(&b[4..6])?, 6)
+            } else if b.len() >= 5 && is_digits(&b[1..5]) {
+                (num(&b[1..3])?, num(&b[3..5])?, 5)
+            } else {
+                return None;
+            };
+            let secs = (h * 3600 + m * 60) * if *sign == b'-' { -1 } else { 1 };
+            Some((FixedOffset::east_opt(secs)?, n))
+        }
+        _ => None,
+    }
+}
+
+fn is_digits(b: &[u8]) -> bool {
+    b.iter().all(u8::is_ascii_digit)
+}
+
+fn num(b: &[u8]) -> Option<i32> {
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2026-11-24T22:22:45Z
+    const RECV: i64 = 1_795_990_965_000;
+
+    fn ms(s: &str) -> i64 {
+        DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
+    }
+
+    #[test]
+    fn rfc3164_file_line_gets_host_program_pid() {
+        let p = parse_line("Nov 24 22:20:01 web1 sshd[812]: Failed password for root from 203.0.113.9 port 22 ssh2", RECV, 0);
+        assert_eq!(p.time_ms, Some(ms("2026-11-24T22:20:01Z")));
+        assert_eq!(p.host, Some("web1"));
+        assert_eq!(p.program, Some("sshd"));
+        assert_eq!(p.pid, Some(812));
+        assert_eq!(p.message, "Failed password for root from 203.0.113.9 port 22 ssh2");
+        assert!(!p.unparsed);
+    }
+
+    #[test]
+    fn rfc3164_without_year_in_january_is_last_december() {
+        // A December line read on 2 January belongs to the year before.
+        let jan2 = ms("2027-01-02T00:00:10Z");
+        let p = parse_line("Dec 31 23:59:59 web1 cron[1]: tick", jan2, 0);
+        assert_eq!(p.time_ms, Some(ms("2026-12-31T23:59:59Z")));
+    }
+
+    #[test]
+    fn rfc3164_zone_is_the_agents() {
+        let p = parse_line("Nov 24 23:20:01 web1 cron[1]: tick", RECV, 3600);
+        assert_eq!(p.time_ms, Some(ms("2026-11-24T22:20:01Z")));
+    }
+
+    #[test]
+    fn rfc3164_network_form_with_pri() {
+        let p = parse_line("<38>Nov 24 22:20:01 web1 sshd[812]: Accepted publickey for ops", RECV, 0);
+        assert_eq!(p.facility, Some(4));
+        assert_eq!(p.severity, Some(6));
+        assert_eq!(p.program, Some("sshd"));
+    }
+
+    #[test]
+    fn debian12_rfc3339_file_form() {
+        let p = parse_line("2026-11-24T22:20:01.123456+01:00 web1 sudo[99]:     ops : TTY=pts/0 ; COMMAND=/bin/ls", RECV, 0);
+        assert_eq!(p.time_ms, Some(ms("2026-11-24T21:20:01.123Z")));
+        assert_eq!(p.host, Some("web1"));
+        assert_eq!(p.program, Some("sudo"));
+        assert_eq!(p.pid, Some(99));
+    }
+
+    #[test]
+    fn rfc5424() {
+        let p = parse_line("<165>1 2026-11-24T22:20:01.5Z web1 app 77 ID47 - hello there", RECV, 0);
+        assert_eq!(p.time_ms, Some(ms("2026-11-24T22:20:01.5Z")));
+        assert_eq!(p.host, Some("web1"));
+        assert_eq!(p.program, Some("app"));
+        assert_eq!(p.pid, Some(77));
+        assert_eq!(p.facility, Some(20));
+        assert_eq!(p.severity, Some(5));
+        assert_eq!(p.message, "hello there");
+    }
+
+    #[test]
+    fn hdfs_yymmdd_stamp() {
+        let p = parse_line("081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 terminating", RECV, 0);
+        assert_eq!(p.time_ms, Some(ms("2008-11-09T20:36:15Z")));
+        assert_eq!(p.message, "148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 terminating");
+        assert!(!p.unparsed);
+    }
+
+    #[test]
+    fn iso_with_comma_millis() {
+        let p = parse_line("2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop", RECV, 0);
+        assert_eq!(p.time_ms, Some(ms("2015-10-18T18:01:47.978Z")));
+        assert_eq!(p.message, "INFO [main] org.apache.hadoop");
+    }
+
+    #[test]
+    fn spark_and_apache_stamps() {
+        let p = parse_line("17/06/09 20:10:40 INFO executor.CoarseGrainedExecutorBackend: Registered", RECV, 0);
+        assert_eq!(p.time_ms, Some(ms("2017-06-09T20:10:40Z")));
+        let p = parse_line("[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok", RECV, 0);
+        assert_eq!(p.time_ms, Some(ms("2005-12-04T04:47:44Z")));
+        assert_eq!(p.message, "[notice] workerEnv.init() ok");
+    }
+
+    #[test]
+    fn epoch_seconds() {
+        let p = parse_line("1131566461.250 node-1 action start", RECV, 0);
+        assert_eq!(p.time_ms, Some(1_131_566_461_250));
+        assert_eq!(p.message, "node-1 action start");
+    }
+
+    #[test]
+    fn plain_text_is_unparsed_and_whole() {
+        for line in ["hello world", "", "12345 not a stamp", "- 1117838570 2005.06.03 R02", "\u{0}\u{fffd}"] {
+            let p = parse_line(line, RECV, 0);
+            assert!(p.unparsed, "{line:?} should be unparsed");
+            assert_eq!(p.message, line);
+            assert_eq!(p.time_ms, None);
+        }
+    }
+}
