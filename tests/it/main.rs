@@ -1,0 +1,9 @@
+//! End-to-end tests: the real agentd, collectord and logq on loopback, each in
+//! a fresh temporary directory. Build the programs first:
+//! `cargo build --release --bins && cargo test --release`.
+
+mod bad_input;
+mod crash;
+mod delivery;
+mod lifecycle;
+mod writer;

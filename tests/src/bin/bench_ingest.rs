@@ -1,0 +1,406 @@
+//! End-to-end ingest benchmark: agentd → collectord on this machine, beside
+//! rsyslog (imfile → omfwd → imtcp → omfile, no index) on the same corpus.
+//!
+//! ```text
+//! cargo build --release --bins && target/release/bench-ingest [--lines N] [--rate LINES_PER_S] [--dir DIR]
+//! ```
+//!
+//! Prints lines/s end to end, CPU seconds per million lines and peak RSS of
+//! each side, index + archive bytes per raw byte, and the time from a line's
+//! write to it being searchable (p50, p99) under a steady load.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use logq_tests::corpus::Corpus;
+use logq_tests::{cpu_seconds, rss_kib, wait_until, Agent, Collector};
+
+struct Args {
+    lines: u64,
+    rate: u64,
+    dir: Option<PathBuf>,
+}
+
+fn args() -> Result<Args> {
+    let mut a = Args {
+        lines: 2_000_000,
+        rate: 50_000,
+        dir: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--lines" => a.lines = value()?.parse()?,
+            "--rate" => a.rate = value()?.parse()?,
+            "--dir" => a.dir = Some(value()?.into()),
+            "-h" | "--help" => {
+                println!("bench-ingest [--lines N (2000000)] [--rate LINES_PER_S for the latency run (50000)] [--dir DIR]");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    Ok(a)
+}
+
+fn dir_bytes(path: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = fs::read_dir(path) {
+        for e in entries.flatten() {
+            let Ok(meta) = e.metadata() else { continue };
+            total += if meta.is_dir() {
+                dir_bytes(&e.path())
+            } else {
+                meta.len()
+            };
+        }
+    }
+    total
+}
+
+fn count(collector: &Collector, query: &[&str]) -> u64 {
+    let mut args = vec!["--count"];
+    args.extend_from_slice(query);
+    String::from_utf8_lossy(&collector.logq(&args).stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+struct Side {
+    cpu_s: f64,
+    peak_mib: f64,
+}
+
+fn measure(pid: u32) -> Side {
+    Side {
+        cpu_s: cpu_seconds(pid).unwrap_or(f64::NAN),
+        peak_mib: rss_kib(pid).map_or(f64::NAN, |(hwm, _)| hwm as f64 / 1024.0),
+    }
+}
+
+fn main() -> Result<()> {
+    let args = args()?;
+    let tmp = tempfile::tempdir()?;
+    let root = args.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
+    fs::create_dir_all(&root)?;
+
+    // The corpus, written once.
+    let corpus_path = root.join("corpus.log");
+    {
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(&corpus_path)?);
+        let mut corpus = Corpus::new(42, 200);
+        for _ in 0..args.lines {
+            corpus.line(&mut out)?;
+        }
+        writeln!(out, "Nov 28 23:59:59 web1 bench[1]: benchfinishmarker")?;
+    }
+    let raw_bytes = fs::metadata(&corpus_path)?.len();
+    let n = args.lines + 1;
+    println!(
+        "corpus: {n} lines, {:.1} MB, {:.0} bytes/line",
+        raw_bytes as f64 / 1e6,
+        raw_bytes as f64 / n as f64
+    );
+
+    // 1. Throughput: the agent starts on the whole corpus.
+    let mut collector = Collector::start(&root.join("collector"), "");
+    let started = Instant::now();
+    let mut agent = Agent::start(&root.join("agent"), collector.addr, &[&corpus_path], "");
+    if !wait_until(Duration::from_secs(3600), || {
+        count(&collector, &["benchfinishmarker"]) == 1
+    }) {
+        bail!("the corpus never became searchable");
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let indexed = count(&collector, &[]);
+    let (agent_side, collector_side) = (measure(agent.child.id()), measure(collector.child.id()));
+    agent.terminate(Duration::from_secs(10));
+    collector.terminate(Duration::from_secs(30));
+    let index_bytes = dir_bytes(&collector.data_dir.join("index"));
+    let archive_bytes = dir_bytes(&collector.data_dir.join("archive"));
+    if indexed != n {
+        println!("WARNING: {indexed} lines searchable, {n} written");
+    }
+
+    // 2. Latency under a steady load.
+    let (p50, p99, probes) = latency(&root.join("latency"), args.rate)?;
+
+    // 3. rsyslog on the same corpus.
+    let rsyslog = rsyslog(&root.join("rsyslog"), &corpus_path, n);
+
+    let per_m = |s: f64| s / (n as f64 / 1e6);
+    println!();
+    println!(
+        "{:<44} {:>14} {:>14} {:>10}",
+        "figure", "logq", "rsyslog", "target"
+    );
+    println!(
+        "{:<44} {:>14.0} {:>14} {:>10}",
+        "lines/s end to end",
+        n as f64 / elapsed,
+        rsyslog
+            .as_ref()
+            .map_or("-".into(), |r| format!("{:.0}", r.lines_per_s)),
+        ">= 100000"
+    );
+    println!(
+        "{:<44} {:>14.2} {:>14} {:>10}",
+        "agent CPU-s per million lines",
+        per_m(agent_side.cpu_s),
+        rsyslog
+            .as_ref()
+            .map_or("-".into(), |r| format!("{:.2}", per_m(r.sender.cpu_s))),
+        "<= 2"
+    );
+    println!(
+        "{:<44} {:>14.2} {:>14} {:>10}",
+        "collector CPU-s per million lines",
+        per_m(collector_side.cpu_s),
+        rsyslog
+            .as_ref()
+            .map_or("-".into(), |r| format!("{:.2}", per_m(r.receiver.cpu_s))),
+        "<= 10"
+    );
+    println!(
+        "{:<44} {:>14.1} {:>14} {:>10}",
+        "agent peak RSS MiB",
+        agent_side.peak_mib,
+        rsyslog
+            .as_ref()
+            .map_or("-".into(), |r| format!("{:.1}", r.sender.peak_mib)),
+        "<= 20"
+    );
+    println!(
+        "{:<44} {:>14.1} {:>14} {:>10}",
+        "collector peak RSS MiB",
+        collector_side.peak_mib,
+        rsyslog
+            .as_ref()
+            .map_or("-".into(), |r| format!("{:.1}", r.receiver.peak_mib)),
+        "<= 1024"
+    );
+    println!(
+        "{:<44} {:>14.3} {:>14} {:>10}",
+        "index bytes / raw byte",
+        index_bytes as f64 / raw_bytes as f64,
+        "-",
+        ""
+    );
+    println!(
+        "{:<44} {:>14.3} {:>14} {:>10}",
+        "archive bytes / raw byte",
+        archive_bytes as f64 / raw_bytes as f64,
+        rsyslog.as_ref().map_or("-".into(), |r| format!(
+            "{:.3}",
+            r.out_bytes as f64 / raw_bytes as f64
+        )),
+        ""
+    );
+    println!(
+        "{:<44} {:>14.3} {:>14} {:>10}",
+        "index + archive / raw",
+        (index_bytes + archive_bytes) as f64 / raw_bytes as f64,
+        "-",
+        "<= 0.5"
+    );
+    println!(
+        "{:<44} {:>14.0} {:>14} {:>10}",
+        format!(
+            "write→searchable p50 ms ({probes} probes, {} lines/s)",
+            args.rate
+        ),
+        p50 * 1e3,
+        "-",
+        ""
+    );
+    println!(
+        "{:<44} {:>14.0} {:>14} {:>10}",
+        "write→searchable p99 ms",
+        p99 * 1e3,
+        "-",
+        "<= 2000"
+    );
+    Ok(())
+}
+
+/// Appends corpus lines at `rate` lines/s for 15 s and, every 200 ms, a probe
+/// line; returns p50 and p99 seconds from a probe's write to logq finding it.
+fn latency(dir: &Path, rate: u64) -> Result<(f64, f64, usize)> {
+    fs::create_dir_all(dir)?;
+    let path = dir.join("live.log");
+    File::create(&path)?;
+    let collector = Collector::start(&dir.join("collector"), "");
+    let agent = Agent::start(&dir.join("agent"), collector.addr, &[&path], "");
+    agent.wait_ready(Duration::from_secs(10));
+    let file = Arc::new(Mutex::new(OpenOptions::new().append(true).open(&path)?));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (file, stop) = (file.clone(), stop.clone());
+        std::thread::spawn(move || -> Result<()> {
+            let mut corpus = Corpus::new(7, 200);
+            let started = Instant::now();
+            let mut written = 0u64;
+            let mut buf = Vec::with_capacity(1 << 20);
+            while !stop.load(Ordering::Relaxed) {
+                let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
+                buf.clear();
+                while written < due {
+                    corpus.line(&mut buf)?;
+                    written += 1;
+                }
+                file.lock().expect("writer lock").write_all(&buf)?;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Ok(())
+        })
+    };
+    let mut samples = Vec::new();
+    let begin = Instant::now();
+    let mut k = 0;
+    while begin.elapsed() < Duration::from_secs(15) {
+        k += 1;
+        let word = format!("latencyprobe{k}");
+        let t0 = Instant::now();
+        writeln!(
+            file.lock().expect("writer lock"),
+            "Nov 28 12:00:00 web1 bench[2]: {word}"
+        )?;
+        if wait_until(Duration::from_secs(10), || count(&collector, &[&word]) == 1) {
+            samples.push(t0.elapsed().as_secs_f64());
+        } else {
+            samples.push(f64::INFINITY);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().expect("writer thread")?;
+    samples.sort_by(f64::total_cmp);
+    Ok((
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99),
+        samples.len(),
+    ))
+}
+
+struct Rsyslog {
+    lines_per_s: f64,
+    sender: Side,
+    receiver: Side,
+    out_bytes: u64,
+}
+
+/// rsyslog imfile → omfwd (TCP) → imtcp → omfile over the same corpus.
+fn rsyslog(dir: &Path, corpus: &Path, n: u64) -> Option<Rsyslog> {
+    let Ok(rsyslogd) = which("rsyslogd") else {
+        println!("rsyslog: rsyslogd not installed (apt-get install rsyslog); comparison skipped");
+        return None;
+    };
+    let run = || -> Result<Rsyslog> {
+        fs::create_dir_all(dir.join("rx"))?;
+        fs::create_dir_all(dir.join("tx"))?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let out = dir.join("out.log");
+        fs::write(
+            dir.join("rx.conf"),
+            format!(
+                "global(workDirectory=\"{rx}\")\nmodule(load=\"imtcp\")\ninput(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\")\n\
+                 action(type=\"omfile\" file=\"{out}\" template=\"RSYSLOG_FileFormat\" asyncWriting=\"on\" ioBufferSize=\"1m\")\n",
+                rx = dir.join("rx").display(),
+                out = out.display()
+            ),
+        )?;
+        fs::write(
+            dir.join("tx.conf"),
+            format!(
+                "global(workDirectory=\"{tx}\")\nmodule(load=\"imfile\")\ninput(type=\"imfile\" file=\"{corpus}\" tag=\"bench\")\n\
+                 action(type=\"omfwd\" target=\"127.0.0.1\" port=\"{port}\" protocol=\"tcp\" queue.type=\"linkedList\" queue.size=\"100000\")\n",
+                tx = dir.join("tx").display(),
+                corpus = corpus.display()
+            ),
+        )?;
+        let start = |name: &str| {
+            Command::new(&rsyslogd)
+                .args(["-n", "-f"])
+                .arg(dir.join(format!("{name}.conf")))
+                .arg("-i")
+                .arg(dir.join(format!("{name}.pid")))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(File::create(dir.join(format!("{name}.log"))).expect("rsyslog log file"))
+                .spawn()
+        };
+        let mut rx = start("rx")?;
+        wait_until(Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        let t0 = Instant::now();
+        let mut tx = start("tx")?;
+        let mut seen = 0u64;
+        let mut offset = 0u64;
+        let mut buf = vec![0u8; 1 << 20];
+        let done = wait_until(Duration::from_secs(3600), || {
+            if let Ok(mut f) = File::open(&out) {
+                use std::io::Seek;
+                if f.seek(std::io::SeekFrom::Start(offset)).is_ok() {
+                    while let Ok(k) = f.read(&mut buf) {
+                        if k == 0 {
+                            break;
+                        }
+                        seen += buf[..k].iter().filter(|&&b| b == b'\n').count() as u64;
+                        offset += k as u64;
+                    }
+                }
+            }
+            seen >= n
+        });
+        let elapsed = t0.elapsed().as_secs_f64();
+        let (sender, receiver) = (measure(tx.id()), measure(rx.id()));
+        let _ = tx.kill();
+        let _ = rx.kill();
+        let _ = tx.wait();
+        let _ = rx.wait();
+        if !done {
+            bail!("rsyslog delivered {seen} of {n} lines");
+        }
+        Ok(Rsyslog {
+            lines_per_s: n as f64 / elapsed,
+            sender,
+            receiver,
+            out_bytes: fs::metadata(&out)?.len(),
+        })
+    };
+    match run() {
+        Ok(r) => Some(r),
+        Err(e) => {
+            println!("rsyslog: comparison failed: {e:#}");
+            None
+        }
+    }
+}
+
+fn which(name: &str) -> Result<PathBuf> {
+    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    bail!("{name} not found")
+}

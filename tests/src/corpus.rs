@@ -1,0 +1,133 @@
+//! A seeded, realistic syslog corpus: many hosts and programs, sshd, sudo,
+//! cron, kernel and systemd messages, about 150 bytes a line.
+
+use std::io::{self, Write};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+const USERS: [&str; 12] = [
+    "root", "admin", "deploy", "alice", "bob", "carol", "www-data", "postgres", "backup",
+    "jenkins", "oracle", "test",
+];
+const UNITS: [&str; 8] = [
+    "nginx.service",
+    "postgresql.service",
+    "cron.service",
+    "ssh.service",
+    "docker.service",
+    "systemd-tmpfiles-clean.service",
+    "apt-daily.service",
+    "logrotate.service",
+];
+
+pub struct Corpus {
+    rng: StdRng,
+    hosts: Vec<String>,
+    /// Seconds since the corpus start; advances a little every line.
+    clock: f64,
+}
+
+impl Corpus {
+    pub fn new(seed: u64, hosts: usize) -> Corpus {
+        let hosts = (0..hosts)
+            .map(|i| {
+                format!(
+                    "{}{}",
+                    ["web", "db", "app", "cache", "lb"][i % 5],
+                    i / 5 + 1
+                )
+            })
+            .collect();
+        Corpus {
+            rng: StdRng::seed_from_u64(seed),
+            hosts,
+            clock: 0.0,
+        }
+    }
+
+    fn ip(&mut self) -> String {
+        let r = &mut self.rng;
+        format!(
+            "{}.{}.{}.{}",
+            r.gen_range(1..224),
+            r.gen_range(0..256),
+            r.gen_range(0..256),
+            r.gen_range(1..255)
+        )
+    }
+
+    /// Writes one line (with its newline).
+    pub fn line(&mut self, out: &mut impl Write) -> io::Result<()> {
+        self.clock += self.rng.gen_range(0.0..0.02);
+        let secs = self.clock as u64;
+        let (day, h, m, s) = (
+            1 + (secs / 86_400) % 28,
+            (secs / 3600) % 24,
+            (secs / 60) % 60,
+            secs % 60,
+        );
+        let host = self.hosts[self.rng.gen_range(0..self.hosts.len())].clone();
+        let pid = self.rng.gen_range(300..65_000);
+        let user = USERS[self.rng.gen_range(0..USERS.len())];
+        write!(out, "{} {day:2} {h:02}:{m:02}:{s:02} {host} ", MONTHS[10])?;
+        match self.rng.gen_range(0..100) {
+            0..=24 => {
+                let ip = self.ip();
+                let port = self.rng.gen_range(1024..65_535);
+                match self.rng.gen_range(0..5) {
+                    0 => writeln!(out, "sshd[{pid}]: Failed password for {user} from {ip} port {port} ssh2"),
+                    1 => writeln!(out, "sshd[{pid}]: Accepted publickey for {user} from {ip} port {port} ssh2: ED25519 SHA256:{:016x}", self.rng.gen::<u64>()),
+                    2 => writeln!(out, "sshd[{pid}]: Invalid user {user}{} from {ip} port {port}", self.rng.gen_range(0..100)),
+                    3 => writeln!(out, "sshd[{pid}]: pam_unix(sshd:session): session opened for user {user}(uid={}) by (uid=0)", self.rng.gen_range(0..2000)),
+                    _ => writeln!(out, "sshd[{pid}]: Received disconnect from {ip} port {port}:11: disconnected by user"),
+                }
+            }
+            25..=39 => writeln!(
+                out,
+                "CRON[{pid}]: ({user}) CMD (/usr/local/bin/job-{}.sh --quiet >/dev/null 2>&1)",
+                self.rng.gen_range(0..40)
+            ),
+            40..=54 => writeln!(
+                out,
+                "kernel: [{:.6}] IPv4: martian source {} from {}, on dev eth{}",
+                self.clock * 10.0,
+                self.ip(),
+                self.ip(),
+                self.rng.gen_range(0..2)
+            ),
+            55..=69 => {
+                let unit = UNITS[self.rng.gen_range(0..UNITS.len())];
+                match self.rng.gen_range(0..3) {
+                    0 => writeln!(out, "systemd[1]: Started {unit} - {} daemon.", &unit[..unit.len() - 8]),
+                    1 => writeln!(out, "systemd[1]: {unit}: Deactivated successfully, consumed {:.3}s CPU time.", self.rng.gen_range(0.0..9.0)),
+                    _ => writeln!(out, "systemd[1]: Reloading {unit} after configuration change (pid {pid})."),
+                }
+            }
+            70..=79 => writeln!(
+                out,
+                "sudo[{pid}]:    {user} : TTY=pts/{} ; PWD=/home/{user} ; USER=root ; COMMAND=/usr/bin/systemctl restart {}",
+                self.rng.gen_range(0..8),
+                UNITS[self.rng.gen_range(0..UNITS.len())]
+            ),
+            80..=89 => writeln!(
+                out,
+                "nginx[{pid}]: {} - - \"GET /api/v1/items/{} HTTP/1.1\" {} {} \"-\" \"curl/7.88\"",
+                self.ip(),
+                self.rng.gen_range(0..100_000),
+                [200, 200, 200, 304, 404, 500][self.rng.gen_range(0..6)],
+                self.rng.gen_range(100..50_000)
+            ),
+            _ => writeln!(
+                out,
+                "postfix/smtpd[{pid}]: connect from mail{}.example.net[{}] queue {:X}",
+                self.rng.gen_range(0..500),
+                self.ip(),
+                self.rng.gen::<u32>()
+            ),
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! Runs the real programs for the end-to-end tests and the benchmarks:
+//! collectord on 127.0.0.1 port 0, agentd pointed at it, logq over the data
+//! directory, each in a directory of its own.
+
+pub mod corpus;
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// The path of one of the workspace's programs, built next to the test binary
+/// (`cargo build --release --bins` before `cargo test --release`).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    // target/<profile>/deps/it-HASH, or target/<profile>/bench-ingest
+    for dir in exe.ancestors().skip(1).take(2) {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!(
+        "{name} is not built next to {}; run `cargo build --release --bins` first",
+        exe.display()
+    );
+}
+
+/// Polls `cond` every 20 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Peak and current resident memory of a process, in KiB, from /proc.
+pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    };
+    Some((field("VmHWM:")?, field("VmRSS:")?))
+}
+
+/// User + system CPU seconds a process has used so far, from /proc.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+fn signal(child: &Child, sig: Signal) {
+    let _ = kill(Pid::from_raw(child.id() as i32), sig);
+}
+
+fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A running collectord with its own data directory.
+pub struct Collector {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub config: PathBuf,
+    _stdout: BufReader<ChildStdout>,
+}
+
+impl Collector {
+    /// Starts collectord in `dir` on 127.0.0.1 port 0; `extra` is appended to
+    /// its config file.
+    pub fn start(dir: &Path, extra: &str) -> Collector {
+        Self::start_on(dir, "127.0.0.1:0", extra)
+    }
+
+    pub fn start_on(dir: &Path, listen: &str, extra: &str) -> Collector {
+        fs::create_dir_all(dir).expect("create collector dir");
+        let data_dir = dir.join("data");
+        let config = dir.join("collectord.toml");
+        fs::write(
+            &config,
+            format!(
+                "listen = \"{listen}\"\ndata-dir = \"{}\"\n{extra}\n",
+                data_dir.display()
+            ),
+        )
+        .expect("write collectord.toml");
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("collectord.log"))
+            .expect("open collectord.log");
+        let mut child = Command::new(bin("collectord"))
+            .arg("--config")
+            .arg(&config)
+            .env("COLLECTORD_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("spawn collectord");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read collectord stdout");
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "collectord did not say where it listens (got {line:?}); its log:\n{}",
+                    fs::read_to_string(dir.join("collectord.log")).unwrap_or_default()
+                )
+            });
+        Collector {
+            child,
+            addr,
+            dir: dir.to_owned(),
+            data_dir,
+            config,
+            _stdout: stdout,
+        }
+    }
+
+    /// Starts a new collectord on the same port and data directory.
+    pub fn restart(self) -> Collector {
+        let (dir, addr) = (self.dir.clone(), self.addr);
+        drop(self);
+        Self::start_on(&dir, &addr.to_string(), "")
+    }
+
+    pub fn kill9(&mut self) {
+        signal(&self.child, Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then the exit status if it exits within `timeout`.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        signal(&self.child, Signal::SIGTERM);
+        wait_timeout(&mut self.child, timeout)
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("collectord.log")).unwrap_or_default()
+    }
+
+    /// Runs logq over this collector's data directory.
+    pub fn logq(&self, args: &[&str]) -> Output {
+        logq(&self.data_dir, args)
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill9();
+        }
+    }
+}
+
+/// A running agentd with its own state directory.
+pub struct Agent {
+    pub child: Child,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    /// Receives what agentd sends to systemd (`NOTIFY_SOCKET`).
+    notify: UnixDatagram,
+}
+
+impl Agent {
+    /// Writes an agentd config shipping `inputs` to `collector`, plus `extra`
+    /// lines, and starts agentd.
+    pub fn start(dir: &Path, collector: SocketAddr, inputs: &[&Path], extra: &str) -> Agent {
+        fs::create_dir_all(dir).expect("create agent dir");
+        let config = dir.join("agentd.toml");
+        let inputs: Vec<String> = inputs
+            .iter()
+            .map(|p| format!("{:?}", p.display().to_string()))
+            .collect();
+        fs::write(
+            &config,
+            format!(
+                "collector = \"{collector}\"\ninputs = [{}]\nstate-dir = \"{}\"\nhost = \"testhost\"\nagent-id = \"agent-{}\"\n{extra}\n",
+                inputs.join(", "),
+                dir.join("state").display(),
+                dir.file_name().and_then(|n| n.to_str()).unwrap_or("x"),
+            ),
+        )
+        .expect("write agentd.toml");
+        Self::spawn(dir, config, None)
+    }
+
+    fn spawn(dir: &Path, config: PathBuf, uid: Option<u32>) -> Agent {
+        use std::os::unix::process::CommandExt;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("agentd.log"))
+            .expect("open agentd.log");
+        let socket = dir.join("notify.sock");
+        let _ = fs::remove_file(&socket);
+        let notify = UnixDatagram::bind(&socket).expect("bind notify socket");
+        notify
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("set timeout");
+        let mut cmd = Command::new(bin("agentd"));
+        cmd.arg("--config")
+            .arg(&config)
+            .env("AGENTD_LOG", "info")
+            .env("NOTIFY_SOCKET", &socket)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        if let Some(uid) = uid {
+            cmd.uid(uid).gid(uid);
+        }
+        let child = cmd.spawn().expect("spawn agentd");
+        Agent {
+            child,
+            dir: dir.to_owned(),
+            config,
+            notify,
+        }
+    }
+
+    /// Waits for agentd to tell systemd `READY=1`: its first scan is done.
+    pub fn wait_ready(&self, timeout: Duration) -> bool {
+        let mut buf = [0u8; 4096];
+        wait_until(
+            timeout,
+            || matches!(self.notify.recv(&mut buf), Ok(n) if buf[..n].split(|&b| b == b'\n').any(|l| l == b"READY=1")),
+        )
+    }
+
+    /// Starts agentd as another user, for tests of permissions (root reads
+    /// everything).
+    pub fn start_as(dir: &Path, collector: SocketAddr, inputs: &[&Path], uid: u32) -> Agent {
+        let agent = Self::start(dir, collector, inputs, "");
+        let mut agent = agent;
+        agent.kill9();
+        let config = agent.config.clone();
+        drop(agent);
+        Self::spawn(dir, config, Some(uid))
+    }
+
+    pub fn restart(mut self) -> Agent {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill9();
+        }
+        let (dir, config) = (self.dir.clone(), self.config.clone());
+        drop(self);
+        Self::spawn(&dir, config, None)
+    }
+
+    pub fn kill9(&mut self) {
+        signal(&self.child, Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
+
+    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        signal(&self.child, Signal::SIGTERM);
+        wait_timeout(&mut self.child, timeout)
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("agentd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill9();
+        }
+    }
+}
+
+/// Runs logq with `--data-dir`.
+pub fn logq(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(bin("logq"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run logq")
+}
+
+/// A syslog line carrying a number that the checks can read back:
+/// `Nov 24 22:20:01 testhost app[7]: line <tag> <number> <padding>`.
+pub fn numbered_line(tag: &str, n: u64) -> String {
+    format!("Nov 24 22:20:01 testhost app[7]: line {tag} {n:09} lorem ipsum dolor sit amet consectetur adipiscing elit")
+}
+
+/// Reads the numbers of `tag` out of logq's output and says what is missing
+/// and what is doubled among `0..expected`.
+pub fn check_numbers(output: &[u8], tag: &str, expected: u64) -> Result<(), String> {
+    let mut seen = vec![0u8; expected as usize];
+    let needle = format!(" line {tag} ");
+    let mut extra = 0u64;
+    for line in output.split(|&b| b == b'\n') {
+        let Ok(line) = std::str::from_utf8(line) else {
+            continue;
+        };
+        let Some(at) = line.find(&needle) else {
+            continue;
+        };
+        let digits = &line[at + needle.len()..][..9.min(line.len() - at - needle.len())];
+        match digits.parse::<u64>() {
+            Ok(n) if n < expected => seen[n as usize] = seen[n as usize].saturating_add(1),
+            _ => extra += 1,
+        }
+    }
+    let missing: Vec<usize> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, &c)| c == 0)
+        .map(|(i, _)| i)
+        .collect();
+    let doubled: Vec<usize> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, &c)| c > 1)
+        .map(|(i, _)| i)
+        .collect();
+    if missing.is_empty() && doubled.is_empty() && extra == 0 {
+        return Ok(());
+    }
+    Err(format!(
+        "{tag}: {} missing (first {:?}), {} duplicated (first {:?}), {extra} unexpected",
+        missing.len(),
+        &missing[..missing.len().min(10)],
+        doubled.len(),
+        &doubled[..doubled.len().min(10)],
+    ))
+}
