@@ -218,7 +218,7 @@ mod tests {
     use super::*;
 
     /// 2026-11-24T22:22:45Z
-    const RECV: i64 = 1_795_990_965_000;
+    const RECV: i64 = 1_795_558_965_000;
 
     fn ms(s: &str) -> i64 {
         DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()

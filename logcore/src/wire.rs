@@ -22,7 +22,7 @@ pub const MAGIC: [u8; 4] = *b"LOGQ";
 pub const DEFAULT_MAX_FRAME: u32 = 16 * 1024 * 1024;
 
 /// Frame type bytes.
-mod kind {
+pub mod kind {
     pub const HELLO: u8 = 0x01;
     pub const WELCOME: u8 = 0x02;
     pub const BATCH: u8 = 0x03;

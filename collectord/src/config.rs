@@ -1,0 +1,226 @@
+//! The config file: `/etc/collectord/collectord.toml`, kebab-case keys,
+//! unknown keys rejected. Every key has a default, so an empty or missing
+//! default file runs the collector on defaults.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The port agents connect to unless told otherwise.
+pub const DEFAULT_PORT: u16 = 5170;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Holds `index/`, `archive/`.
+    pub data_dir: PathBuf,
+    /// Days of lines to keep; 0 keeps them forever.
+    pub retention_days: u32,
+    /// Upper bound of archive + index bytes; 0 is no bound. Oldest days go
+    /// first.
+    pub retention_bytes: u64,
+    /// Connections served at once; more are told BUSY.
+    pub max_connections: u32,
+    /// Largest frame accepted.
+    pub max_frame_bytes: u32,
+    /// Batches an agent may have unacknowledged (sent in WELCOME).
+    pub window: u16,
+    /// Longest a batch waits for its commit.
+    pub commit_interval_ms: u64,
+    /// A frame must arrive whole within this time of its first byte; a
+    /// HELLO within this time of the connection.
+    pub frame_timeout_ms: u64,
+    /// A connection without frames for this long is closed.
+    pub idle_timeout_ms: u64,
+    /// The tantivy writer's memory budget, over all its threads.
+    pub writer_memory_mb: u32,
+    /// tantivy indexing threads.
+    pub writer_threads: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
+            data_dir: PathBuf::from("/var/lib/collectord"),
+            retention_days: 30,
+            retention_bytes: 0,
+            max_connections: 1024,
+            max_frame_bytes: logcore::wire::DEFAULT_MAX_FRAME,
+            window: 8,
+            commit_interval_ms: 500,
+            frame_timeout_ms: 10_000,
+            idle_timeout_ms: 300_000,
+            writer_memory_mb: 128,
+            writer_threads: 1,
+        }
+    }
+}
+
+/// A config that cannot be used; the program exits with [`ConfigError::EXIT_CODE`].
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl ConfigError {
+    /// `EX_CONFIG` from sysexits.h, as systemd and ntpd-rs use it.
+    pub const EXIT_CODE: u8 = 78;
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads `path` (explicit: it must exist), or the default file if it
+    /// exists, or returns the defaults.
+    pub fn load(explicit: Option<&Path>, default: &Path) -> Result<Config, ConfigError> {
+        let (path, must_exist) = match explicit {
+            Some(p) => (p, true),
+            None => (default, false),
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
+                return Ok(Config::default());
+            }
+            Err(e) => {
+                return Err(ConfigError(format!(
+                    "cannot read config file {}: {e}",
+                    path.display()
+                )))
+            }
+        };
+        Config::parse(&text, path)
+    }
+
+    /// Parses and checks a config file's text; errors name the file and the key.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            ConfigError(format!(
+                "invalid config file {}: {}",
+                path.display(),
+                e.to_string().trim_end()
+            ))
+        })?;
+        config
+            .validate()
+            .map_err(|e| ConfigError(format!("invalid config file {}: {e}", path.display())))?;
+        Ok(config)
+    }
+
+    /// Checks ranges that the types do not.
+    pub fn validate(&self) -> Result<(), String> {
+        let bad = |key: &str, why: &str| Err(format!("`{key}` {why}"));
+        if self.max_connections == 0 {
+            return bad("max-connections", "must be at least 1");
+        }
+        if self.max_frame_bytes < 64 * 1024 {
+            return bad("max-frame-bytes", "must be at least 65536");
+        }
+        if self.window == 0 {
+            return bad("window", "must be at least 1");
+        }
+        if self.commit_interval_ms == 0 || self.commit_interval_ms > 60_000 {
+            return bad("commit-interval-ms", "must be between 1 and 60000");
+        }
+        if self.frame_timeout_ms == 0 {
+            return bad("frame-timeout-ms", "must be at least 1");
+        }
+        if self.idle_timeout_ms == 0 {
+            return bad("idle-timeout-ms", "must be at least 1");
+        }
+        if !(1..=8).contains(&self.writer_threads) {
+            return bad("writer-threads", "must be between 1 and 8");
+        }
+        // tantivy wants at least 15 MB per indexing thread, and less than 4 GB.
+        let per_thread = self.writer_memory_mb / self.writer_threads;
+        if !(16..=4000).contains(&per_thread) {
+            return bad(
+                "writer-memory-mb",
+                "must give each writer thread between 16 and 4000 MB",
+            );
+        }
+        Ok(())
+    }
+
+    pub fn commit_interval(&self) -> Duration {
+        Duration::from_millis(self.commit_interval_ms)
+    }
+    pub fn frame_timeout(&self) -> Duration {
+        Duration::from_millis(self.frame_timeout_ms)
+    }
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("/etc/collectord/collectord.toml")).map_err(|e| e.0)
+    }
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        assert_eq!(parse("").unwrap(), Config::default());
+        assert_eq!(Config::default().listen.port(), 5170);
+    }
+
+    #[test]
+    fn keys_are_kebab_case() {
+        let c = parse(
+            "listen = \"127.0.0.1:0\"\ndata-dir = \"/tmp/x\"\nretention-days = 0\nretention-bytes = 1000000\nmax-connections = 4\nmax-frame-bytes = 1048576\nwindow = 2\ncommit-interval-ms = 100\nframe-timeout-ms = 50\nidle-timeout-ms = 60\nwriter-memory-mb = 64\nwriter-threads = 2\n",
+        )
+        .unwrap();
+        assert_eq!(c.listen, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(
+            (
+                c.retention_days,
+                c.retention_bytes,
+                c.window,
+                c.writer_threads
+            ),
+            (0, 1_000_000, 2, 2)
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_the_key_and_the_file() {
+        // An operator with a typo must be told which key and which file.
+        let err = parse("retention-dayz = 3\n").unwrap_err();
+        assert!(err.contains("retention-dayz"), "{err}");
+        assert!(err.contains("/etc/collectord/collectord.toml"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        assert!(parse("window = 0").unwrap_err().contains("`window`"));
+        assert!(parse("listen = \"nowhere\"")
+            .unwrap_err()
+            .contains("listen"));
+        assert!(parse("writer-memory-mb = 8")
+            .unwrap_err()
+            .contains("writer-memory-mb"));
+    }
+
+    #[test]
+    fn missing_default_file_runs_on_defaults_but_missing_explicit_file_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.toml");
+        assert_eq!(Config::load(None, &missing).unwrap(), Config::default());
+        let err = Config::load(Some(&missing), &missing).unwrap_err();
+        assert!(err.0.contains("nope.toml"), "{err}");
+    }
+}

@@ -1,0 +1,407 @@
+//! One agent connection: HELLO, WELCOME, then BATCH frames to the writer
+//! and ACKs back, in order, as their commits complete.
+//!
+//! Bounded per connection: one frame buffer (at most `max-frame-bytes`)
+//! and at most `window` batches queued or in commit; while the window is
+//! full nothing is read, so TCP pushes back on the agent. Every read has a
+//! deadline: a HELLO within `frame-timeout` of connecting, a frame whole
+//! within `frame-timeout` of its first byte, some frame within
+//! `idle-timeout`.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use logcore::wire::{self, Frame, WireError, MAGIC, VERSION};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{broadcast, mpsc, oneshot, OwnedSemaphorePermit};
+use tokio::time::{timeout, timeout_at, Instant};
+
+use crate::close::Close;
+use crate::notify::Stats;
+use crate::store::Peer;
+use crate::writer::{now_ms, Batch};
+
+use logcore::wire::kind::HELLO as HELLO_TYPE;
+
+/// How long a closing connection waits for its in-flight batches' commits.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// After an ERROR frame, how long unread input is drained before the
+/// socket closes (closing with unread input sends RST, which can destroy
+/// the ERROR frame before the peer reads it).
+const LINGER: Duration = Duration::from_millis(500);
+
+/// What every connection shares.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_connections: u32,
+    pub max_frame: u32,
+    pub window: u16,
+    pub frame_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+pub struct Shared {
+    pub limits: Limits,
+    pub queue: mpsc::Sender<Batch>,
+    pub stats: Arc<Stats>,
+}
+
+/// Serves one connection to its end and logs why it ended. `permit` (its
+/// place under `max-connections`) is given back before the closing linger.
+pub async fn serve(
+    stream: TcpStream,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: broadcast::Receiver<()>,
+    permit: OwnedSemaphorePermit,
+) {
+    let mut conn = Connection::new(stream, &shared.limits);
+    let mut peer = None;
+    let reason = conn.run(&shared, shutdown, &mut peer).await;
+    if peer.is_some() {
+        shared.stats.agents.fetch_sub(1, Ordering::Relaxed);
+    }
+    reason.log(addr, peer.as_ref().map(|p| p.agent_id.as_str()));
+    drop(permit);
+    conn.close(&reason).await;
+}
+
+/// Refuses a connection over the limit with ERROR BUSY.
+pub async fn refuse_busy(stream: TcpStream, addr: SocketAddr, limits: Limits) {
+    let reason = Close::Busy(limits.max_connections);
+    reason.log(addr, None);
+    Connection::new(stream, &limits).close(&reason).await;
+}
+
+struct Connection {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    max_frame: u32,
+    frame_timeout: Duration,
+    idle_timeout: Duration,
+    /// When the first byte of the frame being read arrived (for the HELLO:
+    /// when the connection was accepted).
+    frame_started: Option<Instant>,
+    last_activity: Instant,
+}
+
+impl Connection {
+    fn new(stream: TcpStream, limits: &Limits) -> Connection {
+        let now = Instant::now();
+        Connection {
+            stream,
+            buf: Vec::new(),
+            max_frame: limits.max_frame,
+            frame_timeout: limits.frame_timeout,
+            idle_timeout: limits.idle_timeout,
+            frame_started: Some(now),
+            last_activity: now,
+        }
+    }
+
+    async fn run(
+        &mut self,
+        shared: &Shared,
+        mut shutdown: broadcast::Receiver<()>,
+        peer_out: &mut Option<Arc<Peer>>,
+    ) -> Close {
+        let hello = tokio::select! {
+            biased;
+            _ = shutdown.recv() => return Close::Shutdown,
+            r = self.read_frame(true) => r,
+        };
+        let peer = match hello.and_then(|n| self.take_hello(n)) {
+            Ok(peer) => Arc::new(peer),
+            Err(close) => return close,
+        };
+        *peer_out = Some(peer.clone());
+        shared.stats.agents.fetch_add(1, Ordering::Relaxed);
+        let welcome = Frame::Welcome {
+            version: VERSION,
+            max_frame: self.max_frame,
+            window: shared.limits.window,
+        };
+        if let Err(close) = self.send(&welcome).await {
+            return close;
+        }
+        tracing::info!(peer = %self.peer_addr(), agent = %peer.agent_id, host = %peer.host, "Agent connected.");
+
+        let window = usize::from(shared.limits.window);
+        let mut outstanding: VecDeque<(u64, oneshot::Receiver<()>)> =
+            VecDeque::with_capacity(window);
+        let mut last_seq = 0u64;
+        loop {
+            let can_read = outstanding.len() < window;
+            let waiting = !outstanding.is_empty();
+            tokio::select! {
+                biased;
+                _ = shutdown.recv() => return self.finish(outstanding).await,
+                ack = next_ack(&mut outstanding), if waiting => {
+                    let Some(seq) = ack else { return Close::WriterGone };
+                    let seq = coalesce(&mut outstanding, seq);
+                    if let Err(close) = self.send(&Frame::Ack { batch_seq: seq }).await {
+                        return close;
+                    }
+                }
+                r = self.read_frame(false), if can_read => {
+                    let frame = match r.and_then(|n| self.take_frame(n)) {
+                        Ok(frame) => frame,
+                        Err(close) => return close,
+                    };
+                    match frame {
+                        Frame::Batch { batch_seq, read_time_ms: _, streams } => {
+                            if batch_seq <= last_seq {
+                                return Close::Protocol(format!("batch {batch_seq} after batch {last_seq}"));
+                            }
+                            last_seq = batch_seq;
+                            let (done, rx) = oneshot::channel();
+                            let batch = Batch { peer: peer.clone(), receive_time_ms: now_ms(), streams, done };
+                            tokio::select! {
+                                biased;
+                                _ = shutdown.recv() => return self.finish(outstanding).await,
+                                sent = shared.queue.send(batch) => if sent.is_err() {
+                                    return Close::WriterGone;
+                                },
+                            }
+                            outstanding.push_back((batch_seq, rx));
+                        }
+                        Frame::Error { code, message } => return Close::AgentError { code, message },
+                        other => {
+                            return Close::Protocol(format!("unexpected {} frame from an agent", frame_name(&other)))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn peer_addr(&self) -> String {
+        self.stream
+            .peer_addr()
+            .map_or_else(|_| "?".to_owned(), |a| a.to_string())
+    }
+
+    /// Shutting down: ACK what commits in time, then close.
+    async fn finish(&mut self, mut outstanding: VecDeque<(u64, oneshot::Receiver<()>)>) -> Close {
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        while !outstanding.is_empty() {
+            match timeout_at(deadline, next_ack(&mut outstanding)).await {
+                Ok(Some(seq)) => {
+                    let seq = coalesce(&mut outstanding, seq);
+                    if let Err(close) = self.send(&Frame::Ack { batch_seq: seq }).await {
+                        return close;
+                    }
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        Close::Shutdown
+    }
+
+    /// Reads until a whole frame is buffered and returns its length.
+    /// Cancel-safe: what was read stays in the buffer.
+    async fn read_frame(&mut self, hello: bool) -> Result<usize, Close> {
+        loop {
+            let checked = if hello {
+                check_hello(&self.buf, self.max_frame)?
+            } else {
+                match wire::check(&self.buf, self.max_frame) {
+                    Ok(n) => n,
+                    Err(WireError::TooLarge { len, max }) => {
+                        return Err(Close::TooLarge { len, max })
+                    }
+                    Err(e) => return Err(Close::Protocol(e.to_string())),
+                }
+            };
+            if let Some(n) = checked {
+                return Ok(n);
+            }
+            // Room for the whole frame once its length is known.
+            let want = match self.buf.get(..4) {
+                Some(h) => 4 + u32::from_be_bytes(h.try_into().expect("4 bytes")) as usize,
+                None => 4096,
+            };
+            let free = self.buf.capacity() - self.buf.len();
+            if free < 4096 || self.buf.len() + free < want {
+                self.buf.reserve((want - self.buf.len()).max(4096));
+            }
+            let (deadline, on_timeout) = match self.frame_started {
+                Some(t) if hello => (
+                    t + self.frame_timeout,
+                    Close::HelloTimeout(self.frame_timeout),
+                ),
+                Some(t) => (
+                    t + self.frame_timeout,
+                    Close::FrameTimeout(self.frame_timeout),
+                ),
+                None => (
+                    self.last_activity + self.idle_timeout,
+                    Close::Idle(self.idle_timeout),
+                ),
+            };
+            match timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
+                Err(_) => return Err(on_timeout),
+                Ok(Ok(0)) if self.buf.is_empty() => return Err(Close::PeerClosed),
+                Ok(Ok(0)) => return Err(Close::ClosedMidFrame),
+                Ok(Ok(_)) => {
+                    if self.frame_started.is_none() {
+                        self.frame_started = Some(Instant::now());
+                    }
+                }
+                Ok(Err(e)) => return Err(Close::Io(e)),
+            }
+        }
+    }
+
+    /// Removes the `n`-byte frame at the front of the buffer and decodes it.
+    fn take_frame(&mut self, n: usize) -> Result<Frame, Close> {
+        let frame = Frame::decode(&self.buf[..n]).map_err(|e| Close::Protocol(e.to_string()));
+        self.consume(n);
+        frame
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.buf.drain(..n);
+        let now = Instant::now();
+        self.last_activity = now;
+        self.frame_started = (!self.buf.is_empty()).then_some(now);
+        // Do not keep a large frame's buffer for an idle connection.
+        if self.buf.capacity() > 1 << 20 && self.buf.len() < 1 << 16 {
+            self.buf.shrink_to(1 << 16);
+        }
+    }
+
+    fn take_hello(&mut self, n: usize) -> Result<Peer, Close> {
+        // The version is read before the rest: a later version may lay out
+        // the rest of its HELLO differently.
+        if let Some(v) = self.buf.get(9..11) {
+            let version = u16::from_be_bytes(v.try_into().expect("2 bytes"));
+            if version != VERSION {
+                return Err(Close::Version(version));
+            }
+        }
+        let first = self.buf[..n.min(16)].to_vec();
+        match self.take_frame(n)? {
+            Frame::Hello {
+                agent_id,
+                host,
+                utc_offset_secs,
+                ..
+            } => Ok(Peer {
+                agent_id,
+                host,
+                utc_offset_secs,
+            }),
+            _ => Err(Close::NotAgent {
+                first,
+                code: wire::code::PROTOCOL,
+            }),
+        }
+    }
+
+    async fn send(&mut self, frame: &Frame) -> Result<(), Close> {
+        let mut out = Vec::with_capacity(64);
+        frame
+            .encode(&mut out)
+            .map_err(|e| Close::Protocol(e.to_string()))?;
+        match timeout(self.frame_timeout, self.stream.write_all(&out)).await {
+            Ok(Ok(())) => {
+                self.last_activity = Instant::now();
+                Ok(())
+            }
+            Ok(Err(e)) => Err(Close::Io(e)),
+            Err(_) => Err(Close::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "peer does not read",
+            ))),
+        }
+    }
+
+    /// Sends the ERROR frame `reason` calls for, then closes: write side
+    /// first, then unread input is drained for a moment so that the peer
+    /// gets the frame rather than a reset.
+    async fn close(mut self, reason: &Close) {
+        let Some((code, message)) = reason.error_frame() else {
+            return;
+        };
+        let mut out = Vec::new();
+        if (Frame::Error { code, message }).encode(&mut out).is_err() {
+            return;
+        }
+        let linger = async {
+            self.stream.write_all(&out).await?;
+            self.stream.shutdown().await?;
+            let mut sink = [0u8; 4096];
+            while self.stream.read(&mut sink).await? > 0 {}
+            Ok::<(), std::io::Error>(())
+        };
+        let _ = timeout(LINGER.max(Duration::from_millis(1)), linger).await;
+    }
+}
+
+/// The first bytes of a connection must be a HELLO: anything else is not a
+/// logq agent (an HTTP client, a port scanner), told apart as soon as the
+/// type byte or the magic shows it.
+fn check_hello(buf: &[u8], max_frame: u32) -> Result<Option<usize>, Close> {
+    let not_hello = match buf.get(4) {
+        None => false,
+        Some(&t) if t != HELLO_TYPE => true,
+        Some(_) => {
+            let seen = &buf[5..buf.len().min(9)];
+            seen != &MAGIC[..seen.len()]
+        }
+    };
+    let checked = wire::check(buf, max_frame);
+    if not_hello || matches!(checked, Err(WireError::Empty)) {
+        let code = match checked {
+            Err(WireError::TooLarge { .. }) => wire::code::TOO_LARGE,
+            _ => wire::code::PROTOCOL,
+        };
+        return Err(Close::NotAgent {
+            first: buf[..buf.len().min(16)].to_vec(),
+            code,
+        });
+    }
+    match checked {
+        Ok(n) => Ok(n),
+        Err(WireError::TooLarge { len, max }) => Err(Close::TooLarge { len, max }),
+        Err(e) => Err(Close::Protocol(e.to_string())),
+    }
+}
+
+/// Waits for the oldest outstanding batch's commit; its sequence number, or
+/// `None` when the writer dropped it (it will never be committed).
+async fn next_ack(outstanding: &mut VecDeque<(u64, oneshot::Receiver<()>)>) -> Option<u64> {
+    let (seq, rx) = outstanding.front_mut()?;
+    let seq = *seq;
+    let result = rx.await;
+    outstanding.pop_front();
+    result.ok().map(|()| seq)
+}
+
+/// ACKs are cumulative: take every later batch already committed too.
+fn coalesce(outstanding: &mut VecDeque<(u64, oneshot::Receiver<()>)>, mut seq: u64) -> u64 {
+    while let Some((next, rx)) = outstanding.front_mut() {
+        if rx.try_recv().is_err() {
+            break;
+        }
+        seq = *next;
+        outstanding.pop_front();
+    }
+    seq
+}
+
+fn frame_name(frame: &Frame) -> &'static str {
+    match frame {
+        Frame::Hello { .. } => "HELLO",
+        Frame::Welcome { .. } => "WELCOME",
+        Frame::Batch { .. } => "BATCH",
+        Frame::Ack { .. } => "ACK",
+        Frame::Error { .. } => "ERROR",
+    }
+}

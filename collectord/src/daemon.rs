@@ -1,0 +1,136 @@
+//! The running daemon: opens the store, starts the writer thread, then
+//! the tokio runtime with the server, signals and systemd notifications.
+//!
+//! Shutdown (SIGTERM, SIGINT, or the writer failing): STOPPING=1, stop
+//! accepting, connections ACK what commits within a few seconds and close,
+//! the writer sees its queue close, commits a last time and returns.
+
+use std::net::TcpListener as StdListener;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use crate::connection::{Limits, Shared};
+use crate::notify::{self, Stats};
+use crate::retention::Policy;
+use crate::store::{Store, StoreOptions};
+use crate::writer::{self, now_ms, WriterOptions};
+use crate::{listen, server};
+
+/// How often STATUS= is updated.
+const STATUS_EVERY: Duration = Duration::from_secs(5);
+
+/// Runs until a signal or a fatal writer error.
+pub fn run(config: &Config, listener: StdListener, origin: listen::Origin) -> anyhow::Result<()> {
+    let local_addr = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    let mut store = Store::open(&StoreOptions {
+        data_dir: config.data_dir.clone(),
+        writer_memory_mb: config.writer_memory_mb,
+        writer_threads: config.writer_threads,
+        retention: Policy {
+            days: config.retention_days,
+            bytes: config.retention_bytes,
+        },
+    })?;
+    store.apply_retention(now_ms())?;
+
+    let stats = Arc::new(Stats::default());
+    let (queue_tx, queue_rx) = mpsc::channel(writer::QUEUE);
+    let (writer_stopped_tx, writer_stopped_rx) = oneshot::channel::<()>();
+    let writer_options = WriterOptions {
+        commit_interval: config.commit_interval(),
+    };
+    let writer_stats = stats.clone();
+    let writer = std::thread::Builder::new()
+        .name("writer".into())
+        .spawn(move || {
+            let result = writer::run(store, queue_rx, writer_options, writer_stats);
+            if let Err(e) = &result {
+                error!(error = %format!("{e:#}"), "The writer failed; shutting down.");
+            }
+            let _ = writer_stopped_tx.send(());
+            result
+        })
+        .context("cannot start the writer thread")?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("collectord-net")
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    let limits = Limits {
+        max_connections: config.max_connections,
+        max_frame: config.max_frame_bytes,
+        window: config.window,
+        frame_timeout: config.frame_timeout(),
+        idle_timeout: config.idle_timeout(),
+    };
+    let served = runtime.block_on(async {
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sighup = signal(SignalKind::hangup())?;
+        tokio::spawn(async move {
+            while sighup.recv().await.is_some() {
+                warn!("Reloading the config on SIGHUP is not supported yet; restart collectord to apply changes.");
+            }
+        });
+        tokio::spawn(status_loop(stats.clone()));
+
+        info!(addr = %local_addr, from = ?origin, "Listening.");
+        announce(local_addr);
+        notify::ready();
+
+        let shutdown = async {
+            tokio::select! {
+                _ = sigterm.recv() => info!("Received SIGTERM; shutting down."),
+                _ = sigint.recv() => info!("Received SIGINT; shutting down."),
+                _ = writer_stopped_rx => {}
+            }
+            notify::stopping();
+        };
+        let shared = Shared { limits, queue: queue_tx, stats };
+        server::run(listener, shared, shutdown).await;
+        Ok::<(), std::io::Error>(())
+    });
+    // Tasks still running (a peer that does not read) are dropped here,
+    // and with them the last writer queue senders.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    served.context("cannot serve")?;
+    writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?
+}
+
+/// For tests and humans binding port 0: the one line collectord writes to
+/// stdout.
+fn announce(addr: std::net::SocketAddr) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening on {addr}");
+    let _ = out.flush();
+}
+
+async fn status_loop(stats: Arc<Stats>) {
+    let mut tick = tokio::time::interval(STATUS_EVERY);
+    let mut last_lines = 0;
+    let mut last_at = tokio::time::Instant::now();
+    loop {
+        tick.tick().await;
+        let lines = stats.lines.load(Ordering::Relaxed);
+        let secs = last_at.elapsed().as_secs_f64().max(0.001);
+        let rate = ((lines - last_lines) as f64 / secs) as u64;
+        (last_lines, last_at) = (lines, tokio::time::Instant::now());
+        notify::status(&notify::status_text(&stats, rate, now_ms()));
+    }
+}

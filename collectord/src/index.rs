@@ -1,0 +1,128 @@
+//! Opening `data-dir/index/`: creating it with the logq schema and settings,
+//! checking an existing one was written with the same schema, and reading
+//! the last commit payload.
+//!
+//! The schema version lives in every commit payload ([`Payload::schema`]);
+//! an index with another version, or whose tantivy schema differs from
+//! [`LogSchema`], is refused rather than written into.
+
+use std::ops::Bound;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use logcore::schema::{index_settings, LogSchema, SCHEMA_VERSION};
+use tantivy::indexer::{IndexWriterOptions, LogMergePolicy};
+use tantivy::query::RangeQuery;
+use tantivy::{Index, IndexWriter, Term};
+
+use crate::dedup::{Payload, PAYLOAD_VERSION};
+use crate::directory::IndexDirectory;
+
+pub struct Opened {
+    pub index: Index,
+    pub writer: IndexWriter,
+    /// The last commit's payload; `None` for an index never committed.
+    pub payload: Option<Payload>,
+}
+
+/// Opens or creates the index in `dir` and its single writer.
+pub fn open(
+    dir: &Path,
+    schema: &LogSchema,
+    memory_mb: u32,
+    threads: u32,
+) -> anyhow::Result<Opened> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let directory = IndexDirectory::open(dir)
+        .with_context(|| format!("cannot open the index in {}", dir.display()))?;
+    let index = if Index::exists(&directory)? {
+        let index = Index::open(directory)
+            .with_context(|| format!("cannot open the index in {}", dir.display()))?;
+        if index.schema() != schema.schema {
+            bail!(
+                "the index in {} has another schema than this collectord writes; move it away to start a new one",
+                dir.display()
+            );
+        }
+        index
+    } else {
+        Index::builder()
+            .schema(schema.schema.clone())
+            .settings(index_settings())
+            .open_or_create(directory)
+            .with_context(|| format!("cannot create the index in {}", dir.display()))?
+    };
+    LogSchema::register_tokenizers(&index);
+
+    let metas = index.load_metas()?;
+    let payload = match metas.payload.as_deref() {
+        None => None,
+        Some(json) => {
+            let payload: Payload = serde_json::from_str(json).with_context(|| {
+                format!(
+                    "the last commit of the index in {} has an unreadable payload",
+                    dir.display()
+                )
+            })?;
+            if payload.schema != SCHEMA_VERSION || payload.version != PAYLOAD_VERSION {
+                bail!(
+                    "the index in {} has schema version {} and payload version {}; this collectord writes {} and {}",
+                    dir.display(),
+                    payload.schema,
+                    payload.version,
+                    SCHEMA_VERSION,
+                    PAYLOAD_VERSION
+                );
+            }
+            Some(payload)
+        }
+    };
+
+    let options = IndexWriterOptions::builder()
+        .memory_budget_per_thread((memory_mb / threads) as usize * 1024 * 1024)
+        .num_worker_threads(threads as usize)
+        .num_merge_threads(1)
+        .build();
+    let writer: IndexWriter = index.writer_with_options(options).with_context(|| {
+        format!(
+            "cannot open the index in {} for writing (is another collectord using it?)",
+            dir.display()
+        )
+    })?;
+    let mut policy = LogMergePolicy::default();
+    // Segments emptied by retention deletes go soon, not at 100 %.
+    policy.set_del_docs_ratio_before_merge(0.5);
+    writer.set_merge_policy(Box::new(policy));
+    Ok(Opened {
+        index,
+        writer,
+        payload,
+    })
+}
+
+/// Queues the deletion of every document received before `before_ms`
+/// (effective at the next commit).
+pub fn delete_received_before(
+    writer: &IndexWriter,
+    schema: &LogSchema,
+    before_ms: i64,
+) -> anyhow::Result<()> {
+    let query = RangeQuery::new(
+        Bound::Unbounded,
+        Bound::Excluded(Term::from_field_i64(schema.receive_time, before_ms)),
+    );
+    writer.delete_query(Box::new(query))?;
+    Ok(())
+}
+
+/// Bytes of the files in `dir` (not recursive: tantivy keeps one level).
+pub fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}

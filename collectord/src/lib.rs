@@ -1,0 +1,32 @@
+//! collectord: receives log lines from agentd, archives them, indexes them
+//! for logq, and acknowledges them once both are durable.
+//!
+//! Module map:
+//!
+//! - [`cli`], [`config`]: command line and config file.
+//! - [`listen`]: the listening socket (systemd socket activation or bind).
+//! - [`server`], [`connection`], [`close`]: accept loop, one agent
+//!   connection, and why connections end.
+//! - [`writer`]: the single writer thread and group commit.
+//! - [`store`]: index + archive + high-water marks, kept consistent.
+//! - [`index`], [`directory`], [`archive`], [`dedup`], [`retention`]: the
+//!   parts of the store.
+//! - [`notify`], [`log`]: systemd notifications and logging.
+//! - [`daemon`]: wires it all together.
+
+pub mod archive;
+pub mod cli;
+pub mod close;
+pub mod config;
+pub mod connection;
+pub mod daemon;
+pub mod dedup;
+pub mod directory;
+pub mod index;
+pub mod listen;
+pub mod log;
+pub mod notify;
+pub mod retention;
+pub mod server;
+pub mod store;
+pub mod writer;

@@ -1,0 +1,81 @@
+//! systemd notifications (READY, STATUS, WATCHDOG, STOPPING) and the live
+//! figures STATUS reports. Outside systemd (`NOTIFY_SOCKET` unset) every
+//! call is a no-op.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use sd_notify::NotifyState;
+use tracing::debug;
+
+/// Figures shared by the server and the writer.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Agent connections past HELLO.
+    pub agents: AtomicU64,
+    /// Lines stored since start.
+    pub lines: AtomicU64,
+    /// Time of the last commit, ms since the epoch (0: none yet).
+    pub last_commit_ms: AtomicI64,
+}
+
+fn send(states: &[NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(false, states) {
+        debug!(error = %e, "Could not notify systemd.");
+    }
+}
+
+pub fn ready() {
+    send(&[NotifyState::Ready]);
+}
+
+pub fn stopping() {
+    send(&[NotifyState::Stopping]);
+}
+
+pub fn status(text: &str) {
+    send(&[NotifyState::Status(text)]);
+}
+
+/// The STATUS text: agents, lines/s since the previous report, last commit.
+pub fn status_text(stats: &Stats, lines_per_sec: u64, now_ms: i64) -> String {
+    let agents = stats.agents.load(Ordering::Relaxed);
+    let last = stats.last_commit_ms.load(Ordering::Relaxed);
+    let commit = if last == 0 {
+        "no commit yet".to_owned()
+    } else {
+        format!(
+            "last commit {:.1} s ago",
+            (now_ms - last).max(0) as f64 / 1000.0
+        )
+    };
+    format!("{agents} agents connected, {lines_per_sec} lines/s, {commit}")
+}
+
+/// WATCHDOG=1 from the writer loop, at half the interval systemd asked for.
+pub struct Watchdog {
+    every: Option<Duration>,
+    last: Instant,
+}
+
+impl Watchdog {
+    pub fn from_env() -> Watchdog {
+        let mut usec = 0;
+        let every = sd_notify::watchdog_enabled(false, &mut usec)
+            .then(|| Duration::from_micros(usec / 2).max(Duration::from_millis(100)));
+        Watchdog {
+            every,
+            last: Instant::now(),
+        }
+    }
+
+    /// Sends WATCHDOG=1 if due. Call it from every turn of the loop.
+    pub fn tick(&mut self) {
+        if let Some(every) = self.every {
+            if self.last.elapsed() >= every {
+                send(&[NotifyState::Watchdog]);
+                self.last = Instant::now();
+            }
+        }
+    }
+}

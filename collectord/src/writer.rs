@@ -1,0 +1,238 @@
+//! The single writer: one thread owns the [`Store`] and turns queued
+//! batches into commits (group commit).
+//!
+//! It takes a batch, then keeps taking batches while more are queued, and
+//! commits when the queue is empty or `commit-interval` has passed since the
+//! group's first batch. Then, and only then, it completes each batch's
+//! `done` channel: the connection sends the ACK. The loop wakes at least
+//! once a second (for WATCHDOG=1 and hourly retention). When every sender
+//! is gone (the server has stopped), it commits what it has and returns.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use logcore::wire::WireStream;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info};
+
+use crate::notify::{Stats, Watchdog};
+use crate::store::{Peer, Store};
+
+/// Batches waiting for the writer, over all connections. Each holds at
+/// most one frame's worth of lines.
+pub const QUEUE: usize = 16;
+
+/// Longest the loop sleeps.
+const TICK: Duration = Duration::from_secs(1);
+
+/// How often retention runs.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// One decoded BATCH on its way to the writer.
+pub struct Batch {
+    pub peer: Arc<Peer>,
+    /// The collector's clock when the batch was read, ms since the epoch.
+    pub receive_time_ms: i64,
+    pub streams: Vec<WireStream>,
+    /// Completed once the batch is committed; dropped if it never will be.
+    pub done: oneshot::Sender<()>,
+}
+
+pub struct WriterOptions {
+    pub commit_interval: Duration,
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Runs the writer loop until the queue closes; returns after the final
+/// commit. An error is fatal: nothing after it would be durable.
+pub fn run(
+    mut store: Store,
+    mut queue: mpsc::Receiver<Batch>,
+    options: WriterOptions,
+    stats: Arc<Stats>,
+) -> anyhow::Result<()> {
+    // Only for waiting on the queue with a timeout.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .context("cannot start the writer's timer")?;
+    let mut watchdog = Watchdog::from_env();
+    let mut last_retention = Instant::now();
+    let mut done: Vec<oneshot::Sender<()>> = Vec::new();
+    loop {
+        watchdog.tick();
+        let first = match rt.block_on(async { tokio::time::timeout(TICK, queue.recv()).await }) {
+            Ok(Some(batch)) => batch,
+            Ok(None) => break,
+            Err(_) => {
+                if last_retention.elapsed() >= RETENTION_EVERY {
+                    store.apply_retention(now_ms())?;
+                    last_retention = Instant::now();
+                }
+                continue;
+            }
+        };
+        // A group: this batch and those queued behind it.
+        let started = Instant::now();
+        let mut lines = 0;
+        let mut closed = false;
+        let mut next = Some(first);
+        while let Some(batch) = next.take() {
+            lines += store.add(&batch.peer, batch.receive_time_ms, batch.streams)?;
+            done.push(batch.done);
+            watchdog.tick();
+            if started.elapsed() >= options.commit_interval {
+                break;
+            }
+            match queue.try_recv() {
+                Ok(batch) => next = Some(batch),
+                Err(mpsc::error::TryRecvError::Empty) => {}
+                Err(mpsc::error::TryRecvError::Disconnected) => closed = true,
+            }
+        }
+        store.commit()?;
+        let batches = done.len();
+        for tx in done.drain(..) {
+            // The connection may be gone; the agent will re-send, and dedup drops it.
+            let _ = tx.send(());
+        }
+        stats.lines.fetch_add(lines, Ordering::Relaxed);
+        stats.last_commit_ms.store(now_ms(), Ordering::Relaxed);
+        debug!(
+            batches,
+            lines,
+            ms = started.elapsed().as_millis() as u64,
+            "Committed."
+        );
+        if closed {
+            break;
+        }
+        if last_retention.elapsed() >= RETENTION_EVERY {
+            store.apply_retention(now_ms())?;
+            last_retention = Instant::now();
+        }
+    }
+    if store.is_dirty() {
+        store.commit()?;
+    }
+    info!("Writer stopped after its last commit.");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use logcore::schema::LogSchema;
+    use logcore::wire::{WireRecord, WireStream};
+    use tantivy::collector::Count;
+    use tantivy::query::AllQuery;
+    use tantivy::Index;
+
+    use super::*;
+    use crate::dedup::Payload;
+    use crate::retention::Policy;
+    use crate::store::StoreOptions;
+
+    fn batch(peer: &Arc<Peer>, stream: u64, from: u64, n: u64) -> (Batch, oneshot::Receiver<()>) {
+        let (done, rx) = oneshot::channel();
+        let records = (from..from + n)
+            .map(|i| WireRecord {
+                offset: i * 10,
+                end: i * 10 + 10,
+                flags: 0,
+                line: format!("Nov 24 22:20:01 web1 app[7]: line {i}").into_bytes(),
+            })
+            .collect();
+        let streams = vec![WireStream {
+            stream_id: stream,
+            path: "/var/log/syslog".into(),
+            records,
+        }];
+        (
+            Batch {
+                peer: peer.clone(),
+                receive_time_ms: now_ms(),
+                streams,
+                done,
+            },
+            rx,
+        )
+    }
+
+    /// What a reader that opens the index now (as logq does) sees committed.
+    fn committed(dir: &Path) -> (u64, Payload) {
+        let index = Index::open_in_dir(dir.join("index")).unwrap();
+        LogSchema::register_tokenizers(&index);
+        let docs = index
+            .reader()
+            .unwrap()
+            .searcher()
+            .search(&AllQuery, &Count)
+            .unwrap() as u64;
+        let payload =
+            serde_json::from_str(index.load_metas().unwrap().payload.as_deref().unwrap()).unwrap();
+        (docs, payload)
+    }
+
+    #[test]
+    fn batches_are_acknowledged_only_once_committed() {
+        // An ACK tells the agent it may forget the lines: at that moment they
+        // must be in a commit another process can open, with their marks.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreOptions {
+            data_dir: dir.path().to_owned(),
+            writer_memory_mb: 32,
+            writer_threads: 1,
+            retention: Policy { days: 0, bytes: 0 },
+        })
+        .unwrap();
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let stats = Arc::new(Stats::default());
+        let options = WriterOptions {
+            commit_interval: Duration::from_millis(500),
+        };
+        let thread_stats = stats.clone();
+        let writer = std::thread::spawn(move || run(store, rx, options, thread_stats));
+        let peer = Arc::new(Peer {
+            agent_id: "agent-1".into(),
+            host: "web1".into(),
+            utc_offset_secs: 0,
+        });
+
+        let mut acks = Vec::new();
+        let mut total = 0;
+        for (i, stream) in [(0, 7), (100, 7), (0, 8)] {
+            let (b, ack) = batch(&peer, stream, i, 50);
+            tx.blocking_send(b).unwrap();
+            acks.push((ack, stream, (i + 50) * 10));
+        }
+        for (ack, stream, end) in acks {
+            ack.blocking_recv()
+                .expect("the writer acknowledges every batch");
+            total += 50;
+            let (docs, payload) = committed(dir.path());
+            assert!(
+                docs >= total,
+                "acked {total} lines but only {docs} are committed"
+            );
+            assert!(payload.hwms["agent-1"][&stream] >= end);
+        }
+        // A re-sent batch is acknowledged but stored nothing.
+        let (b, ack) = batch(&peer, 7, 0, 50);
+        tx.blocking_send(b).unwrap();
+        ack.blocking_recv().unwrap();
+        drop(tx);
+        writer.join().unwrap().unwrap();
+        let (docs, payload) = committed(dir.path());
+        assert_eq!(docs, 150);
+        assert_eq!(payload.hwms["agent-1"][&7], 1500);
+        assert_eq!(payload.hwms["agent-1"][&8], 500);
+        assert_eq!(stats.lines.load(Ordering::Relaxed), 150);
+    }
+}

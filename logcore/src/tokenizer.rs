@@ -1,0 +1,435 @@
+//! The tokenizer of the `message` field, and the same tokenizer for queries.
+//!
+//! A log line is not prose: the words people search for are host names,
+//! addresses, user names, paths and numbers. The rules:
+//!
+//! - Text is lowercased.
+//! - A *word* is a maximal run of characters other than whitespace, control
+//!   characters, U+FFFD (what an invalid UTF-8 byte became) and
+//!   `` " ' ` , ; ( ) [ ] { } < > = | ``; trailing `.` and `:` are trimmed.
+//!   A word made only of `/ . - _ @ :` (a lone `-`, `::`) is dropped.
+//! - Each word is a term, whole: `203.0.113.9`, `john.doe`,
+//!   `/var/log/syslog`, `root@web1`, `2001:db8::1`.
+//! - A word containing `/ . - _ @ :` also gives its parts split on those
+//!   characters, so `syslog` finds `/var/log/syslog` and `113` finds
+//!   `203.0.113.9`. `sshd[1234]:` gives `sshd` and `1234` (brackets split words).
+//! - A term is cut to at most [`MAX_TOKEN_BYTES`] bytes (on a character
+//!   boundary); queries are cut the same way.
+//!
+//! Positions are not indexed (the field uses `IndexRecordOption::Basic`), so
+//! the whole word and its parts may share the stream in any order.
+
+use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+
+/// The name the tokenizer is registered under in the index's
+/// `TokenizerManager` (see [`crate::schema::LogSchema::register_tokenizers`]).
+pub const TOKENIZER_NAME: &str = "logq_log";
+
+/// Longest term, in bytes. Longer words are cut, not dropped.
+pub const MAX_TOKEN_BYTES: usize = 255;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// Ends a word.
+    Delimiter,
+    /// Part of a word, and splits it into parts.
+    Joiner,
+    Word,
+}
+
+fn ascii_class(b: u8) -> Class {
+    match b {
+        b'"' | b'\'' | b'`' | b',' | b';' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'<'
+        | b'>' | b'=' | b'|' | 0x7f => Class::Delimiter,
+        b'/' | b'.' | b'-' | b'_' | b'@' | b':' => Class::Joiner,
+        b if b <= b' ' => Class::Delimiter,
+        _ => Class::Word,
+    }
+}
+
+/// The class of the character at byte `pos` and the byte length of it.
+#[inline]
+fn class_at(text: &str, pos: usize) -> (Class, usize) {
+    let b = text.as_bytes()[pos];
+    if b < 0x80 {
+        return (ascii_class(b), 1);
+    }
+    let c = text[pos..]
+        .chars()
+        .next()
+        .expect("pos is on a character boundary");
+    let class = if c.is_whitespace() || c.is_control() || c == char::REPLACEMENT_CHARACTER {
+        Class::Delimiter
+    } else {
+        Class::Word
+    };
+    (class, c.len_utf8())
+}
+
+/// Sets `out` to `word` lowercased and cut to [`MAX_TOKEN_BYTES`].
+fn lowercase_into(word: &str, out: &mut String) {
+    out.clear();
+    if word.is_ascii() {
+        let cut = word.len().min(MAX_TOKEN_BYTES);
+        out.push_str(&word[..cut]);
+        out.make_ascii_lowercase();
+        return;
+    }
+    for c in word.chars() {
+        for l in c.to_lowercase() {
+            if out.len() + l.len_utf8() > MAX_TOKEN_BYTES {
+                return;
+            }
+            out.push(l);
+        }
+    }
+}
+
+/// The log tokenizer (see the module documentation for the rules).
+#[derive(Clone, Default)]
+pub struct LogTokenizer {
+    token: Token,
+}
+
+impl Tokenizer for LogTokenizer {
+    type TokenStream<'a> = LogTokenStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> LogTokenStream<'a> {
+        self.token.reset();
+        LogTokenStream {
+            text,
+            pos: 0,
+            parts: None,
+            token: &mut self.token,
+        }
+    }
+}
+
+/// The tokens of one text, see [`LogTokenizer`].
+pub struct LogTokenStream<'a> {
+    text: &'a str,
+    /// Where the search for the next word starts.
+    pos: usize,
+    /// While the parts of the last word are being given: the byte range
+    /// of the word still to split.
+    parts: Option<(usize, usize)>,
+    token: &'a mut Token,
+}
+
+impl LogTokenStream<'_> {
+    fn emit(&mut self, from: usize, to: usize) -> bool {
+        lowercase_into(&self.text[from..to], &mut self.token.text);
+        self.token.offset_from = from;
+        self.token.offset_to = to;
+        self.token.position = self.token.position.wrapping_add(1);
+        true
+    }
+
+    /// The next part of the current word, if any is left.
+    fn next_part(&mut self) -> bool {
+        let Some((mut from, to)) = self.parts else {
+            return false;
+        };
+        let bytes = self.text.as_bytes();
+        while from < to && ascii_class(bytes[from]) == Class::Joiner {
+            from += 1;
+        }
+        if from >= to {
+            self.parts = None;
+            return false;
+        }
+        let mut end = from;
+        while end < to && !(bytes[end] < 0x80 && ascii_class(bytes[end]) == Class::Joiner) {
+            end += 1;
+        }
+        self.parts = Some((end, to));
+        self.emit(from, end)
+    }
+
+    /// The next whole word, with its parts queued when it has joiners.
+    fn next_word(&mut self) -> bool {
+        let text = self.text;
+        let bytes = text.as_bytes();
+        loop {
+            // Skip delimiters.
+            while self.pos < text.len() {
+                let (class, len) = class_at(text, self.pos);
+                if class != Class::Delimiter {
+                    break;
+                }
+                self.pos += len;
+            }
+            if self.pos >= text.len() {
+                return false;
+            }
+            let start = self.pos;
+            let mut has_joiner = false;
+            let mut has_word = false;
+            while self.pos < text.len() {
+                let (class, len) = class_at(text, self.pos);
+                match class {
+                    Class::Delimiter => break,
+                    Class::Joiner => has_joiner = true,
+                    Class::Word => has_word = true,
+                }
+                self.pos += len;
+            }
+            if !has_word {
+                continue;
+            }
+            let mut end = self.pos;
+            while end > start && matches!(bytes[end - 1], b'.' | b':') {
+                end -= 1;
+            }
+            let whole = &bytes[start..end];
+            if has_joiner
+                && whole
+                    .iter()
+                    .any(|&b| b < 0x80 && ascii_class(b) == Class::Joiner)
+            {
+                self.parts = Some((start, end));
+            }
+            return self.emit(start, end);
+        }
+    }
+}
+
+impl TokenStream for LogTokenStream<'_> {
+    fn advance(&mut self) -> bool {
+        self.next_part() || self.next_word()
+    }
+
+    fn token(&self) -> &Token {
+        self.token
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        self.token
+    }
+}
+
+/// The terms the index holds for `text`, in order, without repeats: what a
+/// word query must look up so that it matches exactly as indexing did.
+///
+/// Every term of a word is in every line that has the word, so a query may
+/// require all of them; requiring only the whole words (the terms without
+/// a joiner among them split off) finds the same lines.
+pub fn query_terms(text: &str) -> Vec<String> {
+    let mut tokenizer = LogTokenizer::default();
+    let mut stream = tokenizer.token_stream(text);
+    let mut terms: Vec<String> = Vec::new();
+    while let Some(token) = stream.next() {
+        if !terms.contains(&token.text) {
+            terms.push(token.text.clone());
+        }
+    }
+    terms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(text: &str) -> Vec<String> {
+        let mut tokenizer = LogTokenizer::default();
+        let mut stream = tokenizer.token_stream(text);
+        let mut out = Vec::new();
+        while let Some(token) = stream.next() {
+            assert!(
+                text[token.offset_from..token.offset_to]
+                    .to_lowercase()
+                    .starts_with(&token.text),
+                "offsets must point at the token's text"
+            );
+            out.push(token.text.clone());
+        }
+        out
+    }
+
+    fn has(text: &str, wanted: &[&str]) {
+        let got = terms(text);
+        for w in wanted {
+            assert!(got.iter().any(|t| t == w), "{w:?} missing from {got:?}");
+        }
+    }
+
+    #[test]
+    fn sshd_failed_password() {
+        // An operator searching for the attacker's address, the user, or
+        // the program must find the line.
+        let line = "Nov 24 22:20:01 web1 sshd[1234]: Failed password for invalid user john.doe from 203.0.113.9 port 52144 ssh2";
+        has(
+            line,
+            &[
+                "nov",
+                "24",
+                "22:20:01",
+                "22",
+                "20",
+                "01",
+                "web1",
+                "sshd",
+                "1234",
+                "failed",
+                "password",
+                "invalid",
+                "user",
+                "john.doe",
+                "john",
+                "doe",
+                "203.0.113.9",
+                "203",
+                "0",
+                "113",
+                "9",
+                "port",
+                "52144",
+                "ssh2",
+            ],
+        );
+        assert!(!terms(line)
+            .iter()
+            .any(|t| t.contains('[') || t.ends_with(':')));
+    }
+
+    #[test]
+    fn sudo_line_keeps_paths_and_key_values() {
+        let line = "Nov 24 22:21:07 web1 sudo:    alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/usr/bin/systemctl restart nginx.service";
+        has(
+            line,
+            &[
+                "sudo",
+                "alice",
+                "tty",
+                "pts/0",
+                "pts",
+                "0",
+                "pwd",
+                "/home/alice",
+                "home",
+                "user",
+                "root",
+                "command",
+                "/usr/bin/systemctl",
+                "usr",
+                "bin",
+                "systemctl",
+                "restart",
+                "nginx.service",
+                "nginx",
+                "service",
+            ],
+        );
+    }
+
+    #[test]
+    fn kernel_line() {
+        let line = "Nov 24 22:22:45 web1 kernel: [12345.678901] EXT4-fs (sda1): mounted filesystem with ordered data mode. Opts: (null)";
+        has(
+            line,
+            &[
+                "kernel",
+                "12345.678901",
+                "12345",
+                "678901",
+                "ext4-fs",
+                "ext4",
+                "fs",
+                "sda1",
+                "mode",
+                "opts",
+                "null",
+            ],
+        );
+        // "mode." and "Opts:" lose their trailing punctuation.
+        assert!(!terms(line).iter().any(|t| t == "mode." || t == "opts:"));
+    }
+
+    #[test]
+    fn cron_line() {
+        let line = "Nov 24 22:17:01 web1 CRON[5678]: (root) CMD (   cd / && run-parts --report /etc/cron.hourly)";
+        has(
+            line,
+            &[
+                "cron",
+                "5678",
+                "root",
+                "cmd",
+                "cd",
+                "&&",
+                "run-parts",
+                "run",
+                "parts",
+                "--report",
+                "report",
+                "/etc/cron.hourly",
+                "etc",
+                "hourly",
+            ],
+        );
+        // A lone "/" is not a term.
+        assert!(!terms(line).iter().any(|t| t == "/"));
+    }
+
+    #[test]
+    fn ipv6_address_is_one_term_with_parts() {
+        let line =
+            "Accepted publickey for deploy from 2001:db8::1 port 40022 ssh2: ED25519 SHA256:abc";
+        has(
+            line,
+            &[
+                "2001:db8::1",
+                "2001",
+                "db8",
+                "1",
+                "sha256:abc",
+                "sha256",
+                "abc",
+            ],
+        );
+        has(
+            "connect to [2001:db8::42]:443 failed",
+            &["2001:db8::42", "443"],
+        );
+    }
+
+    #[test]
+    fn user_at_host_and_email() {
+        has(
+            "session opened for root@web1.example.com",
+            &["root@web1.example.com", "root", "web1", "example", "com"],
+        );
+    }
+
+    #[test]
+    fn long_words_are_cut_not_dropped() {
+        // A 10 kB base64 blob must not produce a term tantivy refuses.
+        let blob = "A".repeat(10_000);
+        let got = terms(&format!("x {blob} y"));
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[1].len(), MAX_TOKEN_BYTES);
+        let multibyte = "é".repeat(300);
+        let got = terms(&multibyte);
+        assert!(got[0].len() <= MAX_TOKEN_BYTES && got[0].chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn lowercase_and_unicode() {
+        assert_eq!(terms("ÉCHEC Übel"), vec!["échec", "übel"]);
+        // Replacement characters (invalid UTF-8 in the raw line) split words.
+        assert_eq!(terms("ab\u{fffd}cd"), vec!["ab", "cd"]);
+    }
+
+    #[test]
+    fn query_terms_match_indexing() {
+        // A word query must look up what indexing produced, or logq finds nothing.
+        assert_eq!(
+            query_terms("/var/log/syslog"),
+            vec!["/var/log/syslog", "var", "log", "syslog"]
+        );
+        assert_eq!(query_terms("Failed"), vec!["failed"]);
+        assert_eq!(query_terms("sshd[1234]:"), vec!["sshd", "1234"]);
+        assert_eq!(query_terms("a.a"), vec!["a.a", "a"]);
+        assert!(query_terms(" -- :: ").is_empty());
+    }
+}
