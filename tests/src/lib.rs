@@ -200,6 +200,22 @@ impl Agent {
     /// Writes an agentd config shipping `inputs` to `collector`, plus `extra`
     /// lines, and starts agentd.
     pub fn start(dir: &Path, collector: SocketAddr, inputs: &[&Path], extra: &str) -> Agent {
+        Self::start_with(dir, collector, inputs, extra, None)
+    }
+
+    /// Starts agentd as another user, for tests of permissions (root reads
+    /// everything).
+    pub fn start_as(dir: &Path, collector: SocketAddr, inputs: &[&Path], uid: u32) -> Agent {
+        Self::start_with(dir, collector, inputs, "", Some(uid))
+    }
+
+    fn start_with(
+        dir: &Path,
+        collector: SocketAddr,
+        inputs: &[&Path],
+        extra: &str,
+        uid: Option<u32>,
+    ) -> Agent {
         fs::create_dir_all(dir).expect("create agent dir");
         let config = dir.join("agentd.toml");
         let inputs: Vec<String> = inputs
@@ -216,7 +232,7 @@ impl Agent {
             ),
         )
         .expect("write agentd.toml");
-        Self::spawn(dir, config, None)
+        Self::spawn(dir, config, uid)
     }
 
     fn spawn(dir: &Path, config: PathBuf, uid: Option<u32>) -> Agent {
@@ -259,17 +275,6 @@ impl Agent {
             timeout,
             || matches!(self.notify.recv(&mut buf), Ok(n) if buf[..n].split(|&b| b == b'\n').any(|l| l == b"READY=1")),
         )
-    }
-
-    /// Starts agentd as another user, for tests of permissions (root reads
-    /// everything).
-    pub fn start_as(dir: &Path, collector: SocketAddr, inputs: &[&Path], uid: u32) -> Agent {
-        let agent = Self::start(dir, collector, inputs, "");
-        let mut agent = agent;
-        agent.kill9();
-        let config = agent.config.clone();
-        drop(agent);
-        Self::spawn(dir, config, Some(uid))
     }
 
     pub fn restart(mut self) -> Agent {

@@ -1,0 +1,341 @@
+//! The runtime configuration: `/etc/agentd/agentd.toml`, kebab-case keys,
+//! unknown keys rejected. Every duration and limit the daemon uses comes from
+//! [`Config`]; nothing else reads the file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use serde::Deserialize;
+
+/// Where to start in a file seen for the first time, with no checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StartAt {
+    Beginning,
+    End,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Config {
+    /// The collector, as `host:port`.
+    pub collector: String,
+    /// Paths or glob patterns of the files to tail.
+    pub inputs: Vec<String>,
+    /// Where checkpoints are kept.
+    pub state_dir: PathBuf,
+    /// The host name sent to the collector.
+    pub host: String,
+    /// The identity the collector deduplicates on; the host name when unset.
+    pub agent_id: Option<String>,
+    pub batch_lines: usize,
+    pub batch_bytes: usize,
+    pub linger_ms: u64,
+    pub start_at: StartAt,
+    pub max_line_bytes: usize,
+    pub partial_flush_ms: u64,
+    pub window: u16,
+    pub rotate_wait_ms: u64,
+    pub ack_timeout_ms: u64,
+    pub shutdown_timeout_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            collector: "127.0.0.1:5170".into(),
+            inputs: vec!["/var/log/syslog".into(), "/var/log/auth.log".into()],
+            state_dir: PathBuf::from("/var/lib/agentd"),
+            host: local_hostname(),
+            agent_id: None,
+            batch_lines: 1000,
+            batch_bytes: 1024 * 1024,
+            linger_ms: 100,
+            start_at: StartAt::Beginning,
+            max_line_bytes: 64 * 1024,
+            partial_flush_ms: 5000,
+            window: 8,
+            rotate_wait_ms: 5000,
+            ack_timeout_ms: 30_000,
+            shutdown_timeout_ms: 5000,
+        }
+    }
+}
+
+/// The largest `max-line-bytes`: a line must fit in one frame with room to
+/// spare under the smallest frame limit a collector is expected to use.
+const MAX_LINE_LIMIT: usize = 8 * 1024 * 1024;
+
+/// What the configuration was read from, for the startup log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    File(PathBuf),
+    /// The default path does not exist and no `--config` was given.
+    Defaults(PathBuf),
+}
+
+impl Config {
+    pub fn agent_id(&self) -> &str {
+        self.agent_id.as_deref().unwrap_or(&self.host)
+    }
+    pub fn linger(&self) -> Duration {
+        Duration::from_millis(self.linger_ms)
+    }
+    pub fn partial_flush(&self) -> Duration {
+        Duration::from_millis(self.partial_flush_ms)
+    }
+    pub fn rotate_wait(&self) -> Duration {
+        Duration::from_millis(self.rotate_wait_ms)
+    }
+    pub fn ack_timeout(&self) -> Duration {
+        Duration::from_millis(self.ack_timeout_ms)
+    }
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
+    }
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.state_dir.join("checkpoints.json")
+    }
+
+    /// Loads the configuration. `explicit` is the `--config` argument: a
+    /// missing explicit file is an error, a missing default file means
+    /// built-in defaults.
+    pub fn load(explicit: Option<&Path>, default_path: &Path) -> Result<(Config, Source)> {
+        let path = explicit.unwrap_or(default_path);
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
+                let config = Config::default();
+                config.validate(path)?;
+                return Ok((config, Source::Defaults(path.to_owned())));
+            }
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("cannot read config file {}", path.display()))
+            }
+        };
+        let config = Config::parse(&text, path)?;
+        Ok((config, Source::File(path.to_owned())))
+    }
+
+    /// Parses and validates the text of a configuration file; `path` is only
+    /// used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| describe_toml_error(&e, text, path))?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<()> {
+        let bad = |key: &str, what: String| anyhow!("{}: key `{key}`: {what}", path.display());
+        match self.collector.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0) => {
+            }
+            _ => {
+                return Err(bad(
+                    "collector",
+                    format!("{:?} is not of the form \"host:port\"", self.collector),
+                ))
+            }
+        }
+        if self.inputs.is_empty() {
+            return Err(bad(
+                "inputs",
+                "must name at least one file or glob pattern".into(),
+            ));
+        }
+        for input in &self.inputs {
+            if !Path::new(input).is_absolute() {
+                return Err(bad("inputs", format!("{input:?} is not an absolute path")));
+            }
+            if let Err(e) = glob::Pattern::new(input) {
+                return Err(bad(
+                    "inputs",
+                    format!("{input:?} is not a valid glob pattern: {e}"),
+                ));
+            }
+        }
+        if self.state_dir.as_os_str().is_empty() {
+            return Err(bad("state-dir", "must not be empty".into()));
+        }
+        if self.host.is_empty() || self.host.len() > 255 {
+            return Err(bad("host", "must be between 1 and 255 bytes long".into()));
+        }
+        if let Some(id) = &self.agent_id {
+            if id.is_empty() || id.len() > 255 {
+                return Err(bad(
+                    "agent-id",
+                    "must be between 1 and 255 bytes long".into(),
+                ));
+            }
+        }
+        let at_least_one = [
+            ("batch-lines", self.batch_lines as u64),
+            ("batch-bytes", self.batch_bytes as u64),
+            ("max-line-bytes", self.max_line_bytes as u64),
+            ("window", u64::from(self.window)),
+            ("ack-timeout-ms", self.ack_timeout_ms),
+        ];
+        for (key, value) in at_least_one {
+            if value < 1 {
+                return Err(bad(key, "must be at least 1".into()));
+            }
+        }
+        if self.max_line_bytes > MAX_LINE_LIMIT {
+            return Err(bad(
+                "max-line-bytes",
+                format!("must be at most {MAX_LINE_LIMIT}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Turns a TOML or serde error into one line that names the file, the line
+/// and the key.
+fn describe_toml_error(e: &toml::de::Error, text: &str, path: &Path) -> anyhow::Error {
+    let message = e.message().trim();
+    let Some(span) = e.span() else {
+        return anyhow!("{}: {message}", path.display());
+    };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let line = &text[line_start..line_end];
+    let key = match line.split_once('=') {
+        Some((key, _)) => key.trim().trim_matches('"'),
+        None => text
+            .get(span.clone())
+            .unwrap_or("")
+            .trim()
+            .trim_matches('"'),
+    };
+    if key.is_empty() || key.starts_with('[') {
+        anyhow!("{}: line {line_no}: {message}", path.display())
+    } else {
+        anyhow!("{}: line {line_no}: key `{key}`: {message}", path.display())
+    }
+}
+
+fn local_hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(text, Path::new("/etc/agentd/agentd.toml"))
+    }
+
+    fn error(text: &str) -> String {
+        format!("{:#}", parse(text).expect_err("config should be rejected"))
+    }
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        // A user who deletes every line must get the documented defaults.
+        let c = parse("").unwrap();
+        assert_eq!(c.collector, "127.0.0.1:5170");
+        assert_eq!(c.inputs, vec!["/var/log/syslog", "/var/log/auth.log"]);
+        assert_eq!(c.state_dir, PathBuf::from("/var/lib/agentd"));
+        assert_eq!(c.agent_id(), c.host);
+        assert_eq!(
+            (c.batch_lines, c.batch_bytes, c.linger_ms),
+            (1000, 1 << 20, 100)
+        );
+        assert_eq!(c.start_at, StartAt::Beginning);
+        assert_eq!(
+            (c.max_line_bytes, c.partial_flush_ms, c.window),
+            (65536, 5000, 8)
+        );
+        assert_eq!(
+            (c.rotate_wait_ms, c.ack_timeout_ms, c.shutdown_timeout_ms),
+            (5000, 30000, 5000)
+        );
+    }
+
+    #[test]
+    fn all_keys_are_kebab_case() {
+        let c = parse(
+            r#"
+            collector = "logs.example:6000"
+            inputs = ["/var/log/*.log"]
+            state-dir = "/tmp/st"
+            host = "web1"
+            agent-id = "web1-a"
+            batch-lines = 5
+            batch-bytes = 100
+            linger-ms = 0
+            start-at = "end"
+            max-line-bytes = 10
+            partial-flush-ms = 1
+            window = 2
+            rotate-wait-ms = 3
+            ack-timeout-ms = 4
+            shutdown-timeout-ms = 6
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.agent_id(), "web1-a");
+        assert_eq!(c.start_at, StartAt::End);
+        assert_eq!(c.window, 2);
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_the_file() {
+        // A typo must point the user at the key and the file, not just fail.
+        let e = error("collector = \"a:1\"\nbatch-line = 5\n");
+        assert!(e.contains("/etc/agentd/agentd.toml"), "{e}");
+        assert!(e.contains("batch-line"), "{e}");
+        assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn bad_value_type_is_named_with_the_file() {
+        let e = error("window = \"eight\"\n");
+        assert!(
+            e.contains("/etc/agentd/agentd.toml") && e.contains("`window`"),
+            "{e}"
+        );
+        let e = error("start-at = \"middle\"\n");
+        assert!(e.contains("`start-at`") && e.contains("middle"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_named() {
+        for (text, key) in [
+            ("batch-lines = 0", "batch-lines"),
+            ("window = 0", "window"),
+            ("max-line-bytes = 0", "max-line-bytes"),
+            ("collector = \"nohost\"", "collector"),
+            ("collector = \"h:99999\"", "collector"),
+            ("inputs = []", "inputs"),
+            ("inputs = [\"relative.log\"]", "inputs"),
+            ("inputs = [\"/var/log/[.log\"]", "inputs"),
+            ("agent-id = \"\"", "agent-id"),
+        ] {
+            let e = error(text);
+            assert!(e.contains(&format!("`{key}`")), "{text}: {e}");
+            assert!(e.contains("/etc/agentd/agentd.toml"), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn missing_default_file_means_defaults_but_missing_explicit_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("agentd.toml");
+        let (_, source) = Config::load(None, &missing).unwrap();
+        assert_eq!(source, Source::Defaults(missing.clone()));
+        let e = format!("{:#}", Config::load(Some(&missing), &missing).unwrap_err());
+        assert!(e.contains(&missing.display().to_string()), "{e}");
+    }
+}

@@ -1,0 +1,427 @@
+//! The tailer: finds the input files, follows them through rotation and
+//! truncation, and hands their lines to the shipper.
+//!
+//! Invariants:
+//! - A file is tracked once, by device + inode, whatever its name; files are
+//!   read in the order they were found, so a rotated file is read to its end
+//!   before the new file at its path.
+//! - Offsets and stream ids depend only on file content and identity, so
+//!   re-reading after a crash yields the same records (the collector
+//!   deduplicates them).
+//! - Nothing here moves a checkpoint forward: only acks do (the shipper).
+//! - When the shipper is not taking batches, the tailer stops reading.
+//!
+//! Inotify events on the inputs' directories are wake-ups; each wake-up
+//! re-stats the input paths, re-expands patterns when a directory changed,
+//! and a full re-scan runs at least every second.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info, warn};
+
+use crate::checkpoint::{self, lock, Entry, Shared};
+use crate::config::{Config, StartAt};
+use crate::fileid::FileKey;
+use crate::locate::{find_copy, find_renamed, open_identical};
+use crate::outbox::{Outbox, Stop};
+use crate::scan::{Inputs, Watcher};
+use crate::tracked::{Ctx, TrackedFile};
+
+/// Bytes read from a file at a time, into one reused buffer.
+const CHUNK: usize = 64 * 1024;
+/// The safety re-scan interval.
+const RESCAN: Duration = Duration::from_secs(1);
+/// How often files are looked at while the shipper has no room.
+const BLOCKED_POLL: Duration = Duration::from_millis(100);
+
+/// Per-path and per-file warnings already given, so each is logged once.
+#[derive(Default)]
+struct Warned {
+    directories: HashSet<PathBuf>,
+    denied: HashSet<FileKey>,
+    other: HashSet<PathBuf>,
+}
+
+pub struct Tailer {
+    cfg: Arc<Config>,
+    inputs: Inputs,
+    watcher: Watcher,
+    files: Vec<TrackedFile>,
+    matched: Vec<PathBuf>,
+    ckpt: Shared,
+    out: Outbox,
+    buf: Vec<u8>,
+    warned: Warned,
+    /// Paths with a checkpoint at startup: a new file there is read from the
+    /// beginning even with start-at = "end".
+    known_paths: HashSet<String>,
+    started: bool,
+    next_full_scan: Instant,
+    checkpoint_error: bool,
+}
+
+impl Tailer {
+    pub fn new(cfg: Arc<Config>, ckpt: Shared, out: Outbox) -> io::Result<Tailer> {
+        let known_paths = lock(&ckpt).entries().map(|e| e.path.clone()).collect();
+        Ok(Tailer {
+            inputs: Inputs::new(&cfg.inputs),
+            watcher: Watcher::new()?,
+            files: Vec::new(),
+            matched: Vec::new(),
+            ckpt,
+            out,
+            buf: vec![0; CHUNK],
+            warned: Warned::default(),
+            known_paths,
+            started: false,
+            next_full_scan: Instant::now(),
+            checkpoint_error: false,
+            cfg,
+        })
+    }
+
+    /// Finds the checkpointed files and does the first scan. After this the
+    /// daemon is ready.
+    pub fn start(&mut self, now: Instant) {
+        self.restore(now);
+        self.rescan(now, true);
+        self.started = true;
+    }
+
+    /// Runs until SIGTERM/SIGINT (`Ok`) or until the shipper is gone.
+    pub fn run(&mut self, status: &dyn Fn() -> String) -> Result<(), Stop> {
+        loop {
+            if self.out.signals.stop_requested() {
+                return Ok(());
+            }
+            if self.out.signals.take_hup() {
+                info!("Received SIGHUP: reload is not supported yet; restart to apply config.");
+            }
+            let wake = self.watcher.drain().unwrap_or_else(|e| {
+                warn!(error = %e, "Cannot read inotify events; re-scanning.");
+                crate::scan::Wake { dir_changed: true }
+            });
+            let now = Instant::now();
+            let full = wake.dir_changed || now >= self.next_full_scan;
+            self.tick(now, full)?;
+            self.out.notifier.tick(now);
+            self.out.notifier.status(now, status);
+            let mut timeout = self
+                .next_deadline(now)
+                .saturating_duration_since(Instant::now());
+            // While blocked, file events cannot be acted on (nothing is
+            // read): look at the files a few times a second, and at once
+            // when the shipper makes room.
+            let events = if self.out.is_blocked() {
+                timeout = timeout.min(BLOCKED_POLL);
+                None
+            } else {
+                Some(self.watcher.fd())
+            };
+            if let Err(e) = self.out.signals.wait(events, timeout) {
+                warn!(error = %e, "Waiting for file events failed.");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    /// One round: re-scan, read every file, ship partial lines and batches
+    /// that waited long enough, close rotated files, write checkpoints.
+    /// While the shipper has no room, files are only watched (new files
+    /// opened, identities and truncations followed), not read. The only
+    /// error is [`Stop::ShipperGone`].
+    pub fn tick(&mut self, now: Instant, full: bool) -> Result<(), Stop> {
+        self.rescan(now, full);
+        let read = self
+            .out
+            .unblock()
+            .and_then(|()| self.read_all(now))
+            .and_then(|()| self.out.flush_due(now));
+        match read {
+            Ok(()) => {}
+            Err(Stop::Blocked) => self.prepare_all(now),
+            Err(e) => return Err(e),
+        }
+        self.save_checkpoints(now, false);
+        Ok(())
+    }
+
+    /// Hands over the current batch now, whatever its age.
+    #[cfg(test)]
+    pub fn flush(&mut self) -> Result<(), Stop> {
+        self.out.flush()
+    }
+
+    /// At shutdown: says STOPPING and hands over what can go without
+    /// waiting; dropping the tailer then closes the channel.
+    pub fn finish(mut self) {
+        self.out.notifier.stopping();
+        self.out.flush_now();
+    }
+
+    pub fn notify_ready(&self) {
+        self.out.notifier.ready();
+    }
+
+    pub fn lines_read(&self) -> u64 {
+        self.out.lines_read
+    }
+
+    #[cfg(test)]
+    pub fn open_files(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn save_checkpoints(&mut self, now: Instant, force: bool) {
+        match checkpoint::save(&self.ckpt, now, force) {
+            Ok(()) => self.checkpoint_error = false,
+            Err(e) => {
+                if !self.checkpoint_error {
+                    warn!(
+                        error = format!("{e:#}"),
+                        "Cannot write checkpoints; will retry."
+                    );
+                }
+                self.checkpoint_error = true;
+            }
+        }
+    }
+
+    /// When the loop must run again without any event. While blocked only
+    /// the re-scan and the watchdog count: nothing else can be acted on.
+    fn next_deadline(&self, now: Instant) -> Instant {
+        let mut next = self.next_full_scan.min(now + RESCAN);
+        if let Some(d) = self.out.notifier.next_due() {
+            next = next.min(d);
+        }
+        if !self.out.is_blocked() {
+            let files = self.files.iter().filter_map(|f| f.deadline(&self.cfg));
+            for d in self.out.deadline().into_iter().chain(files) {
+                next = next.min(d);
+            }
+        }
+        next
+    }
+
+    fn read_all(&mut self, now: Instant) -> Result<(), Stop> {
+        let mut ctx = Ctx {
+            cfg: &self.cfg,
+            ckpt: &self.ckpt,
+            out: &mut self.out,
+            buf: &mut self.buf,
+            now,
+        };
+        let mut i = 0;
+        while i < self.files.len() {
+            self.files[i].poll(&mut ctx)?;
+            if let Some(copy) = self.files[i].take_recovered() {
+                // The old content's copy goes first; this file comes again
+                // right after it.
+                self.files.insert(i, copy);
+                continue;
+            }
+            self.files[i].flush_partial_if_due(&mut ctx)?;
+            i += 1;
+        }
+        i = 0;
+        while i < self.files.len() {
+            if self.files[i].close_due(now, self.cfg.rotate_wait()) {
+                self.files.remove(i).close(&mut ctx)?;
+            } else {
+                i += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// While blocked: follows identities and truncations without reading,
+    /// so that files rotated or truncated meanwhile are still found.
+    fn prepare_all(&mut self, now: Instant) {
+        let mut ctx = Ctx {
+            cfg: &self.cfg,
+            ckpt: &self.ckpt,
+            out: &mut self.out,
+            buf: &mut self.buf,
+            now,
+        };
+        let mut i = 0;
+        while i < self.files.len() {
+            self.files[i].prepare(&mut ctx);
+            if let Some(copy) = self.files[i].take_recovered() {
+                self.files.insert(i, copy);
+                continue;
+            }
+            i += 1;
+        }
+    }
+
+    /// Stats the input paths (re-expanding patterns when `full`): opens new
+    /// files, re-attaches moved ones, detaches those no longer there.
+    fn rescan(&mut self, now: Instant, full: bool) {
+        if full {
+            self.watcher.ensure(&self.inputs.watch_dirs());
+            self.matched = self.inputs.expand();
+            self.next_full_scan = now + RESCAN;
+        }
+        let matched = std::mem::take(&mut self.matched);
+        let mut present = HashSet::new();
+        for path in &matched {
+            let meta = match fs::metadata(path) {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    self.warned.directories.remove(path);
+                    continue;
+                }
+                Err(e) => {
+                    if self.warned.other.insert(path.clone()) {
+                        warn!(path = %path.display(), error = %e, "Cannot read file status; will retry.");
+                    }
+                    continue;
+                }
+            };
+            if meta.is_dir() {
+                if self.warned.directories.insert(path.clone()) {
+                    warn!(path = %path.display(), "Input path is a directory; ignoring it.");
+                }
+                continue;
+            }
+            self.warned.directories.remove(path);
+            if !meta.is_file() {
+                if self.warned.other.insert(path.clone()) {
+                    warn!(path = %path.display(), "Input path is not a regular file; ignoring it.");
+                }
+                continue;
+            }
+            let key = FileKey::of(&meta);
+            if !present.insert(key) {
+                continue;
+            }
+            if let Some(f) = self.files.iter_mut().find(|f| f.key == key) {
+                f.attach(path.clone());
+            } else if let Some(key) = self.open(path, key, now) {
+                present.insert(key);
+            }
+        }
+        self.matched = matched;
+        for f in &mut self.files {
+            if !present.contains(&f.key) {
+                f.detach(now);
+            }
+        }
+    }
+
+    /// Opens a file found at an input path; returns its key when it is now
+    /// tracked.
+    fn open(&mut self, path: &Path, key: FileKey, now: Instant) -> Option<FileKey> {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                if self.warned.denied.insert(key) {
+                    warn!(path = %path.display(), "Cannot read file: permission denied; will retry on later re-scans.");
+                }
+                return None;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                if self.warned.other.insert(path.to_owned()) {
+                    warn!(path = %path.display(), error = %e, "Cannot open file; will retry on later re-scans.");
+                }
+                return None;
+            }
+        };
+        // The path may have been replaced between stat and open.
+        let (key, size) = file
+            .metadata()
+            .map_or((key, 0), |m| (FileKey::of(&m), m.len()));
+        if self.files.iter().any(|f| f.key == key) {
+            return Some(key);
+        }
+        self.warned.denied.remove(&key);
+        self.warned.other.remove(path);
+        let path_text = path.to_string_lossy();
+        let from_end = (!self.started
+            && self.cfg.start_at == StartAt::End
+            && !self.known_paths.contains(path_text.as_ref()))
+        .then_some(size);
+        debug!(path = %path.display(), from_end = from_end.is_some(), "Tracking new file.");
+        self.files
+            .push(TrackedFile::new(file, key, path.to_owned(), now, from_end));
+        Some(key)
+    }
+
+    /// Finds each checkpointed file: at its path (the scan picks it up), or
+    /// renamed within its directory while agentd was stopped (finished from
+    /// its checkpoint before the new file at the path), or gone (warned).
+    fn restore(&mut self, now: Instant) {
+        let entries: Vec<Entry> = lock(&self.ckpt).entries().cloned().collect();
+        for e in &entries {
+            let path = Path::new(&e.path);
+            if !self.inputs.matches(path) {
+                info!(path = %e.path, "Checkpointed file is no longer an input; forgetting its checkpoint.");
+                lock(&self.ckpt).remove(e.stream_id);
+                continue;
+            }
+            // A newer generation of the same file exists: this one was
+            // truncated, and what is left of it can only be in a copy.
+            let superseded = entries.iter().any(|o| {
+                o.key() == e.key() && o.fingerprint == e.fingerprint && o.generation > e.generation
+            });
+            if !superseded && open_identical(path, e.key(), e.fingerprint).is_some() {
+                continue; // at its path: the first scan picks it up
+            }
+            if !superseded {
+                if let Some((found, file)) = find_renamed(path, e.key(), e.fingerprint) {
+                    if !self.files.iter().any(|f| f.key == e.key()) {
+                        info!(
+                            path = %e.path,
+                            rotated_to = %found.display(),
+                            offset = e.offset,
+                            "File was rotated while agentd was stopped; finishing it from its checkpoint."
+                        );
+                        self.files.push(TrackedFile::restored(
+                            file,
+                            e.key(),
+                            found,
+                            e.path.clone(),
+                            now,
+                        ));
+                    }
+                    continue;
+                }
+            }
+            if let Some((found, file, key)) = find_copy(path, e.key(), e.fingerprint, e.offset, &[])
+            {
+                if !self.files.iter().any(|f| f.key == key) {
+                    info!(
+                        path = %e.path,
+                        copy = %found.display(),
+                        offset = e.offset,
+                        "File was truncated while agentd was stopped (copytruncate); finishing it from its copy."
+                    );
+                    self.files
+                        .push(TrackedFile::resumed(file, key, found, e, &self.cfg, now));
+                }
+                continue;
+            }
+            warn!(
+                path = %e.path,
+                offset = e.offset,
+                "Checkpointed file was not found; lines after offset {} of it may be lost.",
+                e.offset
+            );
+            lock(&self.ckpt).remove(e.stream_id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod model_tests;
+#[cfg(test)]
+mod rotation_tests;
+#[cfg(test)]
+mod tests;
