@@ -154,10 +154,16 @@ fn hello(version: u16) -> Vec<u8> {
     buf
 }
 
-/// Connects, sends `bytes` (one byte per `pace` when set), and returns what
+/// Connects, sends `bytes` (after the first `fast` bytes, one byte per `pace`
+/// when set), and returns what
 /// the collector sent back before closing, or None if it kept the connection
 /// open for 20 s.
-fn probe(collector: &Collector, bytes: &[u8], pace: Option<Duration>) -> Option<Vec<u8>> {
+fn probe(
+    collector: &Collector,
+    bytes: &[u8],
+    fast: usize,
+    pace: Option<Duration>,
+) -> Option<Vec<u8>> {
     let mut s = TcpStream::connect(collector.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
@@ -167,7 +173,11 @@ fn probe(collector: &Collector, bytes: &[u8], pace: Option<Duration>) -> Option<
     let mut buf = [0u8; 4096];
     while Instant::now() < deadline {
         if sent < bytes.len() {
-            let n = if pace.is_some() { 1 } else { bytes.len() };
+            let n = match pace {
+                None => bytes.len() - sent,
+                Some(_) if sent < fast => fast - sent,
+                Some(_) => 1,
+            };
             if s.write_all(&bytes[sent..sent + n]).is_err() {
                 return Some(got);
             }
@@ -226,36 +236,35 @@ fn hostile_clients_are_cut_off_and_real_agents_carry_on() {
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect();
         assert!(
-            probe(&collector, &random, None).is_some(),
+            probe(&collector, &random, 0, None).is_some(),
             "random bytes kept the connection open"
         );
 
         let mut huge = hello(wire::VERSION);
         huge.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x03]);
-        let reply =
-            probe(&collector, &huge, None).expect("a 4 GiB frame header kept the connection open");
+        let reply = probe(&collector, &huge, 0, None)
+            .expect("a 4 GiB frame header kept the connection open");
         assert_eq!(
             error_code(&reply),
             Some(wire::code::TOO_LARGE),
             "reply {reply:?}"
         );
 
-        let reply =
-            probe(&collector, &hello(99), None).expect("a wrong version kept the connection open");
+        let reply = probe(&collector, &hello(99), 0, None)
+            .expect("a wrong version kept the connection open");
         assert_eq!(
             error_code(&reply),
             Some(wire::code::VERSION),
             "reply {reply:?}"
         );
 
+        // A whole HELLO, then a batch frame trickling in a byte a second.
+        let mut slow = hello(wire::VERSION);
+        let fast = slow.len();
+        slow.extend_from_slice(&[0, 0, 0, 40, 0x03, 0, 0, 0, 0, 0, 0, 0, 1]);
         let started = Instant::now();
         assert!(
-            probe(
-                &collector,
-                &hello(wire::VERSION)[..6],
-                Some(Duration::from_secs(1))
-            )
-            .is_some(),
+            probe(&collector, &slow, fast, Some(Duration::from_secs(1))).is_some(),
             "a one-byte-a-second client was never cut off"
         );
         assert!(started.elapsed() < Duration::from_secs(10));
