@@ -161,3 +161,44 @@ fn partial_last_line_ships_after_flush_timeout() {
     ) == 1));
     assert_eq!(count(&collector, "complete"), 1);
 }
+
+/// A typo in a config file stops the daemon with exit status 78 (systemd's
+/// RestartPreventExitStatus= keeps it from a restart loop) and a message
+/// naming the key and the file, for both daemons.
+#[test]
+fn bad_config_names_key_and_file_and_exits_78() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (program, body) in [
+        (
+            "collectord",
+            "listen = \"127.0.0.1:0\"\nretention-dayz = 3\n",
+        ),
+        ("agentd", "collector = \"127.0.0.1:1\"\nbatch-lines = 0\n"),
+    ] {
+        let config = tmp.path().join(format!("{program}.toml"));
+        fs::write(&config, body).unwrap();
+        for check_only in [false, true] {
+            let mut cmd = std::process::Command::new(logq_tests::bin(program));
+            cmd.arg("--config").arg(&config);
+            if check_only {
+                cmd.arg("--check-config");
+            }
+            let out = cmd.output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(78), "{program}: {stderr}");
+            let key = if program == "collectord" {
+                "retention-dayz"
+            } else {
+                "batch-lines"
+            };
+            assert!(
+                stderr.contains(key),
+                "{program} does not name the key: {stderr}"
+            );
+            assert!(
+                stderr.contains(&config.display().to_string()),
+                "{program} does not name the file: {stderr}"
+            );
+        }
+    }
+}

@@ -72,7 +72,10 @@ impl Corpus {
         let host = self.hosts[self.rng.gen_range(0..self.hosts.len())].clone();
         let pid = self.rng.gen_range(300..65_000);
         let user = USERS[self.rng.gen_range(0..USERS.len())];
-        write!(out, "2026-11-{day:02}T{h:02}:{m:02}:{s:02}.{micros:06}+00:00 {host} ")?;
+        write!(
+            out,
+            "2026-11-{day:02}T{h:02}:{m:02}:{s:02}.{micros:06}+00:00 {host} "
+        )?;
         match self.rng.gen_range(0..100) {
             0..=24 => {
                 let ip = self.ip();
