@@ -7,7 +7,7 @@ use clap::{Parser, ValueEnum};
 
 const EXAMPLES: &str = "\
 Examples:
-  logq 'failed password' --host web1       lines with both words from web1
+  logq 'failed password' --host web1       the phrase, in lines from web1
   logq sshd --since 2h                      the last two hours of sshd lines
   logq --since 2026-11-24 --until '2026-11-24 12:00'
   logq --count 'invalid user'               how many, not which
@@ -20,8 +20,9 @@ Exit status: 0 when a line matched, 1 when none did, 2 on error.";
 #[derive(Debug, Parser)]
 #[command(name = "logq", version, about, after_help = EXAMPLES, max_term_width = 100)]
 pub struct Cli {
-    /// Words that must all appear in a line (case-insensitive). No query
-    /// prints every line.
+    /// What a line must contain, case-insensitively: every argument, and
+    /// an argument of several words (quoted) as that phrase. No query prints
+    /// every line.
     #[arg(value_name = "QUERY")]
     pub query: Vec<String>,
 
