@@ -9,8 +9,10 @@
 //!
 //! Prints lines/s end to end (first batch sent to last ACK), collector CPU
 //! seconds per million lines (process CPU minus the simulated agents'
-//! threads), ACK latency, and bytes on disk per raw byte, with the index
-//! broken down by part and field.
+//! threads), ACK latency, and bytes on disk per raw byte (after a restart
+//! has removed the files of merges the stop cut short), with the index
+//! broken down by file and field, as the writer left it and once merged
+//! into one segment; then the time to read records back from the archive.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -321,13 +323,13 @@ fn main() {
         return;
     }
 
-    let store = Store::open(&StoreOptions {
+    let store_options = StoreOptions {
         data_dir: dir.path().to_owned(),
         writer_memory_mb: 128,
         writer_threads: a.threads,
         retention: Policy { days: 0, bytes: 0 },
-    })
-    .unwrap();
+    };
+    let store = Store::open(&store_options).unwrap();
     let stats = Arc::new(Stats::default());
     let (tx, rx) = mpsc::channel(writer::QUEUE);
     let writer_stats = stats.clone();
@@ -405,6 +407,9 @@ fn main() {
     let pct =
         |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize].as_secs_f64() * 1000.0;
 
+    let at_stop = index::dir_bytes(&dir.path().join("index"));
+    // A restart removes the files of merges the stop cut short.
+    drop(Store::open(&store_options).unwrap());
     let index_bytes = index::dir_bytes(&dir.path().join("index"));
     let archive_bytes = index::dir_bytes(&dir.path().join("archive"));
     println!(
@@ -434,9 +439,10 @@ fn main() {
         rss_peak.trim_start_matches("VmHWM:").trim()
     );
     println!(
-        "index            {index_bytes} bytes ({:.1} per line, {:.3} of raw)",
+        "index            {index_bytes} bytes ({:.1} per line, {:.3} of raw); {:.1} per line at the stop, with the files of merges it cut short",
         index_bytes as f64 / lines as f64,
-        index_bytes as f64 / raw_bytes as f64
+        index_bytes as f64 / raw_bytes as f64,
+        at_stop as f64 / lines as f64,
     );
     println!(
         "archive          {archive_bytes} bytes ({:.1} per line, {:.3} of raw)",
@@ -450,29 +456,138 @@ fn main() {
 
     let index = Index::open_in_dir(dir.path().join("index")).unwrap();
     logcore::schema::LogSchema::register_tokenizers(&index);
-    let searcher = index.reader().unwrap().searcher();
-    let usage = searcher.space_usage().unwrap();
-    let per_line = |b: u64| b as f64 / lines as f64;
-    let mut store = 0;
-    let mut parts: std::collections::BTreeMap<String, u64> = Default::default();
-    for seg in usage.segments() {
-        store += seg.store().total().get_bytes();
-        for (part, fields) in [
-            ("terms", seg.termdict()),
-            ("postings", seg.postings()),
-            ("fast", seg.fast_fields()),
-            ("fieldnorms", seg.fieldnorms()),
-        ] {
-            for f in fields.fields() {
-                *parts
-                    .entry(format!("{part:>9} {}", f.field_name()))
-                    .or_default() += f.total().get_bytes();
+    let sizes = Sizes {
+        lines,
+        raw_bytes,
+        archive_bytes,
+    };
+    sizes.report(&index, &dir.path().join("index"), "as the writer left it");
+    read_back(&index, &dir.path().join("archive"), lines);
+    // What the index shrinks to once merges catch up (a day's lines end up
+    // in a few large segments): all of it merged into one.
+    let t0 = Instant::now();
+    let cpu0 = cpu_seconds_self();
+    let mut merger: tantivy::IndexWriter = index.writer_with_num_threads(1, 50_000_000).unwrap();
+    let ids = index.searchable_segment_ids().unwrap();
+    if ids.len() > 1 {
+        merger.merge(&ids).wait().unwrap();
+    }
+    merger.wait_merging_threads().unwrap();
+    println!(
+        "merged into one segment in {:.1} s ({:.1} CPU-s)",
+        t0.elapsed().as_secs_f64(),
+        cpu_seconds_self() - cpu0
+    );
+    sizes.report(&index, &dir.path().join("index"), "merged");
+}
+
+struct Sizes {
+    lines: u64,
+    raw_bytes: u64,
+    archive_bytes: u64,
+}
+
+impl Sizes {
+    /// Prints the committed index's bytes per line by file kind and field.
+    fn report(&self, index: &Index, index_dir: &std::path::Path, label: &str) {
+        let lines = self.lines;
+        let per_line = |b: u64| b as f64 / lines as f64;
+        // Files of the committed segments, by kind; the rest of the directory
+        // is left by merges the writer's shutdown cut short (removed by the
+        // next writer's garbage collection).
+        let live: Vec<String> = index
+            .searchable_segment_ids()
+            .unwrap()
+            .iter()
+            .map(|id| id.uuid_string())
+            .collect();
+        let mut by_kind: std::collections::BTreeMap<String, u64> = Default::default();
+        let mut committed = 0;
+        let mut total = 0;
+        for entry in std::fs::read_dir(index_dir).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let len = entry.metadata().unwrap().len();
+            total += len;
+            let kind = match name.split_once('.') {
+                Some((id, ext)) if live.iter().any(|l| l == id) => ext.to_owned(),
+                _ if name.ends_with(".json") => "json".to_owned(),
+                _ => continue,
+            };
+            committed += len;
+            *by_kind.entry(kind).or_default() += len;
+        }
+        println!("-- index {label}: {} segments", live.len());
+        println!(
+            "index, committed {:.1} bytes/line ({:.3} of raw); with the archive {:.3} of raw; whole directory {:.1} bytes/line",
+            per_line(committed),
+            committed as f64 / self.raw_bytes as f64,
+            (committed + self.archive_bytes) as f64 / self.raw_bytes as f64,
+            per_line(total),
+        );
+        for (kind, bytes) in &by_kind {
+            println!("  file {kind:<10} {:.2} bytes/line", per_line(*bytes));
+        }
+        let searcher = index.reader().unwrap().searcher();
+        let usage = searcher.space_usage().unwrap();
+        let mut parts: std::collections::BTreeMap<String, u64> = Default::default();
+        for seg in usage.segments() {
+            for (part, fields) in [
+                ("terms", seg.termdict()),
+                ("postings", seg.postings()),
+                ("fast", seg.fast_fields()),
+            ] {
+                for f in fields.fields() {
+                    *parts
+                        .entry(format!("{part:>8} {}", f.field_name()))
+                        .or_default() += f.total().get_bytes();
+                }
+            }
+        }
+        for (k, v) in parts {
+            if per_line(v) >= 0.005 {
+                println!("  {k:<24} {:.2} bytes/line", per_line(v));
             }
         }
     }
-    println!("segments         {}", usage.segments().len());
-    println!("  docstore       {:.1} bytes/line", per_line(store));
-    for (k, v) in parts {
-        println!("  {k:<22} {:.2} bytes/line", per_line(v));
+}
+
+/// Reads every record back (as logq does, but in document order) and
+/// prints the time per record.
+fn read_back(index: &Index, archive_dir: &std::path::Path, lines: u64) {
+    let schema = logcore::schema::LogSchema::new();
+    let searcher = index.reader().unwrap().searcher();
+    let t0 = Instant::now();
+    let mut n = 0u64;
+    for seg in searcher.segment_readers() {
+        let rr = schema.record_reader(seg, archive_dir).unwrap();
+        for doc in seg.doc_ids_alive() {
+            let record = rr.record(doc).unwrap();
+            assert!(!record.raw.is_empty());
+            n += 1;
+        }
     }
+    assert_eq!(n, lines);
+    let in_order = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
+    // Scattered matches: each record from another member, with a fresh
+    // reader each time (nothing cached).
+    let mut rng = Rng(7);
+    let picks: Vec<_> = (0..200)
+        .map(|_| {
+            let seg = rng.below(searcher.segment_readers().len() as u64) as u32;
+            let max = searcher.segment_reader(seg).max_doc();
+            (seg, rng.below(u64::from(max)) as u32)
+        })
+        .collect();
+    let t0 = Instant::now();
+    for (seg, doc) in picks {
+        let rr = schema
+            .record_reader(searcher.segment_reader(seg), archive_dir)
+            .unwrap();
+        rr.record(doc).unwrap();
+    }
+    println!(
+        "read back        {in_order:.2} µs per record in document order, {:.0} µs per scattered record",
+        t0.elapsed().as_secs_f64() * 1e6 / 200.0
+    );
 }

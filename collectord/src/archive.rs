@@ -1,69 +1,68 @@
 //! The archive: every stored line, exactly as received plus `\n`, in one
-//! gzip file per UTC day of receive time, `archive/YYYY-MM-DD.log.gz`.
+//! gzip file per UTC day of receive time, `archive/YYYY-MM-DD.log.gz`. It is
+//! the only copy of the lines: the index locates them here (the format is
+//! [`logcore::archive`]'s).
 //!
-//! Each group commit appends one complete gzip member per day it touched,
-//! then fsyncs. Concatenated members are a valid gzip stream, so `zcat`,
-//! `zgrep` and `zless` read the files as they are, and appending never
-//! rewrites what is already on disk.
+//! A file is a sequence of complete gzip members. A member ends once it
+//! holds [`MEMBER_BYTES`] of lines, and at every group commit, so that a
+//! reader decompresses one small member for one line. Concatenated members
+//! are a valid gzip stream, so `zcat`, `zgrep` and `zless` read the files as
+//! they are, and appending never rewrites what is already on disk.
 //!
-//! Invariant: the commit payload holds each file's committed length. On
-//! start, [`Archive::open`] truncates a file longer than that (a member
+//! Invariant: the commit payload holds each file's committed length (and
+//! its number of lines, which numbering continues from). On
+//! start, [`Archive::open`] truncates a file longer than that (members
 //! written before a crash, whose lines were never acknowledged and will be
 //! sent again) and removes a file the payload does not name (written before
 //! its first commit, or left by retention between its commit and the
-//! delete). Archive and index thus always hold the same lines.
+//! delete). Archive and index thus always hold the same lines, and every
+//! [`Location`] in a committed document points into committed bytes:
+//! [`Archive::append`] hands out the location the line will have once
+//! [`Archive::flush`] wrote it, and the index commit follows the flush.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-use chrono::{Days, NaiveDate};
-use flate2::write::GzEncoder;
-use flate2::Compression;
+use anyhow::{bail, Context};
+use flate2::read::MultiGzDecoder;
+use flate2::{Compression, GzBuilder};
+use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-/// Lines are gathered uncompressed up to this size, then compressed in one
-/// call: per-line calls into the compressor cost more than the copy.
-const CHUNK: usize = 256 * 1024;
+pub use logcore::archive::{
+    day_of, file_name, member_extra, parse_name, Day, Location, MEMBER_BYTES, MS_PER_DAY,
+};
 
-/// One UTC day: days since 1970-01-01.
-pub type Day = i64;
-
-pub const MS_PER_DAY: i64 = 86_400_000;
-
-/// The day of a receive time.
-pub fn day_of(ms: i64) -> Day {
-    ms.div_euclid(MS_PER_DAY)
+/// What a commit records of one archive file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Committed {
+    /// Its length.
+    pub bytes: u64,
+    /// How many `\n`-terminated lines it holds: the number of the next one.
+    pub lines: u64,
 }
 
-/// `YYYY-MM-DD.log.gz` for `day`.
-pub fn file_name(day: Day) -> String {
-    let date = u64::try_from(day)
-        .ok()
-        .and_then(|d| NaiveDate::default().checked_add_days(Days::new(d)))
-        .unwrap_or_default();
-    format!("{}.log.gz", date.format("%Y-%m-%d"))
-}
-
-/// The day of an archive file name, if it is one.
-pub fn parse_name(name: &str) -> Option<Day> {
-    let date = name.strip_suffix(".log.gz")?;
-    let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
-    Some(date.signed_duration_since(NaiveDate::default()).num_days())
-}
-
+/// The lines of one day not yet flushed.
 struct Pending {
+    /// The file as last flushed.
+    base: Committed,
+    /// Members already ended.
+    members: Vec<u8>,
+    /// Lines of the member being filled.
     raw: Vec<u8>,
-    encoder: GzEncoder<Vec<u8>>,
+    /// The number of the first line in `raw`.
+    raw_first: u64,
+    /// The number of the next line.
+    next_line: u64,
 }
 
 pub struct Archive {
     dir: PathBuf,
     level: Compression,
-    /// File name → committed length.
-    committed: BTreeMap<String, u64>,
+    /// File name → what the last flush left.
+    committed: BTreeMap<String, Committed>,
     /// Lines not yet flushed, by day.
     pending: BTreeMap<Day, Pending>,
 }
@@ -74,7 +73,7 @@ impl Archive {
     /// has no commit yet: existing files are adopted as they are.
     pub fn open(
         dir: &Path,
-        committed: Option<&BTreeMap<String, u64>>,
+        committed: Option<&BTreeMap<String, Committed>>,
         level: u32,
     ) -> anyhow::Result<Archive> {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -88,23 +87,30 @@ impl Archive {
             let path = entry.path();
             let len = entry.metadata()?.len();
             let Some(committed) = committed else {
-                kept.insert(name, len);
+                let lines = count_lines(&path)?;
+                kept.insert(name, Committed { bytes: len, lines });
                 continue;
             };
             match committed.get(&name) {
-                Some(&want) if len > want => {
+                Some(&want) if len > want.bytes => {
                     let file = OpenOptions::new().write(true).open(&path)?;
-                    file.set_len(want)
+                    file.set_len(want.bytes)
                         .with_context(|| format!("cannot truncate {}", path.display()))?;
                     file.sync_all()?;
-                    warn!(file = %path.display(), bytes = len - want, "Cut uncommitted lines off an archive file; agents will send them again.");
+                    warn!(file = %path.display(), bytes = len - want.bytes, "Cut uncommitted lines off an archive file; agents will send them again.");
                     kept.insert(name, want);
                 }
                 Some(&want) => {
-                    if len < want {
-                        warn!(file = %path.display(), have = len, committed = want, "An archive file is shorter than committed: it was changed outside collectord.");
+                    if len < want.bytes {
+                        warn!(file = %path.display(), have = len, committed = want.bytes, "An archive file is shorter than committed: it was changed outside collectord.");
                     }
-                    kept.insert(name, len);
+                    kept.insert(
+                        name,
+                        Committed {
+                            bytes: len,
+                            lines: want.lines,
+                        },
+                    );
                 }
                 None => {
                     fs::remove_file(&path)
@@ -127,20 +133,34 @@ impl Archive {
         })
     }
 
-    /// Adds one line (its raw bytes; the `\n` is added here) to `day`.
-    pub fn append(&mut self, day: Day, line: &[u8]) -> io::Result<()> {
+    /// Adds one line (its raw bytes; the `\n` is added here) to `day`, and
+    /// says where it will be once flushed.
+    pub fn append(&mut self, day: Day, line: &[u8]) -> io::Result<Location> {
         let level = self.level;
-        let p = self.pending.entry(day).or_insert_with(|| Pending {
-            raw: Vec::with_capacity(CHUNK + 4096),
-            encoder: GzEncoder::new(Vec::new(), level),
+        let committed = &self.committed;
+        let p = self.pending.entry(day).or_insert_with(|| {
+            let base = committed.get(&file_name(day)).copied().unwrap_or_default();
+            Pending {
+                base,
+                members: Vec::new(),
+                raw: Vec::with_capacity(MEMBER_BYTES + 4096),
+                raw_first: base.lines,
+                next_line: base.lines,
+            }
         });
+        let breaks = line.iter().filter(|&&b| b == b'\n').count() as u64;
+        let at = Location {
+            member: p.base.bytes + p.members.len() as u64,
+            line: p.next_line,
+            breaks,
+        };
         p.raw.extend_from_slice(line);
         p.raw.push(b'\n');
-        if p.raw.len() >= CHUNK {
-            p.encoder.write_all(&p.raw)?;
-            p.raw.clear();
+        p.next_line += breaks + 1;
+        if p.raw.len() >= MEMBER_BYTES {
+            p.end_member(level)?;
         }
-        Ok(())
+        Ok(at)
     }
 
     /// Whether lines are waiting for [`Archive::flush`].
@@ -148,13 +168,13 @@ impl Archive {
         !self.pending.is_empty()
     }
 
-    /// Appends one gzip member per day with pending lines and fsyncs. After
-    /// it returns, [`Archive::committed`] holds the lengths to commit.
+    /// Ends the member of each day with pending lines, appends the day's
+    /// members to its file and fsyncs. After it returns,
+    /// [`Archive::committed`] holds the lengths to commit.
     pub fn flush(&mut self) -> anyhow::Result<()> {
         let mut created = false;
         for (day, mut p) in std::mem::take(&mut self.pending) {
-            p.encoder.write_all(&p.raw)?;
-            let member = p.encoder.finish()?;
+            p.end_member(self.level)?;
             let name = file_name(day);
             let path = self.dir.join(&name);
             let mut file = OpenOptions::new()
@@ -163,12 +183,27 @@ impl Archive {
                 .open(&path)
                 .with_context(|| format!("cannot open {}", path.display()))?;
             let before = file.metadata()?.len();
+            if before != p.base.bytes {
+                // The locations handed out would be wrong. A restart cuts
+                // the file back to its committed length.
+                bail!(
+                    "{} is {before} bytes long, {} were expected: it was changed outside collectord",
+                    path.display(),
+                    p.base.bytes
+                );
+            }
             created |= !self.committed.contains_key(&name);
-            file.write_all(&member)
+            file.write_all(&p.members)
                 .with_context(|| format!("cannot write {}", path.display()))?;
             file.sync_data()
                 .with_context(|| format!("cannot fsync {}", path.display()))?;
-            self.committed.insert(name, before + member.len() as u64);
+            self.committed.insert(
+                name,
+                Committed {
+                    bytes: before + p.members.len() as u64,
+                    lines: p.next_line,
+                },
+            );
         }
         if created {
             sync_dir(&self.dir)?;
@@ -176,8 +211,8 @@ impl Archive {
         Ok(())
     }
 
-    /// File name → length, as of the last flush.
-    pub fn committed(&self) -> &BTreeMap<String, u64> {
+    /// File name → length and lines, as of the last flush.
+    pub fn committed(&self) -> &BTreeMap<String, Committed> {
         &self.committed
     }
 
@@ -186,7 +221,7 @@ impl Archive {
         let mut days: Vec<(Day, u64)> = self
             .committed
             .iter()
-            .filter_map(|(n, len)| Some((parse_name(n)?, *len)))
+            .filter_map(|(n, c)| Some((parse_name(n)?, c.bytes)))
             .collect();
         days.sort_unstable();
         days
@@ -207,6 +242,47 @@ impl Archive {
                 self.dir.join(n)
             })
             .collect()
+    }
+
+    /// Where the files are.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Pending {
+    /// Compresses the lines gathered so far into one complete member, its
+    /// first line number in the header.
+    fn end_member(&mut self, level: Compression) -> io::Result<()> {
+        if self.raw.is_empty() {
+            return Ok(());
+        }
+        let mut encoder = GzBuilder::new()
+            .extra(member_extra(self.raw_first))
+            .write(std::mem::take(&mut self.members), level);
+        encoder.write_all(&self.raw)?;
+        self.members = encoder.finish()?;
+        self.raw.clear();
+        self.raw_first = self.next_line;
+        Ok(())
+    }
+}
+
+/// The lines of a file found without a commit naming it (read once, at the
+/// first start).
+fn count_lines(path: &Path) -> anyhow::Result<u64> {
+    let mut decoder = MultiGzDecoder::new(io::BufReader::new(
+        File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+    ));
+    let mut buf = vec![0; 64 * 1024];
+    let mut lines = 0;
+    loop {
+        let n = io::Read::read(&mut decoder, &mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            return Ok(lines);
+        }
+        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
     }
 }
 
@@ -231,16 +307,6 @@ mod tests {
     }
 
     #[test]
-    fn names_roundtrip() {
-        assert_eq!(file_name(0), "1970-01-01.log.gz");
-        let day = day_of(1_764_022_801_000);
-        assert_eq!(file_name(day), "2025-11-24.log.gz");
-        assert_eq!(parse_name("2025-11-24.log.gz"), Some(day));
-        assert_eq!(parse_name("2025-11-24.log"), None);
-        assert_eq!(day_of(-1), -1);
-    }
-
-    #[test]
     fn members_append_and_zcat_reads_them() {
         // An operator must be able to zcat/zgrep a day's file, commits and all.
         let dir = tempfile::tempdir().unwrap();
@@ -248,7 +314,7 @@ mod tests {
         a.append(20_000, b"first line").unwrap();
         a.append(20_000, b"\xff\x00 binary stays binary").unwrap();
         a.flush().unwrap();
-        let long = vec![b'x'; CHUNK * 2];
+        let long = vec![b'x'; MEMBER_BYTES * 2];
         a.append(20_000, &long).unwrap();
         a.append(20_001, b"next day").unwrap();
         a.flush().unwrap();
@@ -260,7 +326,13 @@ mod tests {
         let len = fs::metadata(dir.path().join(file_name(20_000)))
             .unwrap()
             .len();
-        assert_eq!(a.committed()[&file_name(20_000)], len);
+        assert_eq!(
+            a.committed()[&file_name(20_000)],
+            Committed {
+                bytes: len,
+                lines: 3
+            }
+        );
         // A real zcat agrees, when there is one.
         if let Ok(out) = std::process::Command::new("zcat")
             .arg(dir.path().join(file_name(20_001)))
@@ -268,6 +340,71 @@ mod tests {
         {
             assert_eq!(out.stdout, b"next day\n");
         }
+    }
+
+    /// The number of gzip members in `path`.
+    fn members(path: &Path) -> usize {
+        let bytes = fs::read(path).unwrap();
+        let mut n = 0;
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            let mut d = flate2::bufread::GzDecoder::new(rest);
+            std::io::copy(&mut d, &mut std::io::sink()).unwrap();
+            rest = d.into_inner();
+            n += 1;
+        }
+        n
+    }
+
+    #[test]
+    fn every_location_reads_back_its_line_from_one_member() {
+        // logq reads each line from the archive by the location the index
+        // holds: every location handed out must give back exactly its line,
+        // across member ends (size and flush), a crash and a reopen; and
+        // its number is the line's in `zcat` of the file.
+        let dir = tempfile::tempdir().unwrap();
+        let mut lines: Vec<(Day, Location, Vec<u8>)> = Vec::new();
+        let mut a = Archive::open(dir.path(), None, 1).unwrap();
+        let mut add = |a: &mut Archive, day: Day, line: Vec<u8>| {
+            let at = a.append(day, &line).unwrap();
+            lines.push((day, at, line));
+        };
+        for i in 0..3000u64 {
+            let line = format!("{i} {}", "y".repeat((i * 37 % 200) as usize)).into_bytes();
+            add(&mut a, 20_000 + (i % 2) as Day, line);
+        }
+        add(&mut a, 20_000, b"two\nparts".to_vec());
+        add(&mut a, 20_000, b"\xff\x00".to_vec());
+        a.flush().unwrap();
+        let committed = a.committed().clone();
+        // A flush the crash kept from being committed.
+        a.append(20_000, b"never committed").unwrap();
+        a.flush().unwrap();
+        drop(a);
+        let mut a = Archive::open(dir.path(), Some(&committed), 1).unwrap();
+        add(&mut a, 20_000, b"after the reopen".to_vec());
+        a.flush().unwrap();
+        // 3000 lines of ~105 bytes, half each day, fill 1 member by size,
+        // the first flush ends the second, the last flush a third.
+        assert_eq!(members(&dir.path().join(file_name(20_000))), 3);
+        assert_eq!(members(&dir.path().join(file_name(20_001))), 2);
+        let mut r = logcore::archive::ArchiveReader::new(dir.path());
+        for (day, at, line) in lines.iter().rev() {
+            assert_eq!(&r.line(*day, *at).unwrap(), line, "{at:?}");
+        }
+        let text = read_all(&dir.path().join(file_name(20_000)));
+        let zcat: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+        for (day, at, line) in &lines {
+            if *day == 20_000 && at.breaks == 0 {
+                assert_eq!(zcat[at.line as usize], &line[..]);
+            }
+        }
+        // Files adopted without a commit continue their numbering too.
+        let committed = a.committed().clone();
+        assert_eq!(committed[&file_name(20_000)].lines, 1500 + 4);
+        drop(a);
+        let a = Archive::open(dir.path(), None, 1).unwrap();
+        assert_eq!(a.committed(), &committed);
     }
 
     #[test]

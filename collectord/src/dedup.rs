@@ -19,6 +19,8 @@ use std::collections::{BTreeMap, HashMap};
 use logcore::wire::WireRecord;
 use serde::{Deserialize, Serialize};
 
+use crate::archive::Committed;
+
 /// What to do with one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -135,8 +137,9 @@ impl Marks {
 /// agent id → stream id → value, as the payload stores it.
 pub type PerStream<T> = BTreeMap<String, BTreeMap<u64, T>>;
 
-/// The version of [`Payload`]'s layout.
-pub const PAYLOAD_VERSION: u32 = 1;
+/// The version of [`Payload`]'s layout. 2: each archive file's line count
+/// besides its length.
+pub const PAYLOAD_VERSION: u32 = 2;
 
 /// What each commit records besides the documents, atomically with them
 /// (the tantivy commit payload, JSON in `index/meta.json`).
@@ -150,8 +153,8 @@ pub struct Payload {
     pub hwms: PerStream<u64>,
     /// agent id → stream id → receive time (ms) of its last batch.
     pub last_seen: PerStream<i64>,
-    /// archive file name → its committed length in bytes.
-    pub archive: BTreeMap<String, u64>,
+    /// archive file name → its committed length and lines.
+    pub archive: BTreeMap<String, Committed>,
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use logcore::schema::{index_settings, LogSchema, SCHEMA_VERSION};
 use tantivy::indexer::{IndexWriterOptions, LogMergePolicy};
 use tantivy::query::RangeQuery;
 use tantivy::{Index, IndexWriter, Term};
+use tracing::info;
 
 use crate::dedup::{Payload, PAYLOAD_VERSION};
 use crate::directory::IndexDirectory;
@@ -93,6 +94,18 @@ pub fn open(
     // Segments emptied by retention deletes go soon, not at 100 %.
     policy.set_del_docs_ratio_before_merge(0.5);
     writer.set_merge_policy(Box::new(policy));
+    // A stop cuts running merges short and leaves their files (up to a few
+    // bytes per line stored); remove them now rather than at the first commit.
+    let gc = writer
+        .garbage_collect_files()
+        .wait()
+        .with_context(|| format!("cannot clean up the index in {}", dir.display()))?;
+    if !gc.deleted_files.is_empty() {
+        info!(
+            files = gc.deleted_files.len(),
+            "Removed index files no commit uses (merges cut short by the last stop)."
+        );
+    }
     Ok(Opened {
         index,
         writer,

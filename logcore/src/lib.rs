@@ -1,11 +1,13 @@
 //! Shared pieces of logq: the record model, syslog and timestamp parsing, the
-//! agent–collector wire codec and (feature `index`) the tantivy index schema.
-//! Nothing here does network I/O.
+//! agent–collector wire codec and (feature `index`) the tantivy index schema
+//! and the archive format. Nothing here does network I/O.
 
 pub mod parse;
 pub mod record;
 pub mod wire;
 
+#[cfg(feature = "index")]
+pub mod archive;
 #[cfg(feature = "index")]
 pub mod schema;
 #[cfg(feature = "index")]

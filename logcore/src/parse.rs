@@ -122,8 +122,17 @@ fn other_stamp(line: &str, zone: FixedOffset) -> Option<(DateTime<FixedOffset>, 
     let b = line.as_bytes();
     let rest_after = |n: usize| line.get(n..).map_or("", |r| r.trim_start());
     // ISO: 2026-11-24[ T]22:22:45[.,frac][Z|±hh:mm]
-    if b.len() >= 19 && is_digits(&b[0..4]) && b[4] == b'-' && b[7] == b'-' && matches!(b[10], b' ' | b'T') {
-        let date = NaiveDate::from_ymd_opt(num(&b[0..4])?, num(&b[5..7])? as u32, num(&b[8..10])? as u32)?;
+    if b.len() >= 19
+        && is_digits(&b[0..4])
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && matches!(b[10], b' ' | b'T')
+    {
+        let date = NaiveDate::from_ymd_opt(
+            num(&b[0..4])?,
+            num(&b[5..7])? as u32,
+            num(&b[8..10])? as u32,
+        )?;
         let (naive, mut n) = hms(date, &b[11..], b':')?;
         n += 11;
         let (offset, used) = zone_suffix(&b[n..]).unwrap_or((zone, 0));
@@ -131,16 +140,36 @@ fn other_stamp(line: &str, zone: FixedOffset) -> Option<(DateTime<FixedOffset>, 
         return Some((t, rest_after(n + used)));
     }
     // yymmdd HHMMSS
-    if b.len() >= 13 && is_digits(&b[0..6]) && b[6] == b' ' && is_digits(&b[7..13]) && b.get(13).is_none_or(|c| *c == b' ') {
-        let date = NaiveDate::from_ymd_opt(2000 + num(&b[0..2])?, num(&b[2..4])? as u32, num(&b[4..6])? as u32)?;
-        let time = date.and_hms_opt(num(&b[7..9])? as u32, num(&b[9..11])? as u32, num(&b[11..13])? as u32)?;
+    if b.len() >= 13
+        && is_digits(&b[0..6])
+        && b[6] == b' '
+        && is_digits(&b[7..13])
+        && b.get(13).is_none_or(|c| *c == b' ')
+    {
+        let date = NaiveDate::from_ymd_opt(
+            2000 + num(&b[0..2])?,
+            num(&b[2..4])? as u32,
+            num(&b[4..6])? as u32,
+        )?;
+        let time = date.and_hms_opt(
+            num(&b[7..9])? as u32,
+            num(&b[9..11])? as u32,
+            num(&b[11..13])? as u32,
+        )?;
         return Some((zone.from_local_datetime(&time).single()?, rest_after(13)));
     }
     // yy/mm/dd HH:MM:SS
     if b.len() >= 17 && is_digits(&b[0..2]) && b[2] == b'/' && b[5] == b'/' && b[8] == b' ' {
-        let date = NaiveDate::from_ymd_opt(2000 + num(&b[0..2])?, num(&b[3..5])? as u32, num(&b[6..8])? as u32)?;
+        let date = NaiveDate::from_ymd_opt(
+            2000 + num(&b[0..2])?,
+            num(&b[3..5])? as u32,
+            num(&b[6..8])? as u32,
+        )?;
         let (naive, n) = hms(date, &b[9..], b':')?;
-        return Some((zone.from_local_datetime(&naive).single()?, rest_after(9 + n)));
+        return Some((
+            zone.from_local_datetime(&naive).single()?,
+            rest_after(9 + n),
+        ));
     }
     // [Sun Dec 04 04:47:44 2005]
     if b.len() >= 26 && b[0] == b'[' && b[25] == b']' {
@@ -170,7 +199,13 @@ fn other_stamp(line: &str, zone: FixedOffset) -> Option<(DateTime<FixedOffset>, 
 
 /// Reads `HH:MM:SS` with an optional `.frac`/`,frac`; returns the bytes used.
 fn hms(date: NaiveDate, b: &[u8], sep: u8) -> Option<(NaiveDateTime, usize)> {
-    if b.len() < 8 || !is_digits(&b[0..2]) || b[2] != sep || !is_digits(&b[3..5]) || b[5] != sep || !is_digits(&b[6..8]) {
+    if b.len() < 8
+        || !is_digits(&b[0..2])
+        || b[2] != sep
+        || !is_digits(&b[3..5])
+        || b[5] != sep
+        || !is_digits(&b[6..8])
+    {
         return None;
     }
     let mut n = 8;
@@ -178,11 +213,19 @@ fn hms(date: NaiveDate, b: &[u8], sep: u8) -> Option<(NaiveDateTime, usize)> {
     if matches!(b.get(8), Some(b'.' | b',')) {
         let frac_len = b[9..].iter().take_while(|c| c.is_ascii_digit()).count();
         for i in 0..9 {
-            nanos = nanos * 10 + b.get(9 + i).filter(|_| i < frac_len).map_or(0, |d| u32::from(d - b'0'));
+            nanos = nanos * 10
+                + b.get(9 + i)
+                    .filter(|_| i < frac_len)
+                    .map_or(0, |d| u32::from(d - b'0'));
         }
         n = 9 + frac_len;
     }
-    let t = date.and_hms_nano_opt(num(&b[0..2])? as u32, num(&b[3..5])? as u32, num(&b[6..8])? as u32, nanos)?;
+    let t = date.and_hms_nano_opt(
+        num(&b[0..2])? as u32,
+        num(&b[3..5])? as u32,
+        num(&b[6..8])? as u32,
+        nanos,
+    )?;
     Some((t, n))
 }
 
@@ -191,13 +234,14 @@ fn zone_suffix(b: &[u8]) -> Option<(FixedOffset, usize)> {
     match b.first()? {
         b'Z' => Some((Utc.fix(), 1)),
         sign @ (b'+' | b'-') => {
-            let (h, m, n) = if b.len() >= 6 && b[3] == b':' && is_digits(&b[1..3]) && is_digits(&b[4..6]) {
-                (num(&b[1..3])?, num(&b[4..6])?, 6)
-            } else if b.len() >= 5 && is_digits(&b[1..5]) {
-                (num(&b[1..3])?, num(&b[3..5])?, 5)
-            } else {
-                return None;
-            };
+            let (h, m, n) =
+                if b.len() >= 6 && b[3] == b':' && is_digits(&b[1..3]) && is_digits(&b[4..6]) {
+                    (num(&b[1..3])?, num(&b[4..6])?, 6)
+                } else if b.len() >= 5 && is_digits(&b[1..5]) {
+                    (num(&b[1..3])?, num(&b[3..5])?, 5)
+                } else {
+                    return None;
+                };
             let secs = (h * 3600 + m * 60) * if *sign == b'-' { -1 } else { 1 };
             Some((FixedOffset::east_opt(secs)?, n))
         }
@@ -231,7 +275,10 @@ mod tests {
         assert_eq!(p.host, Some("web1"));
         assert_eq!(p.program, Some("sshd"));
         assert_eq!(p.pid, Some(812));
-        assert_eq!(p.message, "Failed password for root from 203.0.113.9 port 22 ssh2");
+        assert_eq!(
+            p.message,
+            "Failed password for root from 203.0.113.9 port 22 ssh2"
+        );
         assert!(!p.unparsed);
     }
 
@@ -251,7 +298,11 @@ mod tests {
 
     #[test]
     fn rfc3164_network_form_with_pri() {
-        let p = parse_line("<38>Nov 24 22:20:01 web1 sshd[812]: Accepted publickey for ops", RECV, 0);
+        let p = parse_line(
+            "<38>Nov 24 22:20:01 web1 sshd[812]: Accepted publickey for ops",
+            RECV,
+            0,
+        );
         assert_eq!(p.facility, Some(4));
         assert_eq!(p.severity, Some(6));
         assert_eq!(p.program, Some("sshd"));
@@ -259,7 +310,11 @@ mod tests {
 
     #[test]
     fn debian12_rfc3339_file_form() {
-        let p = parse_line("2026-11-24T22:20:01.123456+01:00 web1 sudo[99]:     ops : TTY=pts/0 ; COMMAND=/bin/ls", RECV, 0);
+        let p = parse_line(
+            "2026-11-24T22:20:01.123456+01:00 web1 sudo[99]:     ops : TTY=pts/0 ; COMMAND=/bin/ls",
+            RECV,
+            0,
+        );
         assert_eq!(p.time_ms, Some(ms("2026-11-24T21:20:01.123Z")));
         assert_eq!(p.host, Some("web1"));
         assert_eq!(p.program, Some("sudo"));
@@ -268,7 +323,11 @@ mod tests {
 
     #[test]
     fn rfc5424() {
-        let p = parse_line("<165>1 2026-11-24T22:20:01.5Z web1 app 77 ID47 - hello there", RECV, 0);
+        let p = parse_line(
+            "<165>1 2026-11-24T22:20:01.5Z web1 app 77 ID47 - hello there",
+            RECV,
+            0,
+        );
         assert_eq!(p.time_ms, Some(ms("2026-11-24T22:20:01.5Z")));
         assert_eq!(p.host, Some("web1"));
         assert_eq!(p.program, Some("app"));
@@ -280,24 +339,43 @@ mod tests {
 
     #[test]
     fn hdfs_yymmdd_stamp() {
-        let p = parse_line("081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 terminating", RECV, 0);
+        let p = parse_line(
+            "081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 terminating",
+            RECV,
+            0,
+        );
         assert_eq!(p.time_ms, Some(ms("2008-11-09T20:36:15Z")));
-        assert_eq!(p.message, "148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 terminating");
+        assert_eq!(
+            p.message,
+            "148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 terminating"
+        );
         assert!(!p.unparsed);
     }
 
     #[test]
     fn iso_with_comma_millis() {
-        let p = parse_line("2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop", RECV, 0);
+        let p = parse_line(
+            "2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop",
+            RECV,
+            0,
+        );
         assert_eq!(p.time_ms, Some(ms("2015-10-18T18:01:47.978Z")));
         assert_eq!(p.message, "INFO [main] org.apache.hadoop");
     }
 
     #[test]
     fn spark_and_apache_stamps() {
-        let p = parse_line("17/06/09 20:10:40 INFO executor.CoarseGrainedExecutorBackend: Registered", RECV, 0);
+        let p = parse_line(
+            "17/06/09 20:10:40 INFO executor.CoarseGrainedExecutorBackend: Registered",
+            RECV,
+            0,
+        );
         assert_eq!(p.time_ms, Some(ms("2017-06-09T20:10:40Z")));
-        let p = parse_line("[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok", RECV, 0);
+        let p = parse_line(
+            "[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok",
+            RECV,
+            0,
+        );
         assert_eq!(p.time_ms, Some(ms("2005-12-04T04:47:44Z")));
         assert_eq!(p.message, "[notice] workerEnv.init() ok");
     }
@@ -311,7 +389,13 @@ mod tests {
 
     #[test]
     fn plain_text_is_unparsed_and_whole() {
-        for line in ["hello world", "", "12345 not a stamp", "- 1117838570 2005.06.03 R02", "\u{0}\u{fffd}"] {
+        for line in [
+            "hello world",
+            "",
+            "12345 not a stamp",
+            "- 1117838570 2005.06.03 R02",
+            "\u{0}\u{fffd}",
+        ] {
             let p = parse_line(line, RECV, 0);
             assert!(p.unparsed, "{line:?} should be unparsed");
             assert_eq!(p.message, line);

@@ -89,7 +89,9 @@ impl Record {
         Record {
             receive_time_ms: origin.receive_time_ms,
             event_time_ms: parsed.time_ms.unwrap_or(origin.receive_time_ms),
-            host: parsed.host.map_or_else(|| origin.host.to_owned(), str::to_owned),
+            host: parsed
+                .host
+                .map_or_else(|| origin.host.to_owned(), str::to_owned),
             program: parsed.program.map(str::to_owned),
             pid: parsed.pid,
             facility: parsed.facility,
@@ -137,8 +139,9 @@ mod raw_bytes {
 }
 
 /// Syslog severity names, as `logger -p` and journalctl spell them.
-pub const SEVERITY_NAMES: [&str; 8] =
-    ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"];
+pub const SEVERITY_NAMES: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
 
 /// Syslog facility names (RFC 5424 numbering).
 pub const FACILITY_NAMES: [&str; 24] = [

@@ -13,6 +13,12 @@
 //! - A word containing `/ . - _ @ :` also gives its parts split on those
 //!   characters, so `syslog` finds `/var/log/syslog` and `113` finds
 //!   `203.0.113.9`. `sshd[1234]:` gives `sshd` and `1234` (brackets split words).
+//! - Except parts that are numbers of [`MIN_UNSPLIT_NUMBER`] digits or more,
+//!   such as the `12345` and `678901` of a kernel stamp `[12345.678901]`:
+//!   nearly every line has others, so as terms they cost about 2.8 bytes per
+//!   line (term dictionary and postings, on collectord's ingest_bench
+//!   corpus), and nobody looks for half a stamp. A number that is a whole
+//!   word (the pid of `sshd[12345]:`, a port) is a term like any word.
 //! - A term is cut to at most [`MAX_TOKEN_BYTES`] bytes (on a character
 //!   boundary); queries are cut the same way.
 //!
@@ -27,6 +33,10 @@ pub const TOKENIZER_NAME: &str = "logq_log";
 
 /// Longest term, in bytes. Longer words are cut, not dropped.
 pub const MAX_TOKEN_BYTES: usize = 255;
+
+/// Parts made of this many digits or more are not terms (whole words are).
+/// Four digits stay terms: a year, a short port.
+pub const MIN_UNSPLIT_NUMBER: usize = 5;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Class {
@@ -64,6 +74,11 @@ fn class_at(text: &str, pos: usize) -> (Class, usize) {
         Class::Word
     };
     (class, c.len_utf8())
+}
+
+/// Whether a part is a number of [`MIN_UNSPLIT_NUMBER`] digits or more.
+fn is_long_number(part: &[u8]) -> bool {
+    part.len() >= MIN_UNSPLIT_NUMBER && part.iter().all(u8::is_ascii_digit)
 }
 
 /// Sets `out` to `word` lowercased and cut to [`MAX_TOKEN_BYTES`].
@@ -143,6 +158,9 @@ impl LogTokenStream<'_> {
             end += 1;
         }
         self.parts = Some((end, to));
+        if is_long_number(&bytes[from..end]) {
+            return self.next_part();
+        }
         self.emit(from, end)
     }
 
@@ -330,8 +348,6 @@ mod tests {
             &[
                 "kernel",
                 "12345.678901",
-                "12345",
-                "678901",
                 "ext4-fs",
                 "ext4",
                 "fs",
@@ -343,6 +359,8 @@ mod tests {
         );
         // "mode." and "Opts:" lose their trailing punctuation.
         assert!(!terms(line).iter().any(|t| t == "mode." || t == "opts:"));
+        // The stamp's halves are long numbers: not terms of their own.
+        assert!(!terms(line).iter().any(|t| t == "12345" || t == "678901"));
     }
 
     #[test]
@@ -369,6 +387,32 @@ mod tests {
         );
         // A lone "/" is not a term.
         assert!(!terms(line).iter().any(|t| t == "/"));
+    }
+
+    #[test]
+    fn long_numbers_are_terms_as_words_not_as_parts() {
+        // `logq 12345` must find the pid of sshd[12345] and port 52144; the
+        // parts of a long decimal are left out, shorter ones stay.
+        has(
+            "web1 sshd[12345]: port 52144 at 2025-11-24 took 0.123456 s, id abc123456-12345678",
+            &[
+                "12345",
+                "52144",
+                "2025-11-24",
+                "2025",
+                "11",
+                "24",
+                "0.123456",
+                "0",
+                "abc123456-12345678",
+                "abc123456",
+            ],
+        );
+        let got = terms("took 0.123456 s, id abc123456-12345678");
+        assert!(
+            !got.iter().any(|t| t == "123456" || t == "12345678"),
+            "{got:?}"
+        );
     }
 
     #[test]
@@ -430,6 +474,7 @@ mod tests {
         assert_eq!(query_terms("Failed"), vec!["failed"]);
         assert_eq!(query_terms("sshd[1234]:"), vec!["sshd", "1234"]);
         assert_eq!(query_terms("a.a"), vec!["a.a", "a"]);
+        assert_eq!(query_terms("[12345.678901]"), vec!["12345.678901"]);
         assert!(query_terms(" -- :: ").is_empty());
     }
 }

@@ -131,7 +131,10 @@ pub fn check(buf: &[u8], max_frame: u32) -> Result<Option<usize>, WireError> {
         return Err(WireError::Empty);
     }
     if len > max_frame {
-        return Err(WireError::TooLarge { len: u64::from(len), max: max_frame });
+        return Err(WireError::TooLarge {
+            len: u64::from(len),
+            max: max_frame,
+        });
     }
     let total = 4 + len as usize;
     Ok((buf.len() >= total).then_some(total))
@@ -143,7 +146,12 @@ impl Frame {
         let start = out.len();
         out.extend_from_slice(&[0; 4]);
         match self {
-            Frame::Hello { version, agent_id, host, utc_offset_secs } => {
+            Frame::Hello {
+                version,
+                agent_id,
+                host,
+                utc_offset_secs,
+            } => {
                 out.push(kind::HELLO);
                 out.extend_from_slice(&MAGIC);
                 out.extend_from_slice(&version.to_be_bytes());
@@ -151,13 +159,21 @@ impl Frame {
                 put_str(out, host, "host")?;
                 out.extend_from_slice(&utc_offset_secs.to_be_bytes());
             }
-            Frame::Welcome { version, max_frame, window } => {
+            Frame::Welcome {
+                version,
+                max_frame,
+                window,
+            } => {
                 out.push(kind::WELCOME);
                 out.extend_from_slice(&version.to_be_bytes());
                 out.extend_from_slice(&max_frame.to_be_bytes());
                 out.extend_from_slice(&window.to_be_bytes());
             }
-            Frame::Batch { batch_seq, read_time_ms, streams } => {
+            Frame::Batch {
+                batch_seq,
+                read_time_ms,
+                streams,
+            } => {
                 out.push(kind::BATCH);
                 out.extend_from_slice(&batch_seq.to_be_bytes());
                 out.extend_from_slice(&read_time_ms.to_be_bytes());
@@ -196,7 +212,9 @@ impl Frame {
 
     /// Decodes one whole frame, header included, as delimited by [`check`].
     pub fn decode(frame: &[u8]) -> Result<Frame, WireError> {
-        let mut r = Reader { buf: frame.get(4..).ok_or(WireError::Short("header"))? };
+        let mut r = Reader {
+            buf: frame.get(4..).ok_or(WireError::Short("header"))?,
+        };
         let t = r.u8("type")?;
         let frame = match t {
             kind::HELLO => {
@@ -233,14 +251,32 @@ impl Frame {
                         let flags = r.u8("flags")?;
                         let len = r.u32("line length")? as usize;
                         let line = r.take(len, "line")?.to_vec();
-                        records.push(WireRecord { offset, end, flags, line });
+                        records.push(WireRecord {
+                            offset,
+                            end,
+                            flags,
+                            line,
+                        });
                     }
-                    streams.push(WireStream { stream_id, path, records });
+                    streams.push(WireStream {
+                        stream_id,
+                        path,
+                        records,
+                    });
                 }
-                Frame::Batch { batch_seq, read_time_ms, streams }
+                Frame::Batch {
+                    batch_seq,
+                    read_time_ms,
+                    streams,
+                }
             }
-            kind::ACK => Frame::Ack { batch_seq: r.u64("batch_seq")? },
-            kind::ERROR => Frame::Error { code: r.u16("code")?, message: r.string("message")? },
+            kind::ACK => Frame::Ack {
+                batch_seq: r.u64("batch_seq")?,
+            },
+            kind::ERROR => Frame::Error {
+                code: r.u16("code")?,
+                message: r.string("message")?,
+            },
             other => return Err(WireError::UnknownType(other)),
         };
         if !r.buf.is_empty() {
@@ -291,13 +327,19 @@ impl<'a> Reader<'a> {
         Ok(self.take(1, what)?[0])
     }
     fn u16(&mut self, what: &'static str) -> Result<u16, WireError> {
-        Ok(u16::from_be_bytes(self.take(2, what)?.try_into().expect("2 bytes")))
+        Ok(u16::from_be_bytes(
+            self.take(2, what)?.try_into().expect("2 bytes"),
+        ))
     }
     fn u32(&mut self, what: &'static str) -> Result<u32, WireError> {
-        Ok(u32::from_be_bytes(self.take(4, what)?.try_into().expect("4 bytes")))
+        Ok(u32::from_be_bytes(
+            self.take(4, what)?.try_into().expect("4 bytes"),
+        ))
     }
     fn u64(&mut self, what: &'static str) -> Result<u64, WireError> {
-        Ok(u64::from_be_bytes(self.take(8, what)?.try_into().expect("8 bytes")))
+        Ok(u64::from_be_bytes(
+            self.take(8, what)?.try_into().expect("8 bytes"),
+        ))
     }
     fn string(&mut self, what: &'static str) -> Result<String, WireError> {
         let len = usize::from(self.u16(what)?);
@@ -326,7 +368,11 @@ mod tests {
             host: "web1.example".into(),
             utc_offset_secs: -3600,
         });
-        roundtrip(&Frame::Welcome { version: 1, max_frame: 1 << 20, window: 8 });
+        roundtrip(&Frame::Welcome {
+            version: 1,
+            max_frame: 1 << 20,
+            window: 8,
+        });
         roundtrip(&Frame::Batch {
             batch_seq: 7,
             read_time_ms: 1_700_000_000_000,
@@ -334,13 +380,28 @@ mod tests {
                 stream_id: 42,
                 path: "/var/log/auth.log".into(),
                 records: vec![
-                    WireRecord { offset: 0, end: 6, flags: 0, line: b"hello".to_vec() },
-                    WireRecord { offset: 6, end: 100_000, flags: FLAG_TRUNCATED, line: vec![0, 0xff, b'x'] },
+                    WireRecord {
+                        offset: 0,
+                        end: 6,
+                        flags: 0,
+                        line: b"hello".to_vec(),
+                    },
+                    WireRecord {
+                        offset: 6,
+                        end: 100_000,
+                        flags: FLAG_TRUNCATED,
+                        line: vec![0, 0xff, b'x'],
+                    },
                 ],
             }],
         });
-        roundtrip(&Frame::Ack { batch_seq: u64::MAX });
-        roundtrip(&Frame::Error { code: code::VERSION, message: "version 9 is not spoken here".into() });
+        roundtrip(&Frame::Ack {
+            batch_seq: u64::MAX,
+        });
+        roundtrip(&Frame::Error {
+            code: code::VERSION,
+            message: "version 9 is not spoken here".into(),
+        });
     }
 
     #[test]
@@ -349,16 +410,24 @@ mod tests {
         let buf = [0xff, 0xff, 0xff, 0xff, kind::BATCH];
         assert_eq!(
             check(&buf, DEFAULT_MAX_FRAME),
-            Err(WireError::TooLarge { len: u64::from(u32::MAX), max: DEFAULT_MAX_FRAME })
+            Err(WireError::TooLarge {
+                len: u64::from(u32::MAX),
+                max: DEFAULT_MAX_FRAME
+            })
         );
     }
 
     #[test]
     fn wrong_magic_is_not_a_version_error() {
         let mut buf = Vec::new();
-        Frame::Hello { version: 1, agent_id: "a".into(), host: "h".into(), utc_offset_secs: 0 }
-            .encode(&mut buf)
-            .unwrap();
+        Frame::Hello {
+            version: 1,
+            agent_id: "a".into(),
+            host: "h".into(),
+            utc_offset_secs: 0,
+        }
+        .encode(&mut buf)
+        .unwrap();
         buf[5] = b'X';
         assert_eq!(Frame::decode(&buf), Err(WireError::BadMagic));
     }

@@ -82,11 +82,10 @@ fn run(cli: Cli) -> Result<bool> {
     for addr in matches {
         let slot = &mut readers[addr.segment_ord as usize];
         if slot.is_none() {
-            *slot = Some(
-                opened
-                    .schema
-                    .record_reader(opened.searcher.segment_reader(addr.segment_ord))?,
-            );
+            *slot = Some(opened.schema.record_reader(
+                opened.searcher.segment_reader(addr.segment_ord),
+                &data_dir.join("archive"),
+            )?);
         }
         let record = slot.as_ref().expect("filled above").record(addr.doc_id)?;
         if check_lines && !search.matches_line(&String::from_utf8_lossy(&record.raw)) {

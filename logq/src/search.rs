@@ -42,6 +42,14 @@ pub fn open(data_dir: &Path) -> Result<Opened> {
     }
     let index = Index::open_in_dir(&path)
         .with_context(|| format!("cannot open the index in {}", path.display()))?;
+    let schema = LogSchema::new();
+    if index.schema() != schema.schema {
+        // Field handles would point at other fields (tantivy panics then).
+        anyhow::bail!(
+            "the index in {} has another schema than this logq reads (written by another version of collectord)",
+            path.display()
+        );
+    }
     LogSchema::register_tokenizers(&index);
     let reader = index
         .reader_builder()
@@ -50,7 +58,7 @@ pub fn open(data_dir: &Path) -> Result<Opened> {
         .with_context(|| format!("cannot read the index in {}", path.display()))?;
     let searcher = reader.searcher();
     Ok(Opened {
-        schema: LogSchema::new(),
+        schema,
         searcher,
         _reader: reader,
     })
