@@ -49,7 +49,7 @@ impl Default for Config {
             state_dir: PathBuf::from("/var/lib/agentd"),
             host: local_hostname(),
             agent_id: None,
-            batch_lines: 1000,
+            batch_lines: 4096,
             batch_bytes: 1024 * 1024,
             linger_ms: 100,
             start_at: StartAt::Beginning,
@@ -250,7 +250,7 @@ mod tests {
         assert_eq!(c.agent_id(), c.host);
         assert_eq!(
             (c.batch_lines, c.batch_bytes, c.linger_ms),
-            (1000, 1 << 20, 100)
+            (4096, 1 << 20, 100)
         );
         assert_eq!(c.start_at, StartAt::Beginning);
         assert_eq!(

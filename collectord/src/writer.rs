@@ -30,6 +30,13 @@ const TICK: Duration = Duration::from_secs(1);
 /// How often retention runs.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
+/// The least time between two commits while batches keep coming. Each
+/// commit makes a tantivy segment that has to be merged later: committing
+/// whenever the queue ran dry made a busy collector spend half its CPU on
+/// merges. A batch waits at most this long beyond its own arrival, well
+/// inside `commit-interval`.
+const MIN_COMMIT_GAP: Duration = Duration::from_millis(100);
+
 /// One decoded BATCH on its way to the writer.
 pub struct Batch {
     pub peer: Arc<Peer>,
@@ -64,6 +71,7 @@ pub fn run(
     let mut watchdog = Watchdog::from_env();
     let mut last_retention = Instant::now();
     let mut done: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut last_commit = Instant::now();
     loop {
         watchdog.tick();
         let first = match rt.block_on(async { tokio::time::timeout(TICK, queue.recv()).await }) {
@@ -91,11 +99,25 @@ pub fn run(
             }
             match queue.try_recv() {
                 Ok(batch) => next = Some(batch),
-                Err(mpsc::error::TryRecvError::Empty) => {}
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    // Wait for more until the gap since the last commit is
+                    // up, then commit what there is.
+                    let until =
+                        (last_commit + MIN_COMMIT_GAP).min(started + options.commit_interval);
+                    if let Some(wait) = until.checked_duration_since(Instant::now()) {
+                        match rt.block_on(async { tokio::time::timeout(wait, queue.recv()).await })
+                        {
+                            Ok(Some(batch)) => next = Some(batch),
+                            Ok(None) => closed = true,
+                            Err(_) => {}
+                        }
+                    }
+                }
                 Err(mpsc::error::TryRecvError::Disconnected) => closed = true,
             }
         }
         store.commit()?;
+        last_commit = Instant::now();
         let batches = done.len();
         for tx in done.drain(..) {
             // The connection may be gone; the agent will re-send, and dedup drops it.

@@ -19,6 +19,12 @@
 //!   line (term dictionary and postings, on collectord's ingest_bench
 //!   corpus), and nobody looks for half a stamp. A number that is a whole
 //!   word (the pid of `sshd[12345]:`, a port) is a term like any word.
+//! - A word that is an ISO 8601 date and time (`2026-11-24T22:20:01.5+00:00`)
+//!   gives no terms at all: it is nearly unique per line, and times are
+//!   searched by range (`--since`, `--until`) on the event time.
+//! - Nor does a number with a fraction of four digits or more
+//!   (`12345.678901`): a measurement new on every line. `203.0.113.9` and
+//!   `1.5` are words.
 //! - A term is cut to at most [`MAX_TOKEN_BYTES`] bytes (on a character
 //!   boundary); queries are cut the same way.
 //!
@@ -74,6 +80,41 @@ fn class_at(text: &str, pos: usize) -> (Class, usize) {
         Class::Word
     };
     (class, c.len_utf8())
+}
+
+/// Whether a word is an ISO 8601 date and time (`2026-11-24T22:20:01.123456+00:00`,
+/// the stamp of every line Debian 12's rsyslog writes). Such a word is
+/// nearly unique per line: as a term it would cost a dictionary entry per
+/// line, and times are searched with `--since`/`--until`, not as words.
+fn is_date_time(word: &[u8]) -> bool {
+    let digits = |r: std::ops::Range<usize>| {
+        word.get(r)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    };
+    word.len() >= 16
+        && digits(0..4)
+        && word[4] == b'-'
+        && digits(5..7)
+        && word[7] == b'-'
+        && digits(8..10)
+        && matches!(word[10], b'T' | b't')
+        && digits(11..13)
+        && word[13] == b':'
+        && digits(14..16)
+}
+
+/// Whether a word is a number with a fraction of four digits or more
+/// (`12345.678901`, the kernel's `[12345.678901]` uptime stamp): a
+/// measurement, new on every line, that nobody searches as a word.
+fn is_fine_number(word: &[u8]) -> bool {
+    let Some(dot) = word.iter().position(|&b| b == b'.') else {
+        return false;
+    };
+    let (int, frac) = (&word[..dot], &word[dot + 1..]);
+    !int.is_empty()
+        && int.iter().all(u8::is_ascii_digit)
+        && frac.len() >= 4
+        && frac.iter().all(u8::is_ascii_digit)
 }
 
 /// Whether a part is a number of [`MIN_UNSPLIT_NUMBER`] digits or more.
@@ -200,6 +241,9 @@ impl LogTokenStream<'_> {
                 end -= 1;
             }
             let whole = &bytes[start..end];
+            if is_date_time(whole) || is_fine_number(whole) {
+                continue;
+            }
             if has_joiner
                 && whole
                     .iter()
@@ -346,15 +390,7 @@ mod tests {
         has(
             line,
             &[
-                "kernel",
-                "12345.678901",
-                "ext4-fs",
-                "ext4",
-                "fs",
-                "sda1",
-                "mode",
-                "opts",
-                "null",
+                "kernel", "ext4-fs", "ext4", "fs", "sda1", "mode", "opts", "null",
             ],
         );
         // "mode." and "Opts:" lose their trailing punctuation.
@@ -402,15 +438,14 @@ mod tests {
                 "2025",
                 "11",
                 "24",
-                "0.123456",
-                "0",
                 "abc123456-12345678",
                 "abc123456",
             ],
         );
         let got = terms("took 0.123456 s, id abc123456-12345678");
         assert!(
-            !got.iter().any(|t| t == "123456" || t == "12345678"),
+            !got.iter()
+                .any(|t| t == "123456" || t == "12345678" || t == "0.123456"),
             "{got:?}"
         );
     }
@@ -474,7 +509,23 @@ mod tests {
         assert_eq!(query_terms("Failed"), vec!["failed"]);
         assert_eq!(query_terms("sshd[1234]:"), vec!["sshd", "1234"]);
         assert_eq!(query_terms("a.a"), vec!["a.a", "a"]);
-        assert_eq!(query_terms("[12345.678901]"), vec!["12345.678901"]);
+        assert!(
+            query_terms("[12345.678901]").is_empty(),
+            "a fine measurement is no term"
+        );
+        assert_eq!(query_terms("1.5"), vec!["1.5", "1", "5"]);
         assert!(query_terms(" -- :: ").is_empty());
+    }
+
+    #[test]
+    fn iso_stamps_are_not_terms() {
+        // A unique term per line would double the index of a Debian 12
+        // syslog, where every line starts with such a stamp.
+        let got = terms("2026-11-24T22:20:01.123456+00:00 web1 sshd[812]: Accepted");
+        assert_eq!(got, ["web1", "sshd", "812", "accepted"]);
+        assert!(
+            terms("2026-11-24").contains(&"2026-11-24".to_string()),
+            "a bare date stays a word"
+        );
     }
 }

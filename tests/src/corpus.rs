@@ -47,14 +47,20 @@ impl Corpus {
         }
     }
 
+    /// A peer address. Real servers see the same peers again and again (a
+    /// few scanners and clients make most lines), so addresses come from a
+    /// pool of 50,000 with a skew towards the first ones, not uniformly from
+    /// all of IPv4 (which would make nearly every address a new word).
     fn ip(&mut self) -> String {
-        let r = &mut self.rng;
+        let u: f64 = self.rng.gen();
+        let n = (u * u * 50_000.0) as u64;
+        let h = xorshift(n + 1);
         format!(
             "{}.{}.{}.{}",
-            r.gen_range(1..224),
-            r.gen_range(0..256),
-            r.gen_range(0..256),
-            r.gen_range(1..255)
+            1 + h % 223,
+            (h >> 8) % 256,
+            (h >> 16) % 256,
+            1 + (h >> 24) % 254
         )
     }
 
@@ -82,7 +88,7 @@ impl Corpus {
                 let port = self.rng.gen_range(1024..65_535);
                 match self.rng.gen_range(0..5) {
                     0 => writeln!(out, "sshd[{pid}]: Failed password for {user} from {ip} port {port} ssh2"),
-                    1 => writeln!(out, "sshd[{pid}]: Accepted publickey for {user} from {ip} port {port} ssh2: ED25519 SHA256:{:016x}", self.rng.gen::<u64>()),
+                    1 => writeln!(out, "sshd[{pid}]: Accepted publickey for {user} from {ip} port {port} ssh2: ED25519 SHA256:{:016x}", xorshift(user.len() as u64 * 7919 + port as u64 % 3)),
                     2 => writeln!(out, "sshd[{pid}]: Invalid user {user}{} from {ip} port {port}", self.rng.gen_range(0..100)),
                     3 => writeln!(out, "sshd[{pid}]: pam_unix(sshd:session): session opened for user {user}(uid={}) by (uid=0)", self.rng.gen_range(0..2000)),
                     _ => writeln!(out, "sshd[{pid}]: Received disconnect from {ip} port {port}:11: disconnected by user"),
@@ -132,4 +138,12 @@ impl Corpus {
             ),
         }
     }
+}
+
+/// A fixed scramble of `x` (one key fingerprint per user, stable addresses).
+fn xorshift(mut x: u64) -> u64 {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
 }

@@ -131,6 +131,10 @@ fn main() -> Result<()> {
     let (agent_side, collector_side) = (measure(agent.child.id()), measure(collector.child.id()));
     agent.terminate(Duration::from_secs(10));
     collector.terminate(Duration::from_secs(30));
+    // A stop can cut tantivy merges short and leave their files behind; the
+    // next start deletes them. Measure what stays on disk.
+    let mut collector = collector.restart();
+    collector.terminate(Duration::from_secs(30));
     let index_bytes = dir_bytes(&collector.data_dir.join("index"));
     let archive_bytes = dir_bytes(&collector.data_dir.join("archive"));
     if indexed != n {
