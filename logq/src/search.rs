@@ -117,22 +117,60 @@ impl Search {
         Box::new(BooleanQuery::new(clauses))
     }
 
-    /// Whether the index's answer needs a second look at the line: only
-    /// phrases of more than one word do.
+    /// Whether the index's answer needs a second look at the line:
+    /// phrases of more than one word, and words the index has no terms for
+    /// (an ISO time stamp, a fine decimal: see `logcore::tokenizer`).
     pub fn needs_line_check(&self) -> bool {
-        self.phrases
-            .iter()
-            .any(|p| query_terms(p).len() > 1 && p.split_whitespace().count() > 1)
+        self.phrases.iter().any(|p| Self::checked_on_line(p))
     }
 
-    /// Whether `line` holds every phrase, words in order with only spaces
-    /// or punctuation between them, case-insensitively.
+    fn checked_on_line(phrase: &str) -> bool {
+        phrase.split_whitespace().count() > 1 || query_terms(phrase).is_empty()
+    }
+
+    /// Whether `line` holds every phrase that the index alone cannot
+    /// decide, words in order separated by single spaces, case-insensitively.
     pub fn matches_line(&self, line: &str) -> bool {
         let lower = line.to_lowercase();
-        self.phrases.iter().all(|p| {
-            let words: Vec<String> = p.split_whitespace().map(str::to_lowercase).collect();
-            words.len() < 2 || lower.contains(&words.join(" "))
-        })
+        self.phrases
+            .iter()
+            .filter(|p| Self::checked_on_line(p))
+            .all(|p| {
+                let words: Vec<String> = p.split_whitespace().map(str::to_lowercase).collect();
+                lower.contains(&words.join(" "))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn search(phrases: &[&str]) -> Search {
+        Search {
+            phrases: phrases.iter().map(|p| p.to_string()).collect(),
+            ..Search::default()
+        }
+    }
+
+    #[test]
+    fn phrases_are_checked_in_order_on_the_line() {
+        // `logq 'failed password'` must not print "password failed".
+        let s = search(&["failed password"]);
+        assert!(s.needs_line_check());
+        assert!(s.matches_line("sshd[1]: Failed password for root"));
+        assert!(!s.matches_line("sshd[1]: password failed for root"));
+    }
+
+    #[test]
+    fn words_without_index_terms_are_checked_on_the_line() {
+        // The index has no terms for ISO stamps; the query must still
+        // narrow to the lines that contain it, not match every line.
+        let s = search(&["2026-11-24T22:20:01", "sshd"]);
+        assert!(s.needs_line_check());
+        assert!(s.matches_line("2026-11-24T22:20:01.5+00:00 web1 sshd[1]: x"));
+        assert!(!s.matches_line("2026-11-24T22:20:02.5+00:00 web1 sshd[1]: x"));
+        assert!(!search(&["sshd"]).needs_line_check());
     }
 }
 
