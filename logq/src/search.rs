@@ -142,6 +142,34 @@ impl Search {
     }
 }
 
+/// The matches in time order (event time, then arrival).
+pub fn ordered_matches(opened: &Opened, query: &dyn Query) -> Result<Vec<DocAddress>> {
+    let hits: HashSet<DocAddress> = opened
+        .searcher
+        .search(query, &DocSetCollector)
+        .context("search failed")?;
+    let mut keyed = Vec::with_capacity(hits.len());
+    for (ord, segment) in opened.searcher.segment_readers().iter().enumerate() {
+        let ff = segment.fast_fields();
+        let event = ff.i64("event_time").context("event_time column")?;
+        let receive = ff.i64("receive_time").context("receive_time column")?;
+        let stream = ff.u64("stream").context("stream column")?;
+        let offset = ff.u64("offset").context("offset column")?;
+        for addr in hits.iter().filter(|a| a.segment_ord as usize == ord) {
+            let d = addr.doc_id;
+            let key = (
+                event.first(d).unwrap_or_default(),
+                receive.first(d).unwrap_or_default(),
+                stream.first(d).unwrap_or_default(),
+                offset.first(d).unwrap_or_default(),
+            );
+            keyed.push((key, *addr));
+        }
+    }
+    keyed.sort_unstable_by_key(|(key, _)| *key);
+    Ok(keyed.into_iter().map(|(_, a)| a).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,32 +200,4 @@ mod tests {
         assert!(!s.matches_line("2026-11-24T22:20:02.5+00:00 web1 sshd[1]: x"));
         assert!(!search(&["sshd"]).needs_line_check());
     }
-}
-
-/// The matches in time order (event time, then arrival).
-pub fn ordered_matches(opened: &Opened, query: &dyn Query) -> Result<Vec<DocAddress>> {
-    let hits: HashSet<DocAddress> = opened
-        .searcher
-        .search(query, &DocSetCollector)
-        .context("search failed")?;
-    let mut keyed = Vec::with_capacity(hits.len());
-    for (ord, segment) in opened.searcher.segment_readers().iter().enumerate() {
-        let ff = segment.fast_fields();
-        let event = ff.i64("event_time").context("event_time column")?;
-        let receive = ff.i64("receive_time").context("receive_time column")?;
-        let stream = ff.u64("stream").context("stream column")?;
-        let offset = ff.u64("offset").context("offset column")?;
-        for addr in hits.iter().filter(|a| a.segment_ord as usize == ord) {
-            let d = addr.doc_id;
-            let key = (
-                event.first(d).unwrap_or_default(),
-                receive.first(d).unwrap_or_default(),
-                stream.first(d).unwrap_or_default(),
-                offset.first(d).unwrap_or_default(),
-            );
-            keyed.push((key, *addr));
-        }
-    }
-    keyed.sort_unstable_by_key(|(key, _)| *key);
-    Ok(keyed.into_iter().map(|(_, a)| a).collect())
 }

@@ -85,9 +85,41 @@ fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     }
 }
 
+/// A running daemon and the file its stderr goes to. Killed when dropped.
+pub struct Daemon {
+    pub child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    pub fn kill9(&mut self) {
+        signal(&self.child, Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then the exit status if it exits within `timeout`.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        signal(&self.child, Signal::SIGTERM);
+        wait_timeout(&mut self.child, timeout)
+    }
+
+    /// What the daemon has logged so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.kill9();
+        }
+    }
+}
+
 /// A running collectord with its own data directory.
 pub struct Collector {
-    pub child: Child,
+    pub daemon: Daemon,
     pub addr: SocketAddr,
     pub dir: PathBuf,
     pub data_dir: PathBuf,
@@ -142,7 +174,10 @@ impl Collector {
                 )
             });
         Collector {
-            child,
+            daemon: Daemon {
+                child,
+                log: dir.join("collectord.log"),
+            },
             addr,
             dir: dir.to_owned(),
             data_dir,
@@ -158,38 +193,28 @@ impl Collector {
         Self::start_on(&dir, &addr.to_string(), "")
     }
 
-    pub fn kill9(&mut self) {
-        signal(&self.child, Signal::SIGKILL);
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM, then the exit status if it exits within `timeout`.
-    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        signal(&self.child, Signal::SIGTERM);
-        wait_timeout(&mut self.child, timeout)
-    }
-
-    pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.join("collectord.log")).unwrap_or_default()
-    }
-
     /// Runs logq over this collector's data directory.
     pub fn logq(&self, args: &[&str]) -> Output {
         logq(&self.data_dir, args)
     }
 }
 
-impl Drop for Collector {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            self.kill9();
-        }
+impl std::ops::Deref for Collector {
+    type Target = Daemon;
+    fn deref(&self) -> &Daemon {
+        &self.daemon
+    }
+}
+
+impl std::ops::DerefMut for Collector {
+    fn deref_mut(&mut self) -> &mut Daemon {
+        &mut self.daemon
     }
 }
 
 /// A running agentd with its own state directory.
 pub struct Agent {
-    pub child: Child,
+    pub daemon: Daemon,
     pub dir: PathBuf,
     pub config: PathBuf,
     /// Receives what agentd sends to systemd (`NOTIFY_SOCKET`).
@@ -261,7 +286,10 @@ impl Agent {
         }
         let child = cmd.spawn().expect("spawn agentd");
         Agent {
-            child,
+            daemon: Daemon {
+                child,
+                log: dir.join("agentd.log"),
+            },
             dir: dir.to_owned(),
             config,
             notify,
@@ -277,35 +305,23 @@ impl Agent {
         )
     }
 
-    pub fn restart(mut self) -> Agent {
-        if let Ok(None) = self.child.try_wait() {
-            self.kill9();
-        }
+    pub fn restart(self) -> Agent {
         let (dir, config) = (self.dir.clone(), self.config.clone());
         drop(self);
         Self::spawn(&dir, config, None)
     }
+}
 
-    pub fn kill9(&mut self) {
-        signal(&self.child, Signal::SIGKILL);
-        let _ = self.child.wait();
-    }
-
-    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        signal(&self.child, Signal::SIGTERM);
-        wait_timeout(&mut self.child, timeout)
-    }
-
-    pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.join("agentd.log")).unwrap_or_default()
+impl std::ops::Deref for Agent {
+    type Target = Daemon;
+    fn deref(&self) -> &Daemon {
+        &self.daemon
     }
 }
 
-impl Drop for Agent {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            self.kill9();
-        }
+impl std::ops::DerefMut for Agent {
+    fn deref_mut(&mut self) -> &mut Daemon {
+        &mut self.daemon
     }
 }
 
