@@ -1,7 +1,8 @@
 //! The single writer: one thread owns the [`Store`] and turns queued
 //! batches into commits (group commit).
 //!
-//! It takes a batch, then keeps taking batches while more are queued, and
+//! It takes a batch, then keeps taking batches while more are queued (or
+//! arrive before `MIN_COMMIT_GAP` since the last commit is up), and
 //! commits when the queue is empty or `commit-interval` has passed since the
 //! group's first batch. Then, and only then, it completes each batch's
 //! `done` channel: the connection sends the ACK. The loop wakes at least
