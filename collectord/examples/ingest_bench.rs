@@ -559,17 +559,18 @@ fn read_back(index: &Index, archive_dir: &std::path::Path, lines: u64) {
     let searcher = index.reader().unwrap().searcher();
     let t0 = Instant::now();
     let mut n = 0u64;
+    let mut archive = logcore::archive::ArchiveReader::new(archive_dir);
     for seg in searcher.segment_readers() {
-        let rr = schema.record_reader(seg, archive_dir).unwrap();
+        let rr = schema.record_reader(seg).unwrap();
         for doc in seg.doc_ids_alive() {
-            let record = rr.record(doc).unwrap();
+            let record = rr.record(doc, &mut archive).unwrap();
             assert!(!record.raw.is_empty());
             n += 1;
         }
     }
     assert_eq!(n, lines);
     let in_order = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
-    // Scattered matches: each record from another member, with a fresh
+    // Scattered matches: each record from another block, with a fresh
     // reader each time (nothing cached).
     let mut rng = Rng(7);
     let picks: Vec<_> = (0..200)
@@ -581,10 +582,9 @@ fn read_back(index: &Index, archive_dir: &std::path::Path, lines: u64) {
         .collect();
     let t0 = Instant::now();
     for (seg, doc) in picks {
-        let rr = schema
-            .record_reader(searcher.segment_reader(seg), archive_dir)
+        let rr = schema.record_reader(searcher.segment_reader(seg)).unwrap();
+        rr.record(doc, &mut logcore::archive::ArchiveReader::new(archive_dir))
             .unwrap();
-        rr.record(doc).unwrap();
     }
     println!(
         "read back        {in_order:.2} µs per record in document order, {:.0} µs per scattered record",

@@ -138,8 +138,8 @@ impl Marks {
 pub type PerStream<T> = BTreeMap<String, BTreeMap<u64, T>>;
 
 /// The version of [`Payload`]'s layout. 2: each archive file's line count
-/// besides its length.
-pub const PAYLOAD_VERSION: u32 = 2;
+/// besides its length. 3: block counts and the dictionary (zstd archive).
+pub const PAYLOAD_VERSION: u32 = 3;
 
 /// What each commit records besides the documents, atomically with them
 /// (the tantivy commit payload, JSON in `index/meta.json`).
@@ -153,8 +153,11 @@ pub struct Payload {
     pub hwms: PerStream<u64>,
     /// agent id → stream id → receive time (ms) of its last batch.
     pub last_seen: PerStream<i64>,
-    /// archive file name → its committed length and lines.
+    /// archive lines file name → its committed length, blocks and lines.
     pub archive: BTreeMap<String, Committed>,
+    /// The ID of the archive's zstd dictionary in use (0: none yet).
+    #[serde(default)]
+    pub dict: u32,
 }
 
 #[cfg(test)]
@@ -241,6 +244,7 @@ mod tests {
             hwms,
             last_seen,
             archive: BTreeMap::new(),
+            dict: 0,
         };
         let json = serde_json::to_string(&payload).unwrap();
         let back: Payload = serde_json::from_str(&json).unwrap();

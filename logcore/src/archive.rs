@@ -1,37 +1,52 @@
 //! The archive's format, and reading lines back from it.
 //!
-//! collectord keeps every line once, in the archive: one file per UTC day of
-//! receive time, `archive/YYYY-MM-DD.log.gz`, holding each line exactly as
-//! received plus `\n`. A file is a sequence of complete gzip members, so
-//! `zcat`, `zgrep` and `zless` read it as it is. collectord ends a member
-//! once it holds [`MEMBER_BYTES`] of lines, and at every commit, so one
-//! member is small and reading any line decompresses one member only.
+//! collectord keeps every line once, in the archive: per UTC day of receive
+//! time, three kinds of file in `data-dir/archive/`:
 //!
-//! The index does not store the line: each document has the line's
-//! [`Location`] (its line number in the file, and where its member starts)
-//! in fast fields, and the day is the day of its receive time.
-//! [`ArchiveReader`] turns a location back into the line's bytes.
+//! - `YYYY-MM-DD.log.zst`: the lines, each exactly as received plus `\n`,
+//!   in *blocks* of about [`BLOCK_BYTES`], each block one complete zstd
+//!   frame (content size and checksum in the frame). Frames are appended,
+//!   never rewritten.
+//! - `YYYY-MM-DD.blocks`: the block table, one [`TABLE_ENTRY`]-byte entry
+//!   per block in file order: the number of the block's first line in the
+//!   day's file, and the byte offset of its frame (both u64, little endian).
+//! - `YYYY-MM-DD.ID.dict`: the zstd dictionary with dictionary ID `ID`,
+//!   which the day's frames whose header names `ID` were compressed with.
+//!   Frames without a dictionary ID need none (the first megabytes a new
+//!   collector stores, before it has trained one).
 //!
-//! Each member's gzip header carries, in an extra subfield `LQ` (RFC 1952
-//! 2.3.1.1; `gzip` and `zcat` skip it), the number of the member's first
-//! line in the file: with it the reader finds a line in its member.
+//! `zstd -dc -D YYYY-MM-DD.ID.dict YYYY-MM-DD.log.zst` prints the day when
+//! one dictionary was used throughout; `logq --since DAY --until DAY+1 -o
+//! raw` always does.
 //!
-//! Lines are numbered from 0 as `zcat` shows them, `\n`-terminated (line
-//! `n` is `zcat FILE | sed -n "$((n+1))p"`). A line that itself holds `\n`
-//! (agentd never sends one, other peers might) spans `breaks + 1` of them;
-//! [`Location::breaks`] says how many more.
+//! Lines are numbered from 0 in file order, counting `\n` (a line that
+//! itself holds `\n`, which agentd never sends but other peers might, spans
+//! [`Location::breaks`] + 1 numbers). An index document holds its line's
+//! number ([`Location`]); the block table turns it into the frame to
+//! decompress.
+//!
+//! Why blocks this small: reading one line decompresses one block, about
+//! 4 µs (a gzip member of 128 KiB took 170 µs), so a query with thousands of
+//! hits prints them in milliseconds. A dictionary trained on the site's own
+//! lines keeps small blocks as small on disk as large ones without it.
+//! collectord also groups lines by their program and first word into
+//! separate blocks (see collectord's archive module), so that the hits of a
+//! word that only one kind of line has sit in few blocks.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use chrono::{Days, NaiveDate};
 
-/// A member is ended once its lines (with their `\n`) reach this size, so it
-/// holds this much plus at most one line. Reading one line decompresses one
-/// member (about 0.3 ms at this size).
-pub const MEMBER_BYTES: usize = 128 * 1024;
+/// A block is ended once its lines (with their `\n`) reach this size, so
+/// it holds this much plus at most one line.
+pub const BLOCK_BYTES: usize = 4 * 1024;
+
+/// Bytes per block table entry: first line number, frame offset.
+pub const TABLE_ENTRY: usize = 16;
 
 /// One UTC day: days since 1970-01-01.
 pub type Day = i64;
@@ -43,54 +58,96 @@ pub fn day_of(ms: i64) -> Day {
     ms.div_euclid(MS_PER_DAY)
 }
 
-/// `YYYY-MM-DD.log.gz` for `day`.
-pub fn file_name(day: Day) -> String {
+/// `YYYY-MM-DD`.
+pub fn day_name(day: Day) -> String {
     let date = u64::try_from(day)
         .ok()
         .and_then(|d| NaiveDate::default().checked_add_days(Days::new(d)))
         .unwrap_or_default();
-    format!("{}.log.gz", date.format("%Y-%m-%d"))
+    date.format("%Y-%m-%d").to_string()
 }
 
-/// The day of an archive file name, if it is one.
-pub fn parse_name(name: &str) -> Option<Day> {
-    let date = name.strip_suffix(".log.gz")?;
+/// `YYYY-MM-DD.log.zst`: the day's lines.
+pub fn file_name(day: Day) -> String {
+    format!("{}.log.zst", day_name(day))
+}
+
+/// `YYYY-MM-DD.blocks`: the day's block table.
+pub fn table_name(day: Day) -> String {
+    format!("{}.blocks", day_name(day))
+}
+
+/// `YYYY-MM-DD.ID.dict`: a dictionary the day's blocks use.
+pub fn dict_name(day: Day, id: u32) -> String {
+    format!("{}.{id}.dict", day_name(day))
+}
+
+/// What an archive file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Lines,
+    Table,
+    Dict(u32),
+}
+
+/// The day and kind of an archive file name, if it is one.
+pub fn parse_file(name: &str) -> Option<(Day, Kind)> {
+    let (date, rest) = name.split_at_checked(10)?;
     let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
-    Some(date.signed_duration_since(NaiveDate::default()).num_days())
+    let day = date.signed_duration_since(NaiveDate::default()).num_days();
+    let kind = match rest {
+        ".log.zst" => Kind::Lines,
+        ".blocks" => Kind::Table,
+        _ => Kind::Dict(
+            rest.strip_prefix('.')?
+                .strip_suffix(".dict")?
+                .parse()
+                .ok()?,
+        ),
+    };
+    Some((day, kind))
 }
 
-/// The ID of the gzip extra subfield holding a member's first line number.
-pub const FIRST_LINE_ID: [u8; 2] = *b"LQ";
-
-/// The gzip header extra field of a member whose first line is line
-/// `first_line` of its file: one [`FIRST_LINE_ID`] subfield, a u64 little
-/// endian.
-pub fn member_extra(first_line: u64) -> Vec<u8> {
-    let mut extra = Vec::with_capacity(12);
-    extra.extend_from_slice(&FIRST_LINE_ID);
-    extra.extend_from_slice(&8u16.to_le_bytes());
-    extra.extend_from_slice(&first_line.to_le_bytes());
-    extra
-}
-
-/// The first line number in a member's extra field, if it has one.
-fn first_line_of(mut extra: &[u8]) -> Option<u64> {
-    while extra.len() >= 4 {
-        let len = usize::from(u16::from_le_bytes([extra[2], extra[3]]));
-        let data = extra.get(4..4 + len)?;
-        if extra[..2] == FIRST_LINE_ID {
-            return Some(u64::from_le_bytes(data.try_into().ok()?));
-        }
-        extra = &extra[4 + len..];
+/// The day of a lines file name (`YYYY-MM-DD.log.zst`), if it is one.
+pub fn parse_name(name: &str) -> Option<Day> {
+    match parse_file(name)? {
+        (day, Kind::Lines) => Some(day),
+        _ => None,
     }
-    None
+}
+
+/// One block table entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Block {
+    /// The number of the block's first line in its day's file.
+    pub first_line: u64,
+    /// The byte offset of its frame.
+    pub offset: u64,
+}
+
+impl Block {
+    pub fn encode(&self) -> [u8; TABLE_ENTRY] {
+        let mut out = [0; TABLE_ENTRY];
+        out[..8].copy_from_slice(&self.first_line.to_le_bytes());
+        out[8..].copy_from_slice(&self.offset.to_le_bytes());
+        out
+    }
+
+    /// The entries of a block table (a torn last entry is ignored).
+    pub fn decode_table(bytes: &[u8]) -> Vec<Block> {
+        bytes
+            .chunks_exact(TABLE_ENTRY)
+            .map(|e| Block {
+                first_line: u64::from_le_bytes(e[..8].try_into().expect("8 bytes")),
+                offset: u64::from_le_bytes(e[8..].try_into().expect("8 bytes")),
+            })
+            .collect()
+    }
 }
 
 /// Where a line is in its day's archive file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Location {
-    /// Byte offset of the gzip member holding the line.
-    pub member: u64,
     /// The line's number in the file (the first `\n`-terminated line it
     /// spans), counted from 0.
     pub line: u64,
@@ -98,28 +155,43 @@ pub struct Location {
     pub breaks: u64,
 }
 
-/// Members kept decompressed. logq reads matches in time order, which is
-/// nearly archive order: consecutive lines are mostly in the same member.
-const CACHED_MEMBERS: usize = 4;
-/// Archive files kept open.
-const OPEN_FILES: usize = 16;
+/// The dictionary ID a frame names, if any (0 = none).
+pub fn frame_dict_id(frame: &[u8]) -> u32 {
+    zstd::zstd_safe::get_dict_id_from_frame(frame).map_or(0, |id| id.get())
+}
 
-struct Member {
-    day: Day,
-    offset: u64,
-    /// The number of its first line in the file.
-    first_line: u64,
+/// Blocks kept decompressed. A walk in time order moves through the blocks
+/// of one commit at a time, one per kind of line (see the module
+/// documentation), so this is more than the kinds a commit usually has.
+const CACHED_BLOCKS: usize = 512;
+/// Days kept open (their lines file and block table).
+const OPEN_DAYS: usize = 8;
+
+struct DayFile {
+    file: File,
+    table: Vec<Block>,
+}
+
+struct Cached {
     data: Vec<u8>,
     /// Where each line starts, and `data.len()` last.
-    starts: Vec<usize>,
+    starts: Vec<u32>,
+    used: u64,
 }
 
 /// Reads lines from the archive directory; see the module documentation.
 pub struct ArchiveReader {
     dir: PathBuf,
-    files: HashMap<Day, File>,
-    /// Most recently used first.
-    members: VecDeque<Member>,
+    days: HashMap<Day, DayFile>,
+    blocks: HashMap<(Day, usize), Cached>,
+    /// Dictionary ID → a decompressor that has it (0: none), per day.
+    decompressors: HashMap<(Day, u32), zstd::bulk::Decompressor<'static>>,
+    clock: u64,
+    frame: Vec<u8>,
+}
+
+fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("cannot {what} {}: {e}", path.display()))
 }
 
 impl ArchiveReader {
@@ -128,197 +200,301 @@ impl ArchiveReader {
     pub fn new(dir: &Path) -> ArchiveReader {
         ArchiveReader {
             dir: dir.to_owned(),
-            files: HashMap::new(),
-            members: VecDeque::new(),
+            days: HashMap::new(),
+            blocks: HashMap::new(),
+            decompressors: HashMap::new(),
+            clock: 0,
+            frame: Vec::new(),
         }
     }
 
     /// The bytes of the line at `at` in `day`'s file, without its `\n`.
     pub fn line(&mut self, day: Day, at: Location) -> io::Result<Vec<u8>> {
-        let i = match self
-            .members
-            .iter()
-            .position(|m| m.day == day && m.offset == at.member)
-        {
-            Some(i) => i,
-            None => {
-                let member = self.load(day, at.member)?;
-                if self.members.len() == CACHED_MEMBERS {
-                    self.members.pop_back();
+        let mut reloaded = false;
+        loop {
+            let index = self.block_of(day, at.line)?;
+            let is_last = index + 1 == self.days[&day].table.len();
+            if !self.blocks.contains_key(&(day, index)) {
+                let block = self.load(day, index)?;
+                if self.blocks.len() >= CACHED_BLOCKS {
+                    let oldest = *self
+                        .blocks
+                        .iter()
+                        .min_by_key(|(_, b)| b.used)
+                        .expect("the cache is full")
+                        .0;
+                    self.blocks.remove(&oldest);
                 }
-                self.members.push_front(member);
-                0
+                self.blocks.insert((day, index), block);
             }
-        };
-        let member = &self.members[i];
-        let found = at
-            .line
-            .checked_sub(member.first_line)
-            .and_then(|line| usize::try_from(line).ok())
-            .zip(usize::try_from(at.breaks).ok())
-            .and_then(|(line, breaks)| {
-                let from = *member.starts.get(line)?;
-                let to = *member
-                    .starts
-                    .get(line.checked_add(breaks)?.checked_add(1)?)?;
-                member.data.get(from..to - 1)
-            })
-            .map(<[u8]>::to_vec);
-        if i != 0 {
-            let m = self.members.remove(i).expect("i is an index of members");
-            self.members.push_front(m);
+            self.clock += 1;
+            let first = self.days[&day].table[index].first_line;
+            let block = self.blocks.get_mut(&(day, index)).expect("inserted above");
+            block.used = self.clock;
+            let found = at
+                .line
+                .checked_sub(first)
+                .and_then(|line| usize::try_from(line).ok())
+                .zip(usize::try_from(at.breaks).ok())
+                .and_then(|(line, breaks)| {
+                    let from = *block.starts.get(line)? as usize;
+                    let to = *block
+                        .starts
+                        .get(line.checked_add(breaks)?.checked_add(1)?)?
+                        as usize;
+                    block.data.get(from..to - 1)
+                })
+                .map(<[u8]>::to_vec);
+            match found {
+                Some(line) => return Ok(line),
+                // The table was read before collectord added blocks: read
+                // it again, once.
+                None if is_last && !reloaded => {
+                    self.days.remove(&day);
+                    self.blocks.retain(|k, _| k.0 != day);
+                    reloaded = true;
+                }
+                None => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "{} has no line {} (+{})",
+                            self.dir.join(file_name(day)).display(),
+                            at.line,
+                            at.breaks
+                        ),
+                    ))
+                }
+            }
         }
-        found.ok_or_else(|| {
+    }
+
+    /// The index of the block that holds line `line` of `day`.
+    fn block_of(&mut self, day: Day, line: u64) -> io::Result<usize> {
+        if !self.days.contains_key(&day) {
+            if self.days.len() >= OPEN_DAYS {
+                self.days.clear();
+                self.blocks.clear();
+            }
+            let path = self.dir.join(file_name(day));
+            let file = File::open(&path).map_err(|e| with_path(e, "open", &path))?;
+            let table_path = self.dir.join(table_name(day));
+            let table =
+                std::fs::read(&table_path).map_err(|e| with_path(e, "read", &table_path))?;
+            self.days.insert(
+                day,
+                DayFile {
+                    file,
+                    table: Block::decode_table(&table),
+                },
+            );
+        }
+        let table = &self.days[&day].table;
+        let n = table.partition_point(|b| b.first_line <= line);
+        n.checked_sub(1).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
-                    "{} has no line {} (+{}) in the member at byte {}",
-                    self.dir.join(file_name(day)).display(),
-                    at.line,
-                    at.breaks,
-                    at.member
+                    "{} has no block for line {line}",
+                    self.dir.join(table_name(day)).display()
                 ),
             )
         })
     }
 
-    /// Decompresses the member at byte `offset` of `day`'s file.
-    fn load(&mut self, day: Day, offset: u64) -> io::Result<Member> {
+    /// Decompresses block `index` of `day`.
+    fn load(&mut self, day: Day, index: usize) -> io::Result<Cached> {
         let path = self.dir.join(file_name(day));
-        if !self.files.contains_key(&day) {
-            let file = File::open(&path).map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display()))
-            })?;
-            if self.files.len() == OPEN_FILES {
-                self.files.clear();
-            }
-            self.files.insert(day, file);
-        }
-        let mut file = &self.files[&day];
-        let context = |e: io::Error| {
+        let d = &self.days[&day];
+        let offset = d.table[index].offset;
+        let end = match d.table.get(index + 1) {
+            Some(next) => next.offset,
+            None => d.file.metadata()?.len(),
+        };
+        let bad = |what: String| {
             io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot read the member at byte {offset} of {}: {e}",
-                    path.display()
-                ),
+                io::ErrorKind::InvalidData,
+                format!("{}, block at byte {offset}: {what}", path.display()),
             )
         };
-        file.seek(SeekFrom::Start(offset)).map_err(context)?;
-        let mut data = Vec::with_capacity(MEMBER_BYTES + 4096);
-        // One member: the decoder stops at its end.
-        let mut decoder =
-            flate2::bufread::GzDecoder::new(BufReader::with_capacity(32 * 1024, file));
-        decoder.read_to_end(&mut data).map_err(context)?;
-        let first_line = decoder
-            .header()
-            .and_then(|h| first_line_of(h.extra()?))
-            .ok_or_else(|| {
-                context(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "no first line number in its gzip header",
-                ))
-            })?;
-        let mut starts = Vec::with_capacity(data.len() / 64);
+        let len = end
+            .checked_sub(offset)
+            .and_then(|l| usize::try_from(l).ok())
+            .ok_or_else(|| bad("the block table is out of order".into()))?;
+        self.frame.resize(len, 0);
+        d.file
+            .read_exact_at(&mut self.frame, offset)
+            .map_err(|e| with_path(e, "read", &path))?;
+        // The last frame of a table read while collectord wrote may be
+        // followed by more: cut at the frame's own end.
+        let frame_len = zstd::zstd_safe::find_frame_compressed_size(&self.frame)
+            .map_err(|code| bad(zstd::zstd_safe::get_error_name(code).to_owned()))?;
+        self.frame.truncate(frame_len);
+        let size = zstd::zstd_safe::get_frame_content_size(&self.frame)
+            .ok()
+            .flatten()
+            .and_then(|s| usize::try_from(s).ok())
+            .ok_or_else(|| bad("the frame does not say its size".into()))?;
+        let id = frame_dict_id(&self.frame);
+        if !self.decompressors.contains_key(&(day, id)) {
+            let decompressor = if id == 0 {
+                zstd::bulk::Decompressor::new()?
+            } else {
+                let dict_path = self.dir.join(dict_name(day, id));
+                let dict =
+                    std::fs::read(&dict_path).map_err(|e| with_path(e, "read", &dict_path))?;
+                zstd::bulk::Decompressor::with_dictionary(&dict)?
+            };
+            self.decompressors.insert((day, id), decompressor);
+        }
+        let mut data = Vec::with_capacity(size);
+        self.decompressors
+            .get_mut(&(day, id))
+            .expect("inserted above")
+            .decompress_to_buffer(&self.frame, &mut data)
+            .map_err(|e| bad(e.to_string()))?;
+        let mut starts = Vec::with_capacity(data.len() / 64 + 2);
         starts.push(0);
-        starts.extend(
-            data.iter()
-                .enumerate()
-                .filter(|(_, &b)| b == b'\n')
-                .map(|(i, _)| i + 1),
-        );
-        Ok(Member {
-            day,
-            offset,
-            first_line,
+        starts.extend(memchr_newlines(&data));
+        if starts.last() != Some(&(data.len() as u32)) {
+            return Err(bad("the block does not end with a newline".into()));
+        }
+        Ok(Cached {
             data,
             starts,
+            used: 0,
         })
     }
 }
 
+/// The offsets just after each `\n` of `data`.
+fn memchr_newlines(data: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    data.iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b'\n')
+        .map(|(i, _)| (i + 1) as u32)
+}
+
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-
-    use flate2::Compression;
-
     use super::*;
 
-    /// Writes `members` (each a list of lines) to `day`'s file; returns
-    /// their offsets.
-    fn write(dir: &Path, day: Day, members: &[&[&[u8]]]) -> Vec<u64> {
+    /// Writes `blocks` (each a list of lines) to `day`'s files, with `dict`
+    /// when given; returns nothing: line numbers follow file order.
+    fn write(dir: &Path, day: Day, blocks: &[&[&[u8]]], dict: Option<&[u8]>) {
         let mut file = Vec::new();
-        let mut offsets = Vec::new();
+        let mut table = Vec::new();
         let mut line = 0;
-        for lines in members {
-            offsets.push(file.len() as u64);
-            let mut gz = flate2::GzBuilder::new()
-                .extra(member_extra(line))
-                .write(Vec::new(), Compression::fast());
+        let mut c = match dict {
+            Some(d) => zstd::bulk::Compressor::with_dictionary(3, d).unwrap(),
+            None => zstd::bulk::Compressor::new(3).unwrap(),
+        };
+        for lines in blocks {
+            table.extend(
+                Block {
+                    first_line: line,
+                    offset: file.len() as u64,
+                }
+                .encode(),
+            );
+            let mut raw = Vec::new();
             for l in *lines {
-                gz.write_all(l).unwrap();
-                gz.write_all(b"\n").unwrap();
+                raw.extend_from_slice(l);
+                raw.push(b'\n');
                 line += 1 + l.iter().filter(|&&b| b == b'\n').count() as u64;
             }
-            file.extend(gz.finish().unwrap());
+            file.extend(c.compress(&raw).unwrap());
         }
         std::fs::write(dir.join(file_name(day)), file).unwrap();
-        offsets
-    }
-
-    #[test]
-    fn extra_field_roundtrip() {
-        assert_eq!(first_line_of(&member_extra(1 << 40)), Some(1 << 40));
-        // Other subfields first, then ours; truncated fields are not read.
-        let mut extra = b"AB\x02\x00xy".to_vec();
-        extra.extend(member_extra(5));
-        assert_eq!(first_line_of(&extra), Some(5));
-        assert_eq!(first_line_of(&extra[..extra.len() - 1]), None);
-        assert_eq!(first_line_of(b"LQ\x08\x00"), None);
+        std::fs::write(dir.join(table_name(day)), table).unwrap();
+        if let Some(d) = dict {
+            let id = zstd::zstd_safe::get_dict_id_from_dict(d).unwrap().get();
+            std::fs::write(dir.join(dict_name(day, id)), d).unwrap();
+        }
     }
 
     #[test]
     fn names_roundtrip() {
-        assert_eq!(file_name(0), "1970-01-01.log.gz");
+        assert_eq!(file_name(0), "1970-01-01.log.zst");
         let day = day_of(1_764_022_801_000);
-        assert_eq!(file_name(day), "2025-11-24.log.gz");
-        assert_eq!(parse_name("2025-11-24.log.gz"), Some(day));
-        assert_eq!(parse_name("2025-11-24.log"), None);
+        assert_eq!(file_name(day), "2025-11-24.log.zst");
+        assert_eq!(parse_file("2025-11-24.log.zst"), Some((day, Kind::Lines)));
+        assert_eq!(parse_file("2025-11-24.blocks"), Some((day, Kind::Table)));
+        assert_eq!(parse_file(&dict_name(day, 77)), Some((day, Kind::Dict(77))));
+        assert_eq!(parse_name("2025-11-24.blocks"), None);
+        assert_eq!(parse_file("2025-11-24.log.gz"), None);
+        assert_eq!(parse_file("2025-11-24.x.dict"), None);
+        assert_eq!(parse_file("notes.txt"), None);
         assert_eq!(day_of(-1), -1);
     }
 
     #[test]
-    fn lines_come_back_from_any_member_byte_exact() {
+    fn lines_come_back_from_any_block_byte_exact() {
         // logq prints a line from the archive: it must be the line that was
-        // received, whatever bytes it holds, from whichever member.
+        // received, whatever bytes it holds, from whichever block.
         let dir = tempfile::tempdir().unwrap();
-        let offsets = write(
+        write(
             dir.path(),
             7,
             &[
                 &[b"first", b"", b"\xff\x00 binary"],
                 &[b"two\nlines", b"last"],
             ],
+            None,
         );
         let mut r = ArchiveReader::new(dir.path());
-        let at = |m: usize, line, breaks| Location {
-            member: offsets[m],
-            line,
-            breaks,
-        };
-        assert_eq!(r.line(7, at(1, 5, 0)).unwrap(), b"last");
-        assert_eq!(r.line(7, at(0, 0, 0)).unwrap(), b"first");
-        assert_eq!(r.line(7, at(0, 1, 0)).unwrap(), b"");
-        assert_eq!(r.line(7, at(0, 2, 0)).unwrap(), b"\xff\x00 binary");
-        assert_eq!(r.line(7, at(1, 3, 1)).unwrap(), b"two\nlines");
-        // Outside the member, or a day without a file: an error, not a
-        // wrong line.
-        assert!(r.line(7, at(0, 3, 0)).is_err());
-        assert!(r.line(7, at(1, 2, 0)).is_err());
-        assert!(r.line(7, at(1, 5, 1)).is_err());
-        let gone = r.line(8, at(0, 0, 0)).unwrap_err();
+        let at = |line, breaks| Location { line, breaks };
+        assert_eq!(r.line(7, at(5, 0)).unwrap(), b"last");
+        assert_eq!(r.line(7, at(0, 0)).unwrap(), b"first");
+        assert_eq!(r.line(7, at(1, 0)).unwrap(), b"");
+        assert_eq!(r.line(7, at(2, 0)).unwrap(), b"\xff\x00 binary");
+        assert_eq!(r.line(7, at(3, 1)).unwrap(), b"two\nlines");
+        // Past the end, or a day without files: an error, not a wrong line.
+        assert!(r.line(7, at(6, 0)).is_err());
+        assert!(r.line(7, at(5, 1)).is_err());
+        let gone = r.line(8, at(0, 0)).unwrap_err();
         assert_eq!(gone.kind(), io::ErrorKind::NotFound);
-        assert!(gone.to_string().contains("1970-01-09.log.gz"), "{gone}");
+        assert!(gone.to_string().contains("1970-01-09.log.zst"), "{gone}");
+    }
+
+    #[test]
+    fn blocks_with_a_dictionary_read_back() {
+        // Blocks compressed with the day's dictionary must read back with
+        // the dictionary file their frame names.
+        let dir = tempfile::tempdir().unwrap();
+        let lines: Vec<Vec<u8>> = (0..2000)
+            .map(|i| format!("Nov 24 22:20:01 web{} sshd[{i}]: Failed password for root from 203.0.113.{} port {i} ssh2", i % 7, i % 200).into_bytes())
+            .collect();
+        let sizes: Vec<usize> = lines.iter().map(Vec::len).collect();
+        let dict = zstd::dict::from_continuous(&lines.concat(), &sizes, 8 * 1024).unwrap();
+        let refs: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+        let blocks: Vec<&[&[u8]]> = refs.chunks(30).collect();
+        write(dir.path(), 9, &blocks, Some(&dict));
+        let mut r = ArchiveReader::new(dir.path());
+        for (i, l) in lines.iter().enumerate().rev() {
+            let got = r
+                .line(
+                    9,
+                    Location {
+                        line: i as u64,
+                        breaks: 0,
+                    },
+                )
+                .unwrap();
+            assert_eq!(&got, l);
+        }
+    }
+
+    #[test]
+    fn a_table_read_before_new_blocks_is_read_again() {
+        // `logq -f` keeps its reader while collectord appends blocks: a
+        // line in a block the reader's table does not list yet must still
+        // be found.
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), 3, &[&[b"a", b"b"]], None);
+        let mut r = ArchiveReader::new(dir.path());
+        assert_eq!(r.line(3, Location { line: 1, breaks: 0 }).unwrap(), b"b");
+        write(dir.path(), 3, &[&[b"a", b"b"], &[b"c"]], None);
+        assert_eq!(r.line(3, Location { line: 2, breaks: 0 }).unwrap(), b"c");
     }
 }

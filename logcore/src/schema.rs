@@ -4,7 +4,7 @@
 //!
 //! # What is kept where
 //!
-//! collectord keeps each line once, in the gzip archive (see
+//! collectord keeps each line once, in the zstd archive (see
 //! [`crate::archive`]); the index holds what finds a line and where it is:
 //!
 //! | field | kind | what for |
@@ -15,26 +15,25 @@
 //! | `program` | raw string, indexed | filter |
 //! | `severity`, `facility` | u64, indexed + fast, absent when unknown | filters |
 //! | `message` | text, [log tokenizer](crate::tokenizer), doc ids only | word queries |
-//! | `archive_member` | u64, fast | byte offset of the line's gzip member in the day's file |
 //! | `archive_line` | u64, fast | the line's number in the day's file |
 //! | `archive_breaks` | u64, fast, absent when 0 | `\n` inside the line (never from agentd) |
 //! | `stream`, `offset` | u64, fast | the line's identity |
 //! | `flags` | u64, indexed + fast | [`crate::record::flags`] bits (anomaly = 0x100) |
 //!
 //! - The line is read from the archive ([`RecordReader`] decompresses one
-//!   gzip member of at most [`crate::archive::MEMBER_BYTES`] plus a line,
-//!   and keeps the last few). Up to schema version 1 the docstore held the
+//!   block of about [`crate::archive::BLOCK_BYTES`] and keeps the recent
+//!   ones). Up to schema version 1 the docstore held the
 //!   line too, zstd compressed: 26 of the index's 66 bytes per line on
 //!   collectord's ingest_bench corpus, for lines the archive already kept.
 //!   Nothing is stored now; tantivy still writes an empty document per line
 //!   to the docstore, and its offset table costs about 2.4 bytes per line.
-//! - The location bit-packs to about one byte per line: documents are added
-//!   in archive order, so in a block of 512 documents `archive_line` grows
-//!   by one and `archive_member` stays put, except where a member ends
-//!   (tantivy's blockwise-linear codec then spends bits on that block only).
-//!   The member's header says which line it starts with. The line's number
-//!   inside its member instead cost 5 bits per line (measured), a byte
-//!   offset would cost more.
+//! - The location costs about two bytes per line: collectord adds a
+//!   commit's documents in arrival order, while the archive groups lines
+//!   into blocks by kind, so `archive_line` jumps within the commit's range
+//!   of numbers. (In archive order the times and offsets would jump
+//!   instead, which cost twice that.) The archive's block table turns the
+//!   number into the block to read. Up to schema version 2,
+//!   `archive_member` held the byte offset of a 128 KiB gzip member.
 //! - The rest of a [`Record`] is read from the fast columns, which cost a
 //!   few bits per line each (values are bit-packed, strings are
 //!   dictionary-encoded per segment), or, for `program`, `pid` and
@@ -55,7 +54,6 @@
 
 use std::borrow::Cow;
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
 
 use tantivy::columnar::{Column, StrColumn};
 use tantivy::index::SegmentReader;
@@ -71,7 +69,7 @@ use crate::record::Record;
 use crate::tokenizer::{LogTokenizer, TOKENIZER_NAME};
 
 /// The version of this schema and of what the fields mean.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Docstore block size. The docstore holds only empty documents (tantivy
 /// writes one per document all the same); large blocks keep its skip index
@@ -93,7 +91,6 @@ pub mod names {
     pub const SEVERITY: &str = "severity";
     pub const FACILITY: &str = "facility";
     pub const MESSAGE: &str = "message";
-    pub const ARCHIVE_MEMBER: &str = "archive_member";
     pub const ARCHIVE_LINE: &str = "archive_line";
     pub const ARCHIVE_BREAKS: &str = "archive_breaks";
     pub const STREAM: &str = "stream";
@@ -114,7 +111,6 @@ pub struct LogSchema {
     pub severity: Field,
     pub facility: Field,
     pub message: Field,
-    pub archive_member: Field,
     pub archive_line: Field,
     pub archive_breaks: Field,
     pub stream: Field,
@@ -163,7 +159,6 @@ impl LogSchema {
         let severity = b.add_u64_field(names::SEVERITY, indexed_fast());
         let facility = b.add_u64_field(names::FACILITY, indexed_fast());
         let message = b.add_text_field(names::MESSAGE, words);
-        let archive_member = b.add_u64_field(names::ARCHIVE_MEMBER, fast());
         let archive_line = b.add_u64_field(names::ARCHIVE_LINE, fast());
         let archive_breaks = b.add_u64_field(names::ARCHIVE_BREAKS, fast());
         let stream = b.add_u64_field(names::STREAM, fast());
@@ -180,7 +175,6 @@ impl LogSchema {
             severity,
             facility,
             message,
-            archive_member,
             archive_line,
             archive_breaks,
             stream,
@@ -220,7 +214,6 @@ impl LogSchema {
         doc.add_u64(self.offset, record.offset);
         doc.add_u64(self.flags, u64::from(record.flags));
         doc.add_text(self.message, &text);
-        doc.add_u64(self.archive_member, at.member);
         doc.add_u64(self.archive_line, at.line);
         if at.breaks > 0 {
             doc.add_u64(self.archive_breaks, at.breaks);
@@ -228,14 +221,11 @@ impl LogSchema {
         doc
     }
 
-    /// Opens what reading records from one segment needs, lines from the
-    /// archive in `archive_dir` (`data-dir/archive`). Open it once per
-    /// segment and call [`RecordReader::record`] for each document.
-    pub fn record_reader(
-        &self,
-        segment: &SegmentReader,
-        archive_dir: &Path,
-    ) -> tantivy::Result<RecordReader> {
+    /// Opens the columns that reading records from one segment needs.
+    /// Open it once per segment and call [`RecordReader::record`] for each
+    /// document, with one [`ArchiveReader`] for all segments (it caches the
+    /// blocks it decompressed).
+    pub fn record_reader(&self, segment: &SegmentReader) -> tantivy::Result<RecordReader> {
         let ff = segment.fast_fields();
         Ok(RecordReader {
             event_time: ff.column_opt(names::EVENT_TIME)?,
@@ -248,24 +238,22 @@ impl LogSchema {
             stream: ff.column_opt(names::STREAM)?,
             offset: ff.column_opt(names::OFFSET)?,
             flags: ff.column_opt(names::FLAGS)?,
-            archive_member: ff.column_opt(names::ARCHIVE_MEMBER)?,
             archive_line: ff.column_opt(names::ARCHIVE_LINE)?,
             archive_breaks: ff.column_opt(names::ARCHIVE_BREAKS)?,
-            archive: Mutex::new(ArchiveReader::new(archive_dir)),
         })
     }
 
-    /// One record by address. For many records, use [`Self::record_reader`]
-    /// per segment instead: this opens the segment's columns and the archive
-    /// file on every call.
+    /// One record by address, its line from the archive in `archive_dir`.
+    /// For many records, use [`Self::record_reader`] per segment and one
+    /// [`ArchiveReader`] instead: this opens everything on every call.
     pub fn record_from(
         &self,
         searcher: &Searcher,
         address: DocAddress,
         archive_dir: &Path,
     ) -> tantivy::Result<Record> {
-        self.record_reader(searcher.segment_reader(address.segment_ord), archive_dir)?
-            .record(address.doc_id)
+        self.record_reader(searcher.segment_reader(address.segment_ord))?
+            .record(address.doc_id, &mut ArchiveReader::new(archive_dir))
     }
 }
 
@@ -293,11 +281,8 @@ pub struct RecordReader {
     stream: Option<Column<u64>>,
     offset: Option<Column<u64>>,
     flags: Option<Column<u64>>,
-    archive_member: Option<Column<u64>>,
     archive_line: Option<Column<u64>>,
     archive_breaks: Option<Column<u64>>,
-    /// Behind a lock so that [`RecordReader::record`] takes `&self`.
-    archive: Mutex<ArchiveReader>,
 }
 
 fn first<T: PartialOrd + Copy + std::fmt::Debug + Send + Sync + 'static>(
@@ -320,21 +305,16 @@ fn string(column: &Option<StrColumn>, doc: DocId) -> tantivy::Result<Option<Stri
 }
 
 impl RecordReader {
-    /// The record of document `doc` of this segment. Fails when its archive
-    /// file cannot be read (for one, when retention deleted the day after
-    /// this reader's searcher was opened).
-    pub fn record(&self, doc: DocId) -> tantivy::Result<Record> {
+    /// The record of document `doc` of this segment, its line read with
+    /// `archive`. Fails when its archive file cannot be read (for one, when
+    /// retention deleted the day after this reader's searcher was opened).
+    pub fn record(&self, doc: DocId, archive: &mut ArchiveReader) -> tantivy::Result<Record> {
         let receive_time_ms = first(&self.receive_time, doc).unwrap_or_default();
         let at = Location {
-            member: first(&self.archive_member, doc).unwrap_or_default(),
             line: first(&self.archive_line, doc).unwrap_or_default(),
             breaks: first(&self.archive_breaks, doc).unwrap_or_default(),
         };
-        let raw = self
-            .archive
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .line(day_of(receive_time_ms), at)?;
+        let raw = archive.line(day_of(receive_time_ms), at)?;
         let text = line_text(&raw);
         // The zone only moves timestamps, never the program, pid or message.
         let parsed = parse::parse_line(&text, receive_time_ms, 0);
@@ -390,7 +370,7 @@ mod tests {
         }
     }
 
-    /// An index of `records` and their archive, two lines to a member.
+    /// An index of `records` and their archive, two lines to a block.
     struct Indexed {
         s: LogSchema,
         index: Index,
@@ -399,7 +379,8 @@ mod tests {
 
     fn index_of(records: &[Record]) -> Indexed {
         use std::collections::BTreeMap;
-        use std::io::Write;
+
+        use crate::archive::{file_name, table_name, Block};
 
         let s = LogSchema::new();
         let archive = tempfile::tempdir().unwrap();
@@ -410,7 +391,6 @@ mod tests {
             .unwrap();
         LogSchema::register_tokenizers(&index);
         let mut w: IndexWriter = index.writer_with_num_threads(1, 15_000_000).unwrap();
-        let mut files: BTreeMap<i64, Vec<u8>> = BTreeMap::new();
         let mut by_day: BTreeMap<i64, Vec<&Record>> = BTreeMap::new();
         for r in records {
             by_day
@@ -419,30 +399,27 @@ mod tests {
                 .push(r);
         }
         for (day, records) in by_day {
-            let file = files.entry(day).or_default();
+            let (mut file, mut table) = (Vec::new(), Vec::new());
             let mut line = 0;
             for pair in records.chunks(2) {
-                let member = file.len() as u64;
-                let mut gz = flate2::GzBuilder::new()
-                    .extra(crate::archive::member_extra(line))
-                    .write(Vec::new(), flate2::Compression::fast());
+                let block = Block {
+                    first_line: line,
+                    offset: file.len() as u64,
+                };
+                table.extend(block.encode());
+                let mut raw = Vec::new();
                 for r in pair {
-                    gz.write_all(&r.raw).unwrap();
-                    gz.write_all(b"\n").unwrap();
+                    raw.extend_from_slice(&r.raw);
+                    raw.push(b'\n');
                     let breaks = r.raw.iter().filter(|&&b| b == b'\n').count() as u64;
-                    let at = Location {
-                        member,
-                        line,
-                        breaks,
-                    };
+                    w.add_document(s.document(r, Location { line, breaks }))
+                        .unwrap();
                     line += breaks + 1;
-                    w.add_document(s.document(r, at)).unwrap();
                 }
-                file.extend(gz.finish().unwrap());
+                file.extend(zstd::bulk::compress(&raw, 1).unwrap());
             }
-        }
-        for (day, bytes) in files {
-            std::fs::write(archive.path().join(crate::archive::file_name(day)), bytes).unwrap();
+            std::fs::write(archive.path().join(file_name(day)), file).unwrap();
+            std::fs::write(archive.path().join(table_name(day)), table).unwrap();
         }
         w.commit().unwrap();
         Indexed { s, index, archive }
@@ -486,8 +463,11 @@ mod tests {
         let reader = ix.index.reader().unwrap();
         let searcher = reader.searcher();
         let seg = searcher.segment_reader(0);
-        let rr = ix.s.record_reader(seg, ix.archive.path()).unwrap();
-        let mut got: Vec<Record> = (0..seg.max_doc()).map(|d| rr.record(d).unwrap()).collect();
+        let rr = ix.s.record_reader(seg).unwrap();
+        let mut ar = ArchiveReader::new(ix.archive.path());
+        let mut got: Vec<Record> = (0..seg.max_doc())
+            .map(|d| rr.record(d, &mut ar).unwrap())
+            .collect();
         got.sort_by_key(|r| r.offset);
         assert_eq!(got, records);
     }
