@@ -1,8 +1,9 @@
 //! Shared pieces of logq: the record model, syslog and timestamp parsing, the
-//! agent–collector wire codec and (feature `index`) the tantivy index schema
-//! and the archive format. Nothing here does network I/O.
+//! agent–collector wire codec, the query language and (feature `index`) the
+//! tantivy index schema and the archive format. Nothing here does network I/O.
 
 pub mod parse;
+pub mod query;
 pub mod record;
 pub mod wire;
 
