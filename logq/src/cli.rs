@@ -7,11 +7,17 @@ use clap::{Parser, ValueEnum};
 
 const EXAMPLES: &str = "\
 Examples:
-  logq 'failed password' --host web1       the phrase, in lines from web1
-  logq sshd --since 2h                      the last two hours of sshd lines
-  logq --since 2026-11-24 --until '2026-11-24 12:00'
-  logq --count 'invalid user'               how many, not which
-  logq -o raw error | less                  lines exactly as received
+  logq 'failed password' -H web1          the phrase, in lines from web1
+  logq 'sshd NOT accepted' --since 2h     sshd lines of the last two hours but the accepted ones
+  logq -p err -t 'nginx*' -n 20           the newest 20 lines of nginx programs at err or worse
+  logq -c --by host 'invalid user'        how many lines per host, most first
+  logq -e 'port (22|2222)\\b' --since today -o json | jq .host
+                                          a regular expression; JSON for jq
+  logq -f -H 'db*'                        new lines from the db hosts as they arrive
+  logq -C 3 segfault                      three lines before and after each match
+
+Short output: `Nov 24 22:20:01 web1 sshd[812]: message`, in the local time zone; a line the
+anomaly detectors flagged starts with `! `.
 
 Exit status: 0 when a line matched, 1 when none did, 2 on error.";
 
@@ -20,18 +26,71 @@ Exit status: 0 when a line matched, 1 when none did, 2 on error.";
 #[derive(Debug, Parser)]
 #[command(name = "logq", version, about, after_help = EXAMPLES, max_term_width = 100)]
 pub struct Cli {
-    /// What a line must contain, case-insensitively: every argument, and
-    /// an argument of several words (quoted) as that phrase. No query prints
-    /// every line.
+    /// What a line must contain; no query prints every line.
+    ///
+    /// Words are ANDed and match whole words, case-insensitively (see -s):
+    /// `sshd root`. "Double quotes" make a phrase, and so does one argument
+    /// of several plain words, as in grep: `logq 'failed password'` wants
+    /// the phrase, `logq failed password` both words anywhere. `a OR b`
+    /// wants either, `NOT word` or `-word` excludes, parentheses group
+    /// (OR, AND and NOT in capitals only): `logq 'sshd (failed OR invalid)
+    /// NOT root'`. `field:value` matches a field: `host:` and `program:`
+    /// take a glob, `severity:` a level (`severity:<=err` is err and worse,
+    /// `severity:err` err alone), `facility:` a name (`facility:authpriv`).
+    /// `pass*` matches words that start with `pass`. A query with an
+    /// argument that starts with `-` needs `--` before it (`logq -- sshd
+    /// -root`), or `NOT` instead of the `-`.
     #[arg(value_name = "QUERY")]
     pub query: Vec<String>,
 
-    /// Only lines from this host (repeatable: any of them).
-    #[arg(short = 'H', long = "host", value_name = "HOST")]
+    /// Only lines that match this regular expression (repeatable: any of
+    /// them), besides QUERY.
+    ///
+    /// Rust regex syntax (`\b`, `\d`, `(a|b)`), matched anywhere in the
+    /// line, case-insensitively unless -s is given.
+    #[arg(short = 'e', long = "regexp", value_name = "PATTERN")]
+    pub regexp: Vec<String>,
+
+    /// Match case: words, phrases, prefixes and regular expressions.
+    ///
+    /// Without it, `root` also finds `ROOT` and `Root`.
+    #[arg(short = 's', long)]
+    pub case_sensitive: bool,
+
+    /// Only lines from hosts matching this pattern (repeatable: any of
+    /// them).
+    ///
+    /// A shell-style pattern: `*` matches any run of characters, `?` one
+    /// character: `web*`, `db?.example.com`.
+    #[arg(short = 'H', long = "host", value_name = "GLOB")]
     pub hosts: Vec<String>,
 
-    /// Only lines at or after this time: RFC 3339, `YYYY-MM-DD[ HH:MM[:SS]]`,
-    /// a span ago (`15m`, `2h`, `3d`), `today` or `yesterday`.
+    /// Only lines from programs matching this pattern (repeatable: any of
+    /// them), like journalctl's -t.
+    ///
+    /// The program is the syslog tag (`sshd` in `sshd[812]:`). Same pattern
+    /// syntax as --host.
+    #[arg(short = 't', long = "program", value_name = "GLOB")]
+    pub programs: Vec<String>,
+
+    /// Only lines of this severity or worse, or of a range FROM..TO.
+    ///
+    /// As journalctl's -p: a name, most severe first: emerg, alert, crit,
+    /// err, warning, notice, info, debug (also error, warn), or its number
+    /// 0-7. `-p err` is
+    /// err, crit, alert and emerg; `-p warning..notice` is warning and
+    /// notice.
+    #[arg(short = 'p', long, value_name = "LEVEL|FROM..TO", value_parser = severity_arg)]
+    pub severity: Option<String>,
+
+    /// Only lines at or after this time.
+    ///
+    /// `2026-11-24`, `'2026-11-24 13:05[:30]'`, RFC 3339
+    /// (`2026-11-24T13:05:00Z`), `13:05[:30]` (today), a syslog stamp
+    /// (`'Nov 24 13:05:00'`, the most recent such date), `@1795525500`
+    /// (seconds since the epoch), a span back from now (`90s`, `15m`, `2h`,
+    /// `3d`, `1w`, `'2 hours ago'`), `now`, `today`, `yesterday` or
+    /// `tomorrow`. Times without a zone are local time.
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
 
@@ -39,14 +98,69 @@ pub struct Cli {
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
 
+    /// Only lines the anomaly detectors flagged.
+    ///
+    /// The short output marks such lines with `! ` in every search.
+    #[arg(long)]
+    pub anomalies: bool,
+
+    /// Print the newest lines first.
+    #[arg(short = 'r', long)]
+    pub reverse: bool,
+
+    /// Only the newest N matches, printed oldest first (newest first with
+    /// -r).
+    #[arg(short = 'n', long, value_name = "N", conflicts_with = "count")]
+    pub lines: Option<u64>,
+
     /// Print how many lines match instead of the lines.
     #[arg(short = 'c', long)]
     pub count: bool,
 
-    /// How to print lines: `short` escapes control characters and invalid
-    /// UTF-8 for the terminal; `raw` writes each line byte for byte.
-    #[arg(short = 'o', long, value_enum, default_value_t = Output::Short)]
+    /// With --count: count per value of this field.
+    ///
+    /// One `VALUE<TAB>N` line per value, most first (then by value); `-`
+    /// stands for lines without one.
+    #[arg(long, value_enum, value_name = "FIELD", requires = "count")]
+    pub by: Option<By>,
+
+    /// Also print N lines after each match.
+    ///
+    /// Context lines come from the same host and file as the match; `--`
+    /// separates groups that are not adjacent, as in grep.
+    #[arg(short = 'A', long, value_name = "N")]
+    pub after_context: Option<usize>,
+
+    /// Also print N lines before each match (see -A).
+    #[arg(short = 'B', long, value_name = "N")]
+    pub before_context: Option<usize>,
+
+    /// Also print N lines before and after each match (see -A); -A and -B
+    /// override it.
+    #[arg(short = 'C', long, value_name = "N")]
+    pub context: Option<usize>,
+
+    /// How to print lines.
+    ///
+    /// short escapes control characters and invalid UTF-8 (`\e`, `\x00`,
+    /// `\xff`); raw does so only on a terminal. json escapes as JSON does and
+    /// adds `line_base64` for a line that is not UTF-8.
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = Output::Short)]
     pub output: Output,
+
+    /// When to colour the output.
+    ///
+    /// `auto` colours on a terminal, unless NO_COLOR is set (not empty) or
+    /// TERM is `dumb`. Matches are bold red, hosts bold, the `! ` of an
+    /// anomaly magenta, messages of severity err and worse red, warning
+    /// yellow. JSON and raw output are never coloured.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Keep running and print new matching lines as collectord indexes them
+    /// (like tail -f), until interrupted.
+    #[arg(short = 'f', long, conflicts_with_all = ["reverse", "count"])]
+    pub follow: bool,
 
     /// The collector's data directory [default: `data-dir` from
     /// /etc/collectord/collectord.toml, else /var/lib/collectord].
@@ -54,8 +168,210 @@ pub struct Cli {
     pub data_dir: Option<PathBuf>,
 }
 
+impl Cli {
+    /// Lines of context (before, after): -B and -A, each else -C, else 0.
+    pub fn context_lines(&self) -> (usize, usize) {
+        let c = self.context.unwrap_or(0);
+        (
+            self.before_context.unwrap_or(c),
+            self.after_context.unwrap_or(c),
+        )
+    }
+}
+
+/// The clap command, for the man page and completion generators.
+#[allow(dead_code)] // used by the man page generator, not by logq itself
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
+    /// `Nov 24 22:20:01 web1 sshd[812]: message`, like journalctl's short
+    /// output; a line without a syslog header as `TIME HOST LINE`; `! `
+    /// before an anomaly.
     Short,
+    /// Each line byte for byte as received.
     Raw,
+    /// One JSON object per line, with every field of the record.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// A field for `--count --by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum By {
+    Host,
+    Program,
+    Severity,
+}
+
+/// Checks `-p` when the command line is read; main reads the levels with
+/// [`logcore::query::parse_severity_spec`], which this defers to.
+fn severity_arg(text: &str) -> Result<String, String> {
+    logcore::query::parse_severity_spec(text).map(|_| text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("logq").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn command_definition_is_consistent() {
+        // clap checks ids, conflicts and requirements only here: a typo in
+        // a `conflicts_with` would otherwise panic on the user's command line.
+        command().debug_assert();
+    }
+
+    #[test]
+    fn follow_conflicts_with_reverse_and_count() {
+        // "newest first" and "how many" have no meaning for an endless stream.
+        for args in [["-f", "-r"], ["-f", "-c"], ["--follow", "--count"]] {
+            let err = parse(&args).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ArgumentConflict, "{args:?}");
+        }
+        assert!(parse(&["-f", "-n", "20", "-H", "db*"]).unwrap().follow);
+    }
+
+    #[test]
+    fn by_requires_count_and_lines_conflicts_with_it() {
+        let err = parse(&["--by", "host", "x"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+        let err = parse(&["-c", "-n", "5"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ArgumentConflict);
+        let cli = parse(&["-c", "--by", "program", "invalid user"]).unwrap();
+        assert_eq!(cli.by, Some(By::Program));
+        assert_eq!(cli.query, ["invalid user"]);
+    }
+
+    #[test]
+    fn a_query_with_a_leading_dash_comes_after_double_dash() {
+        // The help promises `logq -- sshd -root`; without `--`, clap reads
+        // `-root` as -r -o ot and refuses it.
+        let cli = parse(&["-H", "web1", "--", "sshd", "-root"]).unwrap();
+        assert_eq!(cli.query, ["sshd", "-root"]);
+        assert_eq!(cli.hosts, ["web1"]);
+        assert!(parse(&["sshd", "-root"]).is_err());
+    }
+
+    #[test]
+    fn repeatable_filters_and_formats() {
+        let cli = parse(&[
+            "-e",
+            "port 22",
+            "-e",
+            "port 2222",
+            "-s",
+            "-t",
+            "nginx*",
+            "-t",
+            "sshd",
+            "-o",
+            "json",
+            "--color",
+            "never",
+            "--anomalies",
+        ])
+        .unwrap();
+        assert_eq!(cli.regexp, ["port 22", "port 2222"]);
+        assert_eq!(cli.programs, ["nginx*", "sshd"]);
+        assert!(cli.case_sensitive && cli.anomalies);
+        assert_eq!(cli.output, Output::Json);
+        assert_eq!(cli.color, ColorChoice::Never);
+        assert_eq!(parse(&[]).unwrap().color, ColorChoice::Auto);
+    }
+
+    #[test]
+    fn context_flags_combine_like_grep() {
+        assert_eq!(parse(&["-C", "3", "x"]).unwrap().context_lines(), (3, 3));
+        assert_eq!(
+            parse(&["-C", "3", "-A", "1", "x"]).unwrap().context_lines(),
+            (3, 1)
+        );
+        assert_eq!(parse(&["-B", "2", "x"]).unwrap().context_lines(), (2, 0));
+        assert_eq!(parse(&["x"]).unwrap().context_lines(), (0, 0));
+    }
+
+    #[test]
+    fn severity_is_checked_when_the_command_line_is_read() {
+        // A typo in -p must fail at once, naming the levels, not search.
+        let err = parse(&["-p", "fatal"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+        let msg = err.to_string();
+        assert!(msg.contains("fatal") && msg.contains("emerg"), "{msg}");
+        for ok in ["err", "3", "WARNING", "warning..notice"] {
+            assert_eq!(parse(&["-p", ok]).unwrap().severity.as_deref(), Some(ok));
+        }
+    }
+
+    /// The words of an example command: single quotes as in sh; the
+    /// command ends at a pipe or at two spaces (where its comment starts).
+    fn example_args(line: &str) -> Vec<String> {
+        let (mut args, mut word, mut quoted, mut gap) = (Vec::new(), None::<String>, false, 0);
+        for c in line.trim_start().chars() {
+            match c {
+                '\'' => {
+                    quoted = !quoted;
+                    word.get_or_insert_with(String::new);
+                }
+                c if quoted => word.get_or_insert_with(String::new).push(c),
+                ' ' => {
+                    gap += 1;
+                    args.extend(word.take());
+                    if gap == 2 {
+                        break;
+                    }
+                    continue;
+                }
+                '|' => break,
+                c => word.get_or_insert_with(String::new).push(c),
+            }
+            gap = 0;
+        }
+        args.extend(word);
+        args
+    }
+
+    #[test]
+    fn the_examples_in_the_help_work() {
+        // An example that clap, the query parser or --since refuses teaches
+        // the operator something false.
+        let examples: Vec<Vec<String>> = EXAMPLES
+            .lines()
+            .filter(|l| l.starts_with("  logq "))
+            .map(example_args)
+            .collect();
+        assert_eq!(examples.len(), 7);
+        assert_eq!(
+            examples[4],
+            [
+                "logq",
+                "-e",
+                r"port (22|2222)\b",
+                "--since",
+                "today",
+                "-o",
+                "json"
+            ]
+        );
+        for args in examples {
+            let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            logcore::query::parse_args(&cli.query)
+                .unwrap_or_else(|(i, e)| panic!("{args:?}: query {i}: {e}"));
+            if let Some(since) = &cli.since {
+                crate::time::parse_time(since, chrono::Local::now()).unwrap();
+            }
+        }
+    }
 }

@@ -5,18 +5,21 @@
 
 mod cli;
 mod config;
+mod lines;
 mod output;
+mod print;
 mod search;
 mod time;
+mod walk;
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
+use logcore::query::{self, Expr};
 
-use cli::{Cli, Output};
-use search::Search;
+use cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -38,72 +41,85 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// The query: the positional arguments ANDed, and any of the `-e`
+/// patterns.
+fn expression(cli: &Cli) -> Result<Expr> {
+    let expr = query::parse_args(&cli.query)
+        .map_err(|(i, e)| anyhow::anyhow!("{}", e.render(&cli.query[i]).trim_end()))?;
+    if cli.regexp.is_empty() {
+        return Ok(expr);
+    }
+    let any = Expr::Or(cli.regexp.iter().cloned().map(Expr::Regex).collect());
+    Ok(match expr {
+        Expr::All => any,
+        expr => Expr::And(vec![expr, any]),
+    })
+}
+
+fn filters(cli: &Cli) -> Result<search::Filters> {
+    let now = chrono::Local::now();
+    let time = |t: &Option<String>| t.as_deref().map(|t| time::parse_time(t, now)).transpose();
+    Ok(search::Filters {
+        hosts: cli.hosts.clone(),
+        programs: cli.programs.clone(),
+        severity: cli
+            .severity
+            .as_deref()
+            .map(query::parse_severity_spec)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
+        since_ms: time(&cli.since)?,
+        until_ms: time(&cli.until)?,
+        anomalies: cli.anomalies,
+    })
+}
+
 /// Runs the search; `Ok(true)` when something matched.
 fn run(cli: Cli) -> Result<bool> {
-    let now = chrono::Local::now();
-    let search = Search {
-        phrases: cli
-            .query
-            .iter()
-            .filter(|q| !q.trim().is_empty())
-            .cloned()
-            .collect(),
-        hosts: cli.hosts.clone(),
-        since_ms: cli
-            .since
-            .as_deref()
-            .map(|t| time::parse_time(t, now))
-            .transpose()?,
-        until_ms: cli
-            .until
-            .as_deref()
-            .map(|t| time::parse_time(t, now))
-            .transpose()?,
-    };
+    let expr = expression(&cli)?;
+    let filters = filters(&cli)?;
     let data_dir = config::data_dir(cli.data_dir.clone())?;
     let opened = search::open(&data_dir)?;
-    let query = search.query(&opened.schema);
-    let check_lines = search.needs_line_check();
-
-    let stdout = io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    if cli.count && !check_lines {
-        let n = opened
-            .searcher
-            .search(&*query, &tantivy::collector::Count)?;
-        writeln!(out, "{n}")?;
-        out.flush()?;
-        return Ok(n > 0);
-    }
-    let matches = search::ordered_matches(&opened, &*query)?;
-    let mut readers: Vec<Option<logcore::schema::RecordReader>> = Vec::new();
-    readers.resize_with(opened.searcher.segment_readers().len(), || None);
-    let mut n = 0u64;
-    for addr in matches {
-        let slot = &mut readers[addr.segment_ord as usize];
-        if slot.is_none() {
-            *slot = Some(opened.schema.record_reader(
-                opened.searcher.segment_reader(addr.segment_ord),
-                &data_dir.join("archive"),
-            )?);
-        }
-        let record = slot.as_ref().expect("filled above").record(addr.doc_id)?;
-        if check_lines && !search.matches_line(&String::from_utf8_lossy(&record.raw)) {
-            continue;
-        }
-        n += 1;
-        if cli.count {
-            continue;
-        }
-        match cli.output {
-            Output::Raw => out.write_all(&record.raw)?,
-            Output::Short => output::write_escaped(&mut out, &record.raw)?,
-        }
-        out.write_all(b"\n")?;
-    }
+    let plan = search::plan(&expr, &filters, cli.case_sensitive, &opened.schema)?;
     if cli.count {
-        writeln!(out, "{n}")?;
+        return print::count(&opened, &plan, &data_dir, cli.by);
     }
-    out.flush()?;
-    Ok(n > 0)
+    let terminal = io::stdout().is_terminal();
+    let color = output::use_color(
+        cli.color,
+        terminal,
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::env::var_os("TERM").as_deref(),
+    );
+    let p = expr.positives();
+    let highlight = if color {
+        output::Highlight::new(
+            &p.words,
+            &p.phrases,
+            &p.prefixes,
+            &p.regexes,
+            cli.case_sensitive,
+        )?
+    } else {
+        output::Highlight::none()
+    };
+    let printer = output::Printer::new(
+        io::BufWriter::with_capacity(1 << 16, io::stdout().lock()),
+        cli.output,
+        color,
+        terminal,
+        highlight,
+    );
+    let lines = lines::Lines::new(&opened.schema, &data_dir.join("archive"));
+    let mut job = print::Job::new(opened, plan, printer, lines, cli.context_lines());
+    match cli.lines {
+        Some(n) => job.newest(n, cli.reverse)?,
+        None if cli.follow => {}
+        None => job.all(cli.reverse)?,
+    }
+    if cli.follow {
+        job.follow()?;
+    }
+    job.printer.flush()?;
+    Ok(job.matched > 0)
 }

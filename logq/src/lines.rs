@@ -1,0 +1,129 @@
+//! Reads hits back as records, and finds the lines around a hit (`-A`,
+//! `-B`, `-C`).
+
+use std::ops::Bound;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use logcore::archive::ArchiveReader;
+use logcore::record::Record;
+use logcore::schema::{LogSchema, RecordReader};
+use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery};
+use tantivy::{Searcher, Term};
+
+use crate::walk::{self, Hit, Keys};
+
+/// Records of one searcher: the columns of each segment, opened when first
+/// needed, and one archive reader for all.
+pub struct Lines {
+    schema: LogSchema,
+    readers: Vec<Option<RecordReader>>,
+    archive: ArchiveReader,
+}
+
+impl Lines {
+    pub fn new(schema: &LogSchema, archive_dir: &Path) -> Lines {
+        Lines {
+            schema: schema.clone(),
+            readers: Vec::new(),
+            archive: ArchiveReader::new(archive_dir),
+        }
+    }
+
+    /// Forgets the segments of the last searcher (after a reload).
+    pub fn reset(&mut self) {
+        self.readers.clear();
+    }
+
+    /// The record of `hit`.
+    pub fn record(&mut self, searcher: &Searcher, hit: &Hit) -> Result<Record> {
+        let ord = hit.segment as usize;
+        if self.readers.len() <= ord {
+            self.readers.resize_with(ord + 1, || None);
+        }
+        if self.readers[ord].is_none() {
+            self.readers[ord] = Some(
+                self.schema
+                    .record_reader(searcher.segment_reader(hit.segment))
+                    .context("cannot read the index")?,
+            );
+        }
+        let reader = self.readers[ord].as_ref().expect("filled above");
+        reader
+            .record(hit.doc, &mut self.archive)
+            .context("cannot read a line back from the archive")
+    }
+}
+
+/// Up to `n` lines of `hit`'s stream (same host and file) just before it
+/// (`after` false) or just after it, in file order.
+pub fn around(
+    searcher: &Searcher,
+    schema: &LogSchema,
+    hit: &Hit,
+    n: usize,
+    after: bool,
+) -> Result<Vec<Hit>> {
+    let stream = Term::from_field_u64(schema.stream, hit.stream);
+    let same_stream: Box<dyn Query> = Box::new(RangeQuery::new(
+        Bound::Included(stream.clone()),
+        Bound::Included(stream),
+    ));
+    let max_offset = searcher
+        .segment_readers()
+        .iter()
+        .filter_map(|s| s.fast_fields().u64("offset").ok())
+        .map(|c| c.max_value())
+        .max()
+        .unwrap_or(0);
+    // Offsets are bytes: look at a span that likely holds n lines, and
+    // widen it until it does or covers the whole file.
+    let mut span: u64 = 512 * (n as u64 + 2);
+    let keys: Vec<Keys> = searcher
+        .segment_readers()
+        .iter()
+        .map(Keys::of)
+        .collect::<Result<_>>()?;
+    loop {
+        let (lo, hi) = if after {
+            (
+                Bound::Excluded(hit.offset),
+                Bound::Included(hit.offset.saturating_add(span)),
+            )
+        } else {
+            (
+                Bound::Included(hit.offset.saturating_sub(span)),
+                Bound::Excluded(hit.offset),
+            )
+        };
+        let term = |b: Bound<u64>| b.map(|o| Term::from_field_u64(schema.offset, o));
+        let q = BooleanQuery::new(vec![
+            (Occur::Must, same_stream.box_clone()),
+            (Occur::Must, Box::new(RangeQuery::new(term(lo), term(hi)))),
+        ]);
+        let mut found = Vec::new();
+        walk::for_each(
+            searcher,
+            &q,
+            &walk::all_segments(searcher),
+            |ord, _, doc| {
+                found.push(keys[ord as usize].hit(ord, doc));
+            },
+        )?;
+        found.sort_unstable_by_key(|h| h.offset);
+        let whole = if after {
+            hit.offset.saturating_add(span) >= max_offset
+        } else {
+            hit.offset <= span
+        };
+        if found.len() >= n || whole {
+            if after {
+                found.truncate(n);
+            } else {
+                found.drain(..found.len().saturating_sub(n));
+            }
+            return Ok(found);
+        }
+        span = span.saturating_mul(4);
+    }
+}
