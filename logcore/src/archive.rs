@@ -188,6 +188,8 @@ pub struct ArchiveReader {
     decompressors: HashMap<(Day, u32), zstd::bulk::Decompressor<'static>>,
     clock: u64,
     frame: Vec<u8>,
+    /// The block of the last line read: its day, index and line range.
+    last: Option<(Day, usize, u64, u64)>,
 }
 
 fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
@@ -205,11 +207,26 @@ impl ArchiveReader {
             decompressors: HashMap::new(),
             clock: 0,
             frame: Vec::new(),
+            last: None,
         }
     }
 
     /// The bytes of the line at `at` in `day`'s file, without its `\n`.
     pub fn line(&mut self, day: Day, at: Location) -> io::Result<Vec<u8>> {
+        // Consecutive hits are mostly in the same block.
+        if let Some((d, index, from, to)) = self.last {
+            if d == day && at.line >= from && at.line < to {
+                if let Some(line) = self.blocks.get(&(day, index)).and_then(|b| {
+                    let i = usize::try_from(at.line - from).ok()?;
+                    let breaks = usize::try_from(at.breaks).ok()?;
+                    let start = *b.starts.get(i)? as usize;
+                    let end = *b.starts.get(i.checked_add(breaks)?.checked_add(1)?)? as usize;
+                    b.data.get(start..end - 1).map(<[u8]>::to_vec)
+                }) {
+                    return Ok(line);
+                }
+            }
+        }
         let mut reloaded = false;
         loop {
             let index = self.block_of(day, at.line)?;
@@ -224,6 +241,9 @@ impl ArchiveReader {
                         .expect("the cache is full")
                         .0;
                     self.blocks.remove(&oldest);
+                    if self.last.is_some_and(|l| (l.0, l.1) == oldest) {
+                        self.last = None;
+                    }
                 }
                 self.blocks.insert((day, index), block);
             }
@@ -246,10 +266,15 @@ impl ArchiveReader {
                 })
                 .map(<[u8]>::to_vec);
             match found {
-                Some(line) => return Ok(line),
+                Some(line) => {
+                    let lines = block.starts.len() as u64 - 1;
+                    self.last = Some((day, index, first, first + lines));
+                    return Ok(line);
+                }
                 // The table was read before collectord added blocks: read
                 // it again, once.
                 None if is_last && !reloaded => {
+                    self.last = None;
                     self.days.remove(&day);
                     self.blocks.retain(|k, _| k.0 != day);
                     reloaded = true;
@@ -275,6 +300,7 @@ impl ArchiveReader {
             if self.days.len() >= OPEN_DAYS {
                 self.days.clear();
                 self.blocks.clear();
+                self.last = None;
             }
             let path = self.dir.join(file_name(day));
             let file = File::open(&path).map_err(|e| with_path(e, "open", &path))?;

@@ -240,6 +240,7 @@ impl LogSchema {
             flags: ff.column_opt(names::FLAGS)?,
             archive_line: ff.column_opt(names::ARCHIVE_LINE)?,
             archive_breaks: ff.column_opt(names::ARCHIVE_BREAKS)?,
+            hosts: Default::default(),
         })
     }
 
@@ -283,6 +284,9 @@ pub struct RecordReader {
     flags: Option<Column<u64>>,
     archive_line: Option<Column<u64>>,
     archive_breaks: Option<Column<u64>>,
+    /// Host names by term ordinal: a segment has few, and looking one up
+    /// in the column's dictionary costs more than the rest of a record.
+    hosts: std::cell::RefCell<std::collections::HashMap<u64, String>>,
 }
 
 fn first<T: PartialOrd + Copy + std::fmt::Debug + Send + Sync + 'static>(
@@ -309,30 +313,61 @@ impl RecordReader {
     /// `archive`. Fails when its archive file cannot be read (for one, when
     /// retention deleted the day after this reader's searcher was opened).
     pub fn record(&self, doc: DocId, archive: &mut ArchiveReader) -> tantivy::Result<Record> {
+        self.record_with(doc, archive, Want::All)
+    }
+
+    /// The record of document `doc`, with only what `want` says filled in
+    /// (the rest empty or `None`): printing raw lines needs neither the
+    /// strings of the fast columns nor a parse of the line.
+    pub fn record_with(
+        &self,
+        doc: DocId,
+        archive: &mut ArchiveReader,
+        want: Want,
+    ) -> tantivy::Result<Record> {
         let receive_time_ms = first(&self.receive_time, doc).unwrap_or_default();
         let at = Location {
             line: first(&self.archive_line, doc).unwrap_or_default(),
             breaks: first(&self.archive_breaks, doc).unwrap_or_default(),
         };
         let raw = archive.line(day_of(receive_time_ms), at)?;
-        let text = line_text(&raw);
-        // The zone only moves timestamps, never the program, pid or message.
-        let parsed = parse::parse_line(&text, receive_time_ms, 0);
-        let program = parsed.program.map(str::to_owned);
-        let pid = parsed.pid;
-        let message = parsed.message.to_owned();
+        let (program, pid, message) = if want == Want::Line {
+            (None, None, String::new())
+        } else {
+            let text = line_text(&raw);
+            // The zone only moves timestamps, never the program, pid or
+            // message.
+            let parsed = parse::parse_line(&text, receive_time_ms, 0);
+            (
+                parsed.program.map(str::to_owned),
+                parsed.pid,
+                parsed.message.to_owned(),
+            )
+        };
+        let origin = want == Want::All;
+        let text_of = |column: &Option<StrColumn>, wanted: bool| -> tantivy::Result<String> {
+            Ok(if wanted {
+                string(column, doc)?.unwrap_or_default()
+            } else {
+                String::new()
+            })
+        };
         Ok(Record {
             receive_time_ms,
             event_time_ms: first(&self.event_time, doc).unwrap_or(receive_time_ms),
-            host: string(&self.host, doc)?.unwrap_or_default(),
+            host: if want == Want::Line {
+                String::new()
+            } else {
+                self.host(doc)?
+            },
             program,
             pid,
             facility: first(&self.facility, doc).and_then(|v| u8::try_from(v).ok()),
             severity: first(&self.severity, doc).and_then(|v| u8::try_from(v).ok()),
             message,
             raw,
-            agent: string(&self.agent, doc)?.unwrap_or_default(),
-            path: string(&self.path, doc)?.unwrap_or_default(),
+            agent: text_of(&self.agent, origin)?,
+            path: text_of(&self.path, origin)?,
             stream: first(&self.stream, doc).unwrap_or_default(),
             offset: first(&self.offset, doc).unwrap_or_default(),
             flags: first(&self.flags, doc)
@@ -340,6 +375,36 @@ impl RecordReader {
                 .unwrap_or_default(),
         })
     }
+}
+
+impl RecordReader {
+    fn host(&self, doc: DocId) -> tantivy::Result<String> {
+        let Some(column) = &self.host else {
+            return Ok(String::new());
+        };
+        let Some(ord) = column.term_ords(doc).next() else {
+            return Ok(String::new());
+        };
+        let mut hosts = self.hosts.borrow_mut();
+        if let Some(host) = hosts.get(&ord) {
+            return Ok(host.clone());
+        }
+        let mut host = String::new();
+        column.ord_to_str(ord, &mut host)?;
+        hosts.insert(ord, host.clone());
+        Ok(host)
+    }
+}
+
+/// How much of a record [`RecordReader::record_with`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Want {
+    /// The line, the numbers and the flags: no strings, no parse.
+    Line,
+    /// All but `agent` and `path` (what a short line shows).
+    Shown,
+    /// Every field.
+    All,
 }
 
 /// The lossily decoded line text that `message` indexes (exposed so that

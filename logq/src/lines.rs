@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use logcore::archive::ArchiveReader;
 use logcore::record::Record;
-use logcore::schema::{LogSchema, RecordReader};
+use logcore::schema::{LogSchema, RecordReader, Want};
 use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery};
 use tantivy::{Searcher, Term};
 
@@ -35,8 +35,8 @@ impl Lines {
         self.readers.clear();
     }
 
-    /// The record of `hit`.
-    pub fn record(&mut self, searcher: &Searcher, hit: &Hit) -> Result<Record> {
+    /// The record of `hit`, as much of it as `want` says.
+    pub fn record(&mut self, searcher: &Searcher, hit: &Hit, want: Want) -> Result<Record> {
         let ord = hit.segment as usize;
         if self.readers.len() <= ord {
             self.readers.resize_with(ord + 1, || None);
@@ -50,7 +50,7 @@ impl Lines {
         }
         let reader = self.readers[ord].as_ref().expect("filled above");
         reader
-            .record(hit.doc, &mut self.archive)
+            .record_with(hit.doc, &mut self.archive, want)
             .context("cannot read a line back from the archive")
     }
 }

@@ -111,7 +111,14 @@ fn run(cli: Cli) -> Result<bool> {
         highlight,
     );
     let lines = lines::Lines::new(&opened.schema, &data_dir.join("archive"));
-    let mut job = print::Job::new(opened, plan, printer, lines, cli.context_lines());
+    let mut job = print::Job::new(
+        opened,
+        plan,
+        printer,
+        lines,
+        cli.context_lines(),
+        cli.output,
+    );
     match cli.lines {
         Some(n) => job.newest(n, cli.reverse)?,
         None if cli.follow => {}

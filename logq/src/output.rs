@@ -185,6 +185,9 @@ pub struct Printer<W: Write> {
     /// The short format's time zone: the local one unless a test fixes it.
     zone: Option<FixedOffset>,
     json: Vec<u8>,
+    /// The last second formatted for the short format, and its text:
+    /// consecutive lines mostly share it, and formatting is costly.
+    time: Option<(i64, Vec<u8>)>,
 }
 
 impl<W: Write> Printer<W> {
@@ -205,6 +208,7 @@ impl<W: Write> Printer<W> {
             highlight,
             zone: None,
             json: Vec::new(),
+            time: None,
         }
     }
 
@@ -256,7 +260,13 @@ impl<W: Write> Printer<W> {
                 out.write_all(b"! ")?;
             }
         }
-        write_short_time(out, r.event_time_ms, self.zone)?;
+        let second = r.event_time_ms.div_euclid(1000);
+        if self.time.as_ref().is_none_or(|t| t.0 != second) {
+            let mut text = Vec::with_capacity(16);
+            write_short_time(&mut text, r.event_time_ms, self.zone)?;
+            self.time = Some((second, text));
+        }
+        out.write_all(&self.time.as_ref().expect("set above").1)?;
         out.write_all(b" ")?;
         write_styled(out, r.host.as_bytes(), &[], color.then_some(HOST))?;
         out.write_all(b" ")?;

@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use logcore::record::SEVERITY_NAMES;
 
-use crate::cli::By;
+use crate::cli::{By, Output};
+use logcore::schema::Want;
 use crate::lines::{self, Lines};
 use crate::output::{LineKind, Printer};
 use crate::search::{Opened, Plan};
@@ -33,6 +34,8 @@ pub struct Job<W: Write> {
     printed_up_to: HashMap<u64, u64>,
     /// Matches printed.
     pub matched: u64,
+    /// What printing a match needs of its record.
+    want: Want,
 }
 
 impl<W: Write> Job<W> {
@@ -42,8 +45,20 @@ impl<W: Write> Job<W> {
         printer: Printer<W>,
         lines: Lines,
         context: (usize, usize),
+        format: Output,
     ) -> Job<W> {
+        let shown = match format {
+            Output::Raw => Want::Line,
+            Output::Short => Want::Shown,
+            Output::Json => Want::All,
+        };
+        let want = if plan.needs_check() {
+            shown.max(plan.want())
+        } else {
+            shown
+        };
         Job {
+            want,
             opened,
             plan,
             printer,
@@ -58,7 +73,7 @@ impl<W: Write> Job<W> {
     /// The record of `hit` when it matches (the index may over-match, see
     /// `search`).
     fn checked(&mut self, hit: &Hit) -> Result<Option<logcore::record::Record>> {
-        let record = self.lines.record(&self.opened.searcher, hit)?;
+        let record = self.lines.record(&self.opened.searcher, hit, self.want)?;
         if self.plan.needs_check() && !self.plan.matches(&record) {
             return Ok(None);
         }
@@ -172,7 +187,9 @@ impl<W: Write> Job<W> {
 
     /// Prints a line near a match: as a match itself when it is one.
     fn context_line(&mut self, hit: &Hit) -> Result<()> {
-        let record = self.lines.record(&self.opened.searcher.clone(), hit)?;
+        let record = self
+            .lines
+            .record(&self.opened.searcher.clone(), hit, Want::All)?;
         let kind = if self.plan.matches(&record) {
             LineKind::Match
         } else {
@@ -220,7 +237,16 @@ pub fn count(opened: &Opened, plan: &Plan, data_dir: &Path, by: Option<By>) -> R
                 return;
             }
             let hit = keys[ord as usize].hit(ord, doc);
-            let record = match lines.record(searcher, &hit) {
+            let counted = match by {
+                Some(By::Program | By::Host) => Want::Shown,
+                Some(By::Severity) | None => Want::Line,
+            };
+            let want = if plan.needs_check() {
+                counted.max(plan.want())
+            } else {
+                counted
+            };
+            let record = match lines.record(searcher, &hit, want) {
                 Ok(r) => r,
                 Err(e) => {
                     error = Some(e);

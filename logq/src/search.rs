@@ -66,7 +66,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use logcore::query::Expr;
 use logcore::record::{flags, Record};
-use logcore::schema::{line_text, LogSchema};
+use logcore::schema::{line_text, LogSchema, Want};
 use logcore::tokenizer::{query_terms, LogTokenizer};
 use regex_syntax::hir::{Hir, HirKind};
 use tantivy::query::{
@@ -219,6 +219,16 @@ impl Plan {
         self.needs_check
     }
 
+    /// What [`Plan::matches`] reads of a record: the host and program only
+    /// when the query or the filters name them.
+    pub fn want(&self) -> Want {
+        if self.hosts.is_empty() && self.programs.is_empty() && !self.check.names_fields() {
+            Want::Line
+        } else {
+            Want::Shown
+        }
+    }
+
     /// Whether `r` matches the expression and every filter, decided on the
     /// record alone (its line, host, program, numbers, time and flags).
     pub fn matches(&self, r: &Record) -> bool {
@@ -278,6 +288,18 @@ enum Check {
     Facility(u8),
 }
 
+impl Check {
+    /// Whether the check looks at the host or the program.
+    fn names_fields(&self) -> bool {
+        match self {
+            Check::And(c) | Check::Or(c) => c.iter().any(Check::names_fields),
+            Check::Not(c) => c.names_fields(),
+            Check::Host(_) | Check::Program(_) => true,
+            _ => false,
+        }
+    }
+}
+
 /// A record's line, with what the checks derive from it computed once.
 struct Line<'a> {
     text: Cow<'a, str>,
@@ -311,8 +333,33 @@ impl<'a> Line<'a> {
         })
     }
 
+    /// Whether the line has all of `terms`: a few terms are looked for
+    /// in one pass over the tokens, without building the whole set.
     fn has_terms(&self, terms: &[String]) -> bool {
-        terms.iter().all(|t| self.terms().contains(t))
+        if let Some(all) = self.terms.get() {
+            return terms.iter().all(|t| all.contains(t));
+        }
+        if terms.is_empty() {
+            return true;
+        }
+        if terms.len() > 64 {
+            return terms.iter().all(|t| self.terms().contains(t));
+        }
+        let mut missing: u64 = match terms.len() {
+            64 => u64::MAX,
+            n => (1u64 << n) - 1,
+        };
+        let mut tokenizer = LogTokenizer::default();
+        let mut stream = tokenizer.token_stream(&self.text);
+        while missing != 0 && stream.advance() {
+            let token = &stream.token().text;
+            for (i, t) in terms.iter().enumerate() {
+                if t == token {
+                    missing &= !(1u64 << i);
+                }
+            }
+        }
+        missing == 0
     }
 
     /// Whether a word of the line (or a part of one), with its case,
@@ -375,6 +422,9 @@ impl Check {
 
 /// Lowercase the way the tokenizer does it: character by character.
 fn lowercase(text: &str) -> String {
+    if text.is_ascii() {
+        return text.to_ascii_lowercase();
+    }
     text.chars().flat_map(char::to_lowercase).collect()
 }
 
