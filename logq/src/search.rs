@@ -666,7 +666,7 @@ fn compile(expr: &Expr, s: &LogSchema, case_sensitive: bool) -> Result<(Check, I
                 .case_insensitive(!case_sensitive)
                 .build()
                 .with_context(|| format!("invalid regular expression {pattern:?}"))?;
-            let query = all_terms(s, &regex_terms(pattern, case_sensitive));
+            let query = regex_query(s, pattern, case_sensitive);
             (Check::Regex(re), Indexed::new(query, false))
         }
         Expr::Host(glob) => {
@@ -699,12 +699,12 @@ fn compile(expr: &Expr, s: &LogSchema, case_sensitive: bool) -> Result<(Check, I
 // ---------------------------------------------------------------------------
 // Narrowing a regex
 
-/// Index terms every line the regex matches has, so that the index can
-/// narrow a regex search; empty when none are sure.
+/// Index terms every line the regex matches has (the terms all spellings
+/// of each run share, see [`regex_groups`]); what the tests look at.
 ///
-/// The literals the regex requires (top-level concatenations of literals,
-/// through capture groups; alternations, repetitions, classes and
-/// assertions end a literal) are cut at the tokenizer's delimiters
+/// The literals the regex requires (top-level concatenations of literals
+/// and of small alternations of literals, through capture groups;
+/// repetitions, classes and assertions end a literal) are cut at the tokenizer's delimiters
 /// (whitespace, quotes, brackets, `,;=<>|{}`). A piece with a delimiter on
 /// both sides *inside the literal* is a whole word of any line the regex
 /// matches, so its [`query_terms`] are in that line's terms. Pieces
@@ -713,51 +713,153 @@ fn compile(expr: &Expr, s: &LogSchema, case_sensitive: bool) -> Result<(Check, I
 /// regex's Unicode case folding and the tokenizer's lowercasing agree on
 /// ASCII letters (except that `(?i)s` also matches `ſ`, U+017F, which
 /// lowercases to itself: such a line can be missed).
+#[cfg(test)]
 fn regex_terms(pattern: &str, case_sensitive: bool) -> Vec<String> {
-    let Ok(hir) = regex_syntax::Parser::new().parse(pattern) else {
-        return Vec::new();
-    };
-    let mut literals = Vec::new();
-    let mut current = Vec::new();
-    required_literals(&hir, &mut literals, &mut current);
-    literals.push(current);
-
     let mut terms: Vec<String> = Vec::new();
-    for literal in &literals {
-        let text = String::from_utf8_lossy(literal);
-        let pieces: Vec<&str> = text.split(is_delimiter).collect();
-        if pieces.len() < 3 {
+    for group in regex_groups(pattern, case_sensitive) {
+        // Terms every alternative of the group has.
+        let Some((first, rest)) = group.split_first() else {
             continue;
-        }
-        for piece in &pieces[1..pieces.len() - 1] {
-            if !piece.chars().any(char::is_alphabetic) || !(case_sensitive || piece.is_ascii()) {
-                continue;
-            }
-            for term in query_terms(piece) {
-                if !terms.contains(&term) {
-                    terms.push(term);
-                }
+        };
+        for term in first {
+            if rest.iter().all(|alt| alt.contains(term)) && !terms.contains(term) {
+                terms.push(term.clone());
             }
         }
     }
     terms
 }
 
-/// Appends to `current` the literal bytes `hir` must match in sequence;
-/// at anything else, moves `current` to `literals` and starts anew.
-fn required_literals(hir: &Hir, literals: &mut Vec<Vec<u8>>, current: &mut Vec<u8>) {
-    match hir.kind() {
-        HirKind::Empty => {}
-        HirKind::Literal(lit) => current.extend_from_slice(&lit.0),
-        HirKind::Capture(capture) => required_literals(&capture.sub, literals, current),
-        HirKind::Concat(items) => {
-            for item in items {
-                required_literals(item, literals, current);
+/// The regex's requirement as an index query: for each required literal
+/// run, any of its spellings (a small alternation of literals, such as
+/// `(root|admin)`, spells a run several ways) with all of that
+/// spelling's terms. `None` when nothing is sure.
+fn regex_query(s: &LogSchema, pattern: &str, case_sensitive: bool) -> Option<Box<dyn Query>> {
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    for group in regex_groups(pattern, case_sensitive) {
+        // A spelling without terms could be any line: the group says nothing.
+        if group.iter().any(Vec::is_empty) {
+            continue;
+        }
+        let mut any: Vec<(Occur, Box<dyn Query>)> = group
+            .iter()
+            .filter_map(|alt| all_terms(s, alt))
+            .map(|q| (Occur::Should, q))
+            .collect();
+        match any.len() {
+            0 => {}
+            1 => clauses.push((Occur::Must, any.pop().expect("one").1)),
+            _ => clauses.push((Occur::Must, Box::new(BooleanQuery::new(any)))),
+        }
+    }
+    match clauses.len() {
+        0 => None,
+        1 => clauses.pop().map(|c| c.1),
+        _ => Some(Box::new(BooleanQuery::new(clauses))),
+    }
+}
+
+/// At most this many spellings of one literal run are followed.
+const MAX_SPELLINGS: usize = 16;
+
+/// For each literal run the regex requires, the terms of each of its
+/// spellings (see [`regex_terms`] for which pieces give terms).
+fn regex_groups(pattern: &str, case_sensitive: bool) -> Vec<Vec<Vec<String>>> {
+    let Ok(hir) = regex_syntax::Parser::new().parse(pattern) else {
+        return Vec::new();
+    };
+    let mut runs = Vec::new();
+    let mut current = vec![Vec::new()];
+    required_literals(&hir, &mut runs, &mut current);
+    runs.push(current);
+
+    runs.iter()
+        .map(|spellings| {
+            spellings
+                .iter()
+                .map(|literal| literal_terms(literal, case_sensitive))
+                .collect()
+        })
+        .collect()
+}
+
+/// The terms of the pieces of `literal` with a delimiter on both sides.
+fn literal_terms(literal: &[u8], case_sensitive: bool) -> Vec<String> {
+    let text = String::from_utf8_lossy(literal);
+    let pieces: Vec<&str> = text.split(is_delimiter).collect();
+    let mut terms: Vec<String> = Vec::new();
+    if pieces.len() < 3 {
+        return terms;
+    }
+    for piece in &pieces[1..pieces.len() - 1] {
+        if !piece.chars().any(char::is_alphabetic) || !(case_sensitive || piece.is_ascii()) {
+            continue;
+        }
+        for term in query_terms(piece) {
+            if !terms.contains(&term) {
+                terms.push(term);
             }
         }
-        HirKind::Class(_) | HirKind::Look(_) | HirKind::Repetition(_) | HirKind::Alternation(_) => {
-            literals.push(std::mem::take(current));
+    }
+    terms
+}
+
+/// The strings `hir` matches, when they are few (literals, concatenations
+/// and alternations of them).
+fn spellings(hir: &Hir) -> Option<Vec<Vec<u8>>> {
+    match hir.kind() {
+        HirKind::Empty => Some(vec![Vec::new()]),
+        HirKind::Literal(lit) => Some(vec![lit.0.to_vec()]),
+        HirKind::Capture(capture) => spellings(&capture.sub),
+        HirKind::Concat(items) => {
+            let mut out = vec![Vec::new()];
+            for item in items {
+                out = product(&out, &spellings(item)?)?;
+            }
+            Some(out)
         }
+        HirKind::Alternation(items) => {
+            let mut out = Vec::new();
+            for item in items {
+                out.extend(spellings(item)?);
+                if out.len() > MAX_SPELLINGS {
+                    return None;
+                }
+            }
+            Some(out)
+        }
+        HirKind::Class(_) | HirKind::Look(_) | HirKind::Repetition(_) => None,
+    }
+}
+
+/// Every `a` followed by every `b`, unless that is too many.
+fn product(a: &[Vec<u8>], b: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {
+    if a.len() * b.len() > MAX_SPELLINGS {
+        return None;
+    }
+    Some(
+        a.iter()
+            .flat_map(|x| b.iter().map(move |y| [x.as_slice(), y].concat()))
+            .collect(),
+    )
+}
+
+/// Appends to each spelling in `current` what `hir` must match next; at
+/// anything that is not a few literals, moves `current` to `runs` and
+/// starts anew.
+fn required_literals(hir: &Hir, runs: &mut Vec<Vec<Vec<u8>>>, current: &mut Vec<Vec<u8>>) {
+    if let HirKind::Concat(items) = hir.kind() {
+        for item in items {
+            required_literals(item, runs, current);
+        }
+        return;
+    }
+    if let HirKind::Capture(capture) = hir.kind() {
+        return required_literals(&capture.sub, runs, current);
+    }
+    match spellings(hir).and_then(|next| product(current, &next)) {
+        Some(joined) => *current = joined,
+        None => runs.push(std::mem::replace(current, vec![Vec::new()])),
     }
 }
 
@@ -1144,6 +1246,17 @@ mod tests {
             regex_terms("Failed password for (root|admin) from", false),
             ["password", "for"]
         );
+        // The alternation spells the run two ways: either spelling's words.
+        assert_eq!(
+            regex_groups("Failed password for (root|admin) from", false),
+            [[
+                vec!["password", "for", "root"],
+                vec!["password", "for", "admin"]
+            ]]
+        );
+        // Too many spellings, or a spelling without words: nothing sure.
+        assert_eq!(regex_terms("x (a|b|c|d|e)(f|g|h|i|j) y z", false), ["y"]);
+        assert_eq!(regex_terms(" (root|x?) from ", false), ["from"]);
         assert!(regex_terms(r"pass\w+", false).is_empty());
         assert!(regex_terms(r"port \d+ ssh2", false).is_empty());
         assert_eq!(
