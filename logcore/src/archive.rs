@@ -167,9 +167,65 @@ const CACHED_BLOCKS: usize = 512;
 /// Days kept open (their lines file and block table).
 const OPEN_DAYS: usize = 8;
 
+/// Lookups in a day's block table made with a read per probe, before
+/// reading it whole pays (10 million lines make a 5 MB table; a query
+/// with a few hits should not read it all).
+const PROBED_LOOKUPS: u32 = 64;
+
 struct DayFile {
     file: File,
-    table: Vec<Block>,
+    table_file: File,
+    /// The whole table, once more than [`PROBED_LOOKUPS`] lookups were made.
+    table: Option<Vec<Block>>,
+    lookups: u32,
+}
+
+impl DayFile {
+    /// Entries in the table.
+    fn entries(&self) -> io::Result<usize> {
+        match &self.table {
+            Some(t) => Ok(t.len()),
+            None => Ok((self.table_file.metadata()?.len() / TABLE_ENTRY as u64) as usize),
+        }
+    }
+
+    /// Entry `i`, if the table has it.
+    fn entry(&self, i: usize) -> io::Result<Option<Block>> {
+        if let Some(t) = &self.table {
+            return Ok(t.get(i).copied());
+        }
+        let mut buf = [0; TABLE_ENTRY];
+        match self
+            .table_file
+            .read_exact_at(&mut buf, (i * TABLE_ENTRY) as u64)
+        {
+            Ok(()) => Ok(Block::decode_table(&buf).first().copied()),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The index of the last block whose first line is at most `line`.
+    fn find(&mut self, line: u64) -> io::Result<Option<usize>> {
+        self.lookups += 1;
+        if self.table.is_none() && self.lookups > PROBED_LOOKUPS {
+            let mut bytes = Vec::new();
+            io::Read::read_to_end(&mut &self.table_file, &mut bytes)?;
+            self.table = Some(Block::decode_table(&bytes));
+        }
+        if let Some(t) = &self.table {
+            return Ok(t.partition_point(|b| b.first_line <= line).checked_sub(1));
+        }
+        let (mut lo, mut hi) = (0, self.entries()?);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.entry(mid)? {
+                Some(b) if b.first_line <= line => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        Ok(lo.checked_sub(1))
+    }
 }
 
 struct Cached {
@@ -230,7 +286,7 @@ impl ArchiveReader {
         let mut reloaded = false;
         loop {
             let index = self.block_of(day, at.line)?;
-            let is_last = index + 1 == self.days[&day].table.len();
+            let is_last = index + 1 == self.days[&day].entries()?;
             if !self.blocks.contains_key(&(day, index)) {
                 let block = self.load(day, index)?;
                 if self.blocks.len() >= CACHED_BLOCKS {
@@ -248,7 +304,9 @@ impl ArchiveReader {
                 self.blocks.insert((day, index), block);
             }
             self.clock += 1;
-            let first = self.days[&day].table[index].first_line;
+            let first = self.days[&day]
+                .entry(index)?
+                .map_or(u64::MAX, |b| b.first_line);
             let block = self.blocks.get_mut(&(day, index)).expect("inserted above");
             block.used = self.clock;
             let found = at
@@ -305,19 +363,24 @@ impl ArchiveReader {
             let path = self.dir.join(file_name(day));
             let file = File::open(&path).map_err(|e| with_path(e, "open", &path))?;
             let table_path = self.dir.join(table_name(day));
-            let table =
-                std::fs::read(&table_path).map_err(|e| with_path(e, "read", &table_path))?;
+            let table_file =
+                File::open(&table_path).map_err(|e| with_path(e, "open", &table_path))?;
             self.days.insert(
                 day,
                 DayFile {
                     file,
-                    table: Block::decode_table(&table),
+                    table_file,
+                    table: None,
+                    lookups: 0,
                 },
             );
         }
-        let table = &self.days[&day].table;
-        let n = table.partition_point(|b| b.first_line <= line);
-        n.checked_sub(1).ok_or_else(|| {
+        let found = self
+            .days
+            .get_mut(&day)
+            .expect("inserted above")
+            .find(line)?;
+        found.ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
@@ -332,8 +395,11 @@ impl ArchiveReader {
     fn load(&mut self, day: Day, index: usize) -> io::Result<Cached> {
         let path = self.dir.join(file_name(day));
         let d = &self.days[&day];
-        let offset = d.table[index].offset;
-        let end = match d.table.get(index + 1) {
+        let offset = d
+            .entry(index)?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no such block"))?
+            .offset;
+        let end = match d.entry(index + 1)? {
             Some(next) => next.offset,
             None => d.file.metadata()?.len(),
         };
@@ -395,10 +461,7 @@ impl ArchiveReader {
 
 /// The offsets just after each `\n` of `data`.
 fn memchr_newlines(data: &[u8]) -> impl Iterator<Item = u32> + '_ {
-    data.iter()
-        .enumerate()
-        .filter(|(_, &b)| b == b'\n')
-        .map(|(i, _)| (i + 1) as u32)
+    memchr::memchr_iter(b'\n', data).map(|i| (i + 1) as u32)
 }
 
 #[cfg(test)]
