@@ -55,7 +55,10 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use tantivy::columnar::{Column, StrColumn};
+use std::cell::OnceCell;
+
+use tantivy::columnar::{Column, DynamicColumn, HasAssociatedColumnType, StrColumn};
+use tantivy::fastfield::FastFieldReaders;
 use tantivy::index::SegmentReader;
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
@@ -226,20 +229,20 @@ impl LogSchema {
     /// document, with one [`ArchiveReader`] for all segments (it caches the
     /// blocks it decompressed).
     pub fn record_reader(&self, segment: &SegmentReader) -> tantivy::Result<RecordReader> {
-        let ff = segment.fast_fields();
         Ok(RecordReader {
-            event_time: ff.column_opt(names::EVENT_TIME)?,
-            receive_time: ff.column_opt(names::RECEIVE_TIME)?,
-            host: ff.str(names::HOST)?,
-            agent: ff.str(names::AGENT)?,
-            path: ff.str(names::PATH)?,
-            severity: ff.column_opt(names::SEVERITY)?,
-            facility: ff.column_opt(names::FACILITY)?,
-            stream: ff.column_opt(names::STREAM)?,
-            offset: ff.column_opt(names::OFFSET)?,
-            flags: ff.column_opt(names::FLAGS)?,
-            archive_line: ff.column_opt(names::ARCHIVE_LINE)?,
-            archive_breaks: ff.column_opt(names::ARCHIVE_BREAKS)?,
+            ff: segment.fast_fields().clone(),
+            event_time: OnceCell::new(),
+            receive_time: OnceCell::new(),
+            host: OnceCell::new(),
+            agent: OnceCell::new(),
+            path: OnceCell::new(),
+            severity: OnceCell::new(),
+            facility: OnceCell::new(),
+            stream: OnceCell::new(),
+            offset: OnceCell::new(),
+            flags: OnceCell::new(),
+            archive_line: OnceCell::new(),
+            archive_breaks: OnceCell::new(),
             hosts: Default::default(),
         })
     }
@@ -271,32 +274,60 @@ pub fn index_settings() -> IndexSettings {
 }
 
 /// Reads records back from one segment (see [`LogSchema::record_reader`]).
+///
+/// Columns are opened when first read: opening one reads its whole block
+/// index (about 20,000 entries for 10 million documents), which costs more
+/// than a query with a few hits spends on everything else.
 pub struct RecordReader {
-    event_time: Option<Column<i64>>,
-    receive_time: Option<Column<i64>>,
-    host: Option<StrColumn>,
-    agent: Option<StrColumn>,
-    path: Option<StrColumn>,
-    severity: Option<Column<u64>>,
-    facility: Option<Column<u64>>,
-    stream: Option<Column<u64>>,
-    offset: Option<Column<u64>>,
-    flags: Option<Column<u64>>,
-    archive_line: Option<Column<u64>>,
-    archive_breaks: Option<Column<u64>>,
+    ff: FastFieldReaders,
+    event_time: Lazy<i64>,
+    receive_time: Lazy<i64>,
+    host: LazyStr,
+    agent: LazyStr,
+    path: LazyStr,
+    severity: Lazy<u64>,
+    facility: Lazy<u64>,
+    stream: Lazy<u64>,
+    offset: Lazy<u64>,
+    flags: Lazy<u64>,
+    archive_line: Lazy<u64>,
+    archive_breaks: Lazy<u64>,
     /// Host names by term ordinal: a segment has few, and looking one up
     /// in the column's dictionary costs more than the rest of a record.
     hosts: std::cell::RefCell<std::collections::HashMap<u64, String>>,
 }
 
-fn first<T: PartialOrd + Copy + std::fmt::Debug + Send + Sync + 'static>(
-    column: &Option<Column<T>>,
-    doc: DocId,
-) -> Option<T> {
-    column.as_ref().and_then(|c| c.first(doc))
+type Lazy<T> = OnceCell<Option<Column<T>>>;
+type LazyStr = OnceCell<Option<StrColumn>>;
+
+/// The column `name` of `ff`, opened into `cell` on first use.
+fn column<'a, T>(
+    ff: &FastFieldReaders,
+    cell: &'a Lazy<T>,
+    name: &str,
+) -> tantivy::Result<Option<&'a Column<T>>>
+where
+    T: HasAssociatedColumnType,
+    DynamicColumn: Into<Option<Column<T>>>,
+{
+    if cell.get().is_none() {
+        let _ = cell.set(ff.column_opt(name)?);
+    }
+    Ok(cell.get().and_then(Option::as_ref))
 }
 
-fn string(column: &Option<StrColumn>, doc: DocId) -> tantivy::Result<Option<String>> {
+fn str_column<'a>(
+    ff: &FastFieldReaders,
+    cell: &'a LazyStr,
+    name: &str,
+) -> tantivy::Result<Option<&'a StrColumn>> {
+    if cell.get().is_none() {
+        let _ = cell.set(ff.str(name)?);
+    }
+    Ok(cell.get().and_then(Option::as_ref))
+}
+
+fn string(column: Option<&StrColumn>, doc: DocId) -> tantivy::Result<Option<String>> {
     let Some(column) = column else {
         return Ok(None);
     };
@@ -325,10 +356,16 @@ impl RecordReader {
         archive: &mut ArchiveReader,
         want: Want,
     ) -> tantivy::Result<Record> {
-        let receive_time_ms = first(&self.receive_time, doc).unwrap_or_default();
+        let ff = &self.ff;
+        let num = |cell: &Lazy<u64>, name: &str| -> tantivy::Result<Option<u64>> {
+            Ok(column(ff, cell, name)?.and_then(|c| c.first(doc)))
+        };
+        let receive_time_ms = column(ff, &self.receive_time, names::RECEIVE_TIME)?
+            .and_then(|c| c.first(doc))
+            .unwrap_or_default();
         let at = Location {
-            line: first(&self.archive_line, doc).unwrap_or_default(),
-            breaks: first(&self.archive_breaks, doc).unwrap_or_default(),
+            line: num(&self.archive_line, names::ARCHIVE_LINE)?.unwrap_or_default(),
+            breaks: num(&self.archive_breaks, names::ARCHIVE_BREAKS)?.unwrap_or_default(),
         };
         let raw = archive.line(day_of(receive_time_ms), at)?;
         let (program, pid, message) = if want == Want::Line {
@@ -345,16 +382,18 @@ impl RecordReader {
             )
         };
         let origin = want == Want::All;
-        let text_of = |column: &Option<StrColumn>, wanted: bool| -> tantivy::Result<String> {
+        let text_of = |cell: &LazyStr, name: &str, wanted: bool| -> tantivy::Result<String> {
             Ok(if wanted {
-                string(column, doc)?.unwrap_or_default()
+                string(str_column(ff, cell, name)?, doc)?.unwrap_or_default()
             } else {
                 String::new()
             })
         };
         Ok(Record {
             receive_time_ms,
-            event_time_ms: first(&self.event_time, doc).unwrap_or(receive_time_ms),
+            event_time_ms: column(ff, &self.event_time, names::EVENT_TIME)?
+                .and_then(|c| c.first(doc))
+                .unwrap_or(receive_time_ms),
             host: if want == Want::Line {
                 String::new()
             } else {
@@ -362,15 +401,15 @@ impl RecordReader {
             },
             program,
             pid,
-            facility: first(&self.facility, doc).and_then(|v| u8::try_from(v).ok()),
-            severity: first(&self.severity, doc).and_then(|v| u8::try_from(v).ok()),
+            facility: num(&self.facility, names::FACILITY)?.and_then(|v| u8::try_from(v).ok()),
+            severity: num(&self.severity, names::SEVERITY)?.and_then(|v| u8::try_from(v).ok()),
             message,
             raw,
-            agent: text_of(&self.agent, origin)?,
-            path: text_of(&self.path, origin)?,
-            stream: first(&self.stream, doc).unwrap_or_default(),
-            offset: first(&self.offset, doc).unwrap_or_default(),
-            flags: first(&self.flags, doc)
+            agent: text_of(&self.agent, names::AGENT, origin)?,
+            path: text_of(&self.path, names::PATH, origin)?,
+            stream: num(&self.stream, names::STREAM)?.unwrap_or_default(),
+            offset: num(&self.offset, names::OFFSET)?.unwrap_or_default(),
+            flags: num(&self.flags, names::FLAGS)?
                 .and_then(|v| u32::try_from(v).ok())
                 .unwrap_or_default(),
         })
@@ -379,7 +418,7 @@ impl RecordReader {
 
 impl RecordReader {
     fn host(&self, doc: DocId) -> tantivy::Result<String> {
-        let Some(column) = &self.host else {
+        let Some(column) = str_column(&self.ff, &self.host, names::HOST)? else {
             return Ok(String::new());
         };
         let Some(ord) = column.term_ords(doc).next() else {
