@@ -6,4 +6,6 @@ mod bad_input;
 mod crash;
 mod delivery;
 mod lifecycle;
+mod output;
+mod query;
 mod writer;

@@ -10,6 +10,8 @@ use std::net::SocketAddr;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -197,6 +199,26 @@ impl Collector {
     pub fn logq(&self, args: &[&str]) -> Output {
         logq(&self.data_dir, args)
     }
+
+    /// logq over this collector's data directory, ready for more arguments
+    /// (see [`logq_command`]).
+    pub fn logq_command(&self) -> Command {
+        logq_command(&self.data_dir)
+    }
+
+    /// How many lines logq finds with no query (`logq --count`), if it
+    /// answers.
+    pub fn searchable_lines(&self) -> Option<u64> {
+        let out = self.logq(&["--count"]);
+        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    }
+
+    /// Waits until logq finds at least `lines` lines; false after `timeout`.
+    pub fn wait_for_lines(&self, lines: u64, timeout: Duration) -> bool {
+        wait_until(timeout, || {
+            self.searchable_lines().is_some_and(|n| n >= lines)
+        })
+    }
 }
 
 impl std::ops::Deref for Collector {
@@ -217,8 +239,19 @@ pub struct Agent {
     pub daemon: Daemon,
     pub dir: PathBuf,
     pub config: PathBuf,
-    /// Receives what agentd sends to systemd (`NOTIFY_SOCKET`).
-    notify: UnixDatagram,
+    /// What agentd sent to systemd (`NOTIFY_SOCKET`) so far, read by a
+    /// thread: a datagram socket queues only
+    /// `/proc/sys/net/unix/max_dgram_qlen` messages (10 by default), and
+    /// once the queue is full agentd's next notification blocks its tailer.
+    notes: Arc<Mutex<Vec<String>>>,
+    /// Tells the reading thread to stop.
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Agent {
@@ -273,6 +306,20 @@ impl Agent {
         notify
             .set_read_timeout(Some(Duration::from_millis(100)))
             .expect("set timeout");
+        let notes = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let (notes, stop) = (notes.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(n) = notify.recv(&mut buf) {
+                        let note = String::from_utf8_lossy(&buf[..n]).into_owned();
+                        notes.lock().unwrap_or_else(|e| e.into_inner()).push(note);
+                    }
+                }
+            });
+        }
         let mut cmd = Command::new(bin("agentd"));
         cmd.arg("--config")
             .arg(&config)
@@ -292,17 +339,20 @@ impl Agent {
             },
             dir: dir.to_owned(),
             config,
-            notify,
+            notes,
+            stop,
         }
     }
 
     /// Waits for agentd to tell systemd `READY=1`: its first scan is done.
     pub fn wait_ready(&self, timeout: Duration) -> bool {
-        let mut buf = [0u8; 4096];
-        wait_until(
-            timeout,
-            || matches!(self.notify.recv(&mut buf), Ok(n) if buf[..n].split(|&b| b == b'\n').any(|l| l == b"READY=1")),
-        )
+        wait_until(timeout, || {
+            self.notes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .any(|n| n.lines().any(|l| l == "READY=1"))
+        })
     }
 
     pub fn restart(self) -> Agent {
@@ -334,6 +384,56 @@ pub fn logq(data_dir: &Path, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run logq")
+}
+
+/// logq with `--data-dir`, in a fixed environment: stdin empty, `TZ=UTC`
+/// (times in the short format and in `--since`/`--until` are local time),
+/// and no `NO_COLOR`, `TERM` or `LOGQ*` settings from the caller's
+/// environment. Add the query and run it.
+pub fn logq_command(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(bin("logq"));
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key == "NO_COLOR" || key == "TERM" || key.starts_with("LOGQ") {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    cmd.env("TZ", "UTC")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// One value for the tests that run at the same time: the first of them
+/// builds it, the others share it, and it is dropped (its daemons killed,
+/// its directory removed) when the last of them is done. A `static` of a
+/// value would never be dropped, and its daemons would outlive the tests.
+pub struct Shared<T>(Mutex<Weak<T>>);
+
+impl<T> Shared<T> {
+    pub const fn new() -> Shared<T> {
+        Shared(Mutex::new(Weak::new()))
+    }
+
+    /// The shared value, built with `make` if no test holds it now.
+    pub fn get(&self, make: impl FnOnce() -> T) -> Arc<T> {
+        // A test that panicked while building leaves nothing behind to
+        // distrust: the next one builds anew.
+        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(value) = slot.upgrade() {
+            return value;
+        }
+        let value = Arc::new(make());
+        *slot = Arc::downgrade(&value);
+        value
+    }
+}
+
+impl<T> Default for Shared<T> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// A syslog line carrying a number that the checks can read back:
