@@ -57,6 +57,11 @@ pub use logcore::archive::{
 
 /// Open blocks per day: keys are taken modulo this.
 pub const BUCKETS: usize = 64;
+/// Every this many lines, every open block is placed, so that the lines
+/// so far have locations and their index documents can be added in the
+/// order the lines arrived (see `store`) without waiting for the commit:
+/// indexing then overlaps with receiving.
+pub const ROUND_LINES: u64 = 4096;
 /// Lines gathered before the first dictionary is trained.
 pub const SAMPLE_BYTES: usize = 2 << 20;
 /// Lines kept from a day to train the next day's dictionary.
@@ -78,8 +83,8 @@ pub struct Committed {
 /// One open block.
 struct Bucket<T> {
     raw: Vec<u8>,
-    /// Items of its lines and the `\n` each line holds.
-    items: Vec<(T, u64)>,
+    /// Items of its lines: arrival number, item, and the `\n` the line holds.
+    items: Vec<(u64, T, u64)>,
 }
 
 /// What one day has not yet written.
@@ -169,8 +174,12 @@ pub struct Archive<T> {
     committed: BTreeMap<Day, Committed>,
     /// Lines not yet flushed, by day.
     pending: BTreeMap<Day, Pending<T>>,
-    /// Items whose blocks are placed, in file order per day.
-    placed: Vec<(T, Day, Location)>,
+    /// Items whose blocks are placed, with their arrival numbers.
+    placed: Vec<(u64, T, Day, Location)>,
+    /// The arrival number of the next line.
+    arrivals: u64,
+    /// Every line that arrived before this number is placed.
+    round_end: u64,
     dict: Option<Dict>,
     compressor: zstd::bulk::Compressor<'static>,
     /// Dictionary files on disk.
@@ -182,11 +191,16 @@ pub struct Archive<T> {
     created: bool,
 }
 
+/// The compressor of blocks: `level`, with the lazy match finder and
+/// matches of at least 6 bytes (see `store::ARCHIVE_LEVEL` for why).
 fn compressor(level: i32, dict: Option<&Dict>) -> io::Result<zstd::bulk::Compressor<'static>> {
+    use zstd::zstd_safe::{CParameter, Strategy};
     let mut c = match dict {
         Some(d) => zstd::bulk::Compressor::with_dictionary(level, &d.bytes)?,
         None => zstd::bulk::Compressor::new(level)?,
     };
+    c.set_parameter(CParameter::Strategy(Strategy::ZSTD_lazy))?;
+    c.set_parameter(CParameter::MinMatch(6))?;
     c.include_checksum(true)?;
     c.include_contentsize(true)?;
     c.include_dictid(true)?;
@@ -320,6 +334,8 @@ impl<T> Archive<T> {
             committed: kept,
             pending: BTreeMap::new(),
             placed: Vec::new(),
+            arrivals: 0,
+            round_end: 0,
             dict,
             compressor,
             dict_files,
@@ -336,18 +352,11 @@ impl<T> Archive<T> {
     /// to `day`, with the caller's `item`, which comes back from
     /// [`Archive::take_placed`] with the line's location once its block is
     /// placed.
-    pub fn append(
-        &mut self,
-        day: Day,
-        key: u64,
-        item: T,
-        line: impl FnOnce(&T) -> &[u8],
-    ) -> anyhow::Result<()> {
+    pub fn append(&mut self, day: Day, key: u64, line: &[u8], item: T) -> anyhow::Result<()> {
         if self.newest_day.is_some_and(|d| day > d) {
             self.retrain();
         }
         self.newest_day = self.newest_day.max(Some(day));
-        let line = line(&item);
         self.sampler.offer(line, self.dict.is_none());
         if self.dict.is_none() && self.sampler.first_bytes >= SAMPLE_BYTES {
             let first = std::mem::take(&mut self.sampler.first);
@@ -377,10 +386,27 @@ impl<T> Archive<T> {
         let bucket = &mut p.buckets[b];
         bucket.raw.extend_from_slice(line);
         bucket.raw.push(b'\n');
-        bucket.items.push((item, breaks));
+        bucket.items.push((self.arrivals, item, breaks));
+        self.arrivals += 1;
         if bucket.raw.len() >= BLOCK_BYTES {
             self.place(day, b)?;
         }
+        if self.arrivals - self.round_end >= ROUND_LINES {
+            self.place_all()?;
+        }
+        Ok(())
+    }
+
+    /// Places every open block: every line that arrived so far has its
+    /// location.
+    fn place_all(&mut self) -> anyhow::Result<()> {
+        let days: Vec<Day> = self.pending.keys().copied().collect();
+        for day in days {
+            for b in 0..BUCKETS {
+                self.place(day, b)?;
+            }
+        }
+        self.round_end = self.arrivals;
         Ok(())
     }
 
@@ -451,21 +477,28 @@ impl<T> Archive<T> {
         p.table.extend(block.encode());
         p.frames.extend(frame);
         p.blocks += 1;
-        for (item, breaks) in bucket.items.drain(..) {
+        for (arrival, item, breaks) in bucket.items.drain(..) {
             let at = Location {
                 line: p.next_line,
                 breaks,
             };
             p.next_line += breaks + 1;
-            self.placed.push((item, day, at));
+            self.placed.push((arrival, item, day, at));
         }
         Ok(())
     }
 
-    /// Items whose blocks are placed, with their day and location, in file
-    /// order per day.
+    /// The items of the lines that arrived before the last round of
+    /// placing every block (see [`ROUND_LINES`]; [`Archive::flush`] is one),
+    /// with their day and location, in the order they arrived.
     pub fn take_placed(&mut self) -> Vec<(T, Day, Location)> {
-        std::mem::take(&mut self.placed)
+        let round_end = self.round_end;
+        let (mut done, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.placed)
+            .into_iter()
+            .partition(|p| p.0 < round_end);
+        self.placed = rest;
+        done.sort_unstable_by_key(|p| p.0);
+        done.into_iter().map(|(_, t, d, at)| (t, d, at)).collect()
     }
 
     /// Whether lines are waiting for [`Archive::flush`].
@@ -478,12 +511,7 @@ impl<T> Archive<T> {
     /// [`Archive::committed`] holds the state to commit, and
     /// [`Archive::take_placed`] every item appended so far.
     pub fn flush(&mut self) -> anyhow::Result<()> {
-        let days: Vec<Day> = self.pending.keys().copied().collect();
-        for day in days {
-            for b in 0..BUCKETS {
-                self.place(day, b)?;
-            }
-        }
+        self.place_all()?;
         for (day, p) in std::mem::take(&mut self.pending) {
             if p.blocks == 0 {
                 continue;
@@ -593,7 +621,7 @@ mod tests {
 
     /// Appends `line` with itself as the item.
     fn add(a: &mut Archive<Vec<u8>>, day: Day, key: u64, line: &[u8]) {
-        a.append(day, key, line.to_vec(), |l| l).unwrap();
+        a.append(day, key, line, line.to_vec()).unwrap();
     }
 
     fn read_back(dir: &Path, placed: &[(Vec<u8>, Day, Location)]) {
@@ -631,15 +659,33 @@ mod tests {
         a.flush().unwrap();
         placed.extend(a.take_placed());
         assert_eq!(placed.len(), 3003);
-        // Line numbers follow file order, with no gaps, per day.
+        // Items come back in the order they were appended.
+        let order: Vec<u64> = placed
+            .iter()
+            .filter_map(|p| {
+                std::str::from_utf8(&p.0)
+                    .ok()?
+                    .split(' ')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "arrival order");
+        // Each day's line numbers are distinct, with no gaps.
         for day in [20_000, 20_001] {
             let mut numbers: Vec<u64> = placed
                 .iter()
                 .filter(|p| p.1 == day)
                 .map(|p| p.2.line)
                 .collect();
-            let sorted = numbers.windows(2).all(|w| w[0] < w[1]);
-            assert!(sorted, "numbers are handed out in file order");
+            numbers.sort_unstable();
+            let first = numbers[0];
+            let two_lines = u64::from(day == 20_000);
+            assert_eq!(
+                numbers.last(),
+                Some(&(first + numbers.len() as u64 - 1 + two_lines))
+            );
             numbers.dedup();
             assert_eq!(numbers.len(), placed.iter().filter(|p| p.1 == day).count());
         }

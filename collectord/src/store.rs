@@ -18,7 +18,7 @@ use anyhow::Context;
 use logcore::record::{Origin, Record};
 use logcore::schema::{LogSchema, SCHEMA_VERSION};
 use logcore::wire::{WireStream, FLAG_PARTIAL};
-use tantivy::{Index, IndexWriter};
+use tantivy::{Index, IndexWriter, TantivyDocument};
 use tracing::{info, warn};
 
 use crate::archive::{self, day_of, Archive, MS_PER_DAY};
@@ -26,12 +26,15 @@ use crate::dedup::{verdict, Mark, Marks, Payload, Verdict, PAYLOAD_VERSION};
 use crate::index;
 use crate::retention::{self, Policy};
 
-/// The zstd level of archive blocks. Measured on the tests corpus (126-byte
-/// lines, 4 KiB blocks by kind, 64 KiB dictionary): level 3 gives 0.216 of
-/// the raw size for 0.40 CPU-s per million lines, level 6 0.203 for 1.4
-/// (levels 4 and 5 compress worse than 3 with a dictionary). 128 KiB gzip
-/// members at level 6, the format before, gave 0.211 for 1.1 CPU-s.
-pub const ARCHIVE_LEVEL: i32 = 6;
+/// The zstd level of archive blocks, with the lazy strategy and a minimum
+/// match of 6 (set in `archive`). Measured on the tests corpus (127-byte
+/// lines, 4 KiB blocks by kind, 64 KiB dictionary), size / raw and CPU-s
+/// per million lines: level 3 0.219 / 0.36, level 6 0.204 / 1.45, level 7
+/// 0.197 / 1.87, level 3 lazy 0.199 / 1.28, level 3 lazy with matches of
+/// 6 bytes 0.198 / 1.22, level 3 greedy 0.214 / 0.76 (levels 4 and 5
+/// compress worse than 3 with a dictionary). 128 KiB gzip members at level
+/// 6, the format before, gave 0.211 for 1.1.
+pub const ARCHIVE_LEVEL: i32 = 3;
 
 /// Which archive blocks a line goes to: its program and the first word of
 /// its message when that starts with a letter (`sshd` + `Failed`, `CRON`,
@@ -72,10 +75,8 @@ pub struct Store {
     index: Index,
     writer: IndexWriter,
     index_dir: PathBuf,
-    /// Items: the arrival number of a line, and its record.
-    archive: Archive<(u64, Record)>,
-    /// The arrival number of the next line.
-    arrivals: u64,
+    /// Items: the line's document, without its location.
+    archive: Archive<TantivyDocument>,
     marks: Marks,
     policy: Policy,
     /// Documents or deletes not yet committed.
@@ -115,7 +116,6 @@ impl Store {
             writer: opened.writer,
             index_dir,
             archive,
-            arrivals: 0,
             marks,
             policy: options.retention,
             dirty: false,
@@ -173,12 +173,10 @@ impl Store {
                     }
                 };
                 let record = Record::from_line(&origin, offset, flags, line);
+                let doc = self.schema.document_unplaced(&record);
                 self.archive
-                    .append(day, kind_key(&record), (self.arrivals, record), |r| {
-                        &r.1.raw
-                    })
+                    .append(day, kind_key(&record), &record.raw, doc)
                     .context("cannot buffer archive lines")?;
-                self.arrivals += 1;
                 hwm = hwm.max(Some(end));
                 stored += 1;
             }
@@ -192,6 +190,7 @@ impl Store {
                 );
             }
         }
+        self.add_placed()?;
         self.dirty = true;
         Ok(stored)
     }
@@ -199,13 +198,12 @@ impl Store {
     /// Adds the documents of the lines the archive placed, in the order
     /// they arrived. In archive order (by kind of line) their times and
     /// offsets would jump to and fro, which costs more index bytes (about
-    /// 4 per line, measured) than line numbers jumping within a commit.
+    /// 4 per line, measured) than line numbers jumping within a round of
+    /// the archive's blocks.
     fn add_placed(&mut self) -> anyhow::Result<()> {
-        let mut placed = self.archive.take_placed();
-        placed.sort_unstable_by_key(|((arrival, _), _, _)| *arrival);
-        for ((_, record), _, at) in placed {
-            self.writer
-                .add_document(self.schema.document(&record, at))?;
+        for (mut doc, _, at) in self.archive.take_placed() {
+            self.schema.place(&mut doc, at);
+            self.writer.add_document(doc)?;
         }
         Ok(())
     }

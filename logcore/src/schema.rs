@@ -197,6 +197,14 @@ impl LogSchema {
     /// The document for `record`, whose line the archive holds at `at` in
     /// the file of the record's receive day.
     pub fn document(&self, record: &Record, at: Location) -> TantivyDocument {
+        let mut doc = self.document_unplaced(record);
+        self.place(&mut doc, at);
+        doc
+    }
+
+    /// The document for `record` without its location in the archive (see
+    /// [`Self::place`]).
+    pub fn document_unplaced(&self, record: &Record) -> TantivyDocument {
         let text = String::from_utf8_lossy(&record.raw);
         let mut doc = TantivyDocument::with_capacity(record.raw.len() + 128);
         doc.add_i64(self.event_time, record.event_time_ms);
@@ -217,11 +225,15 @@ impl LogSchema {
         doc.add_u64(self.offset, record.offset);
         doc.add_u64(self.flags, u64::from(record.flags));
         doc.add_text(self.message, &text);
+        doc
+    }
+
+    /// Adds the line's location in the archive to its document.
+    pub fn place(&self, doc: &mut TantivyDocument, at: Location) {
         doc.add_u64(self.archive_line, at.line);
         if at.breaks > 0 {
             doc.add_u64(self.archive_breaks, at.breaks);
         }
-        doc
     }
 
     /// Opens the columns that reading records from one segment needs.
