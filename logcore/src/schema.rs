@@ -27,10 +27,10 @@
 //!   collectord's ingest_bench corpus, for lines the archive already kept.
 //!   Nothing is stored now; tantivy still writes an empty document per line
 //!   to the docstore, and its offset table costs about 2.4 bytes per line.
-//! - The location costs about two bytes per line: collectord adds a
-//!   commit's documents in arrival order, while the archive groups lines
-//!   into blocks by kind, so `archive_line` jumps within the commit's range
-//!   of numbers. (In archive order the times and offsets would jump
+//! - The location costs about a byte and a half per line: collectord adds
+//!   documents in arrival order, while the archive groups lines into
+//!   blocks by kind, so `archive_line` jumps within the range of numbers of
+//!   a round of 4096 lines (see collectord's archive). (In archive order the times and offsets would jump
 //!   instead, which cost twice that.) The archive's block table turns the
 //!   number into the block to read. Up to schema version 2,
 //!   `archive_member` held the byte offset of a 128 KiB gzip member.
