@@ -185,8 +185,9 @@ pub struct Printer<W: Write> {
     /// The short format's time zone: the local one unless a test fixes it.
     zone: Option<FixedOffset>,
     json: Vec<u8>,
-    /// The last second formatted for the short format, and its text:
-    /// consecutive lines mostly share it, and formatting is costly.
+    /// The last minute formatted for the short format, and its text up to
+    /// the seconds: consecutive lines mostly share it, and formatting is
+    /// costly. (Every time zone in use is whole minutes off UTC.)
     time: Option<(i64, Vec<u8>)>,
 }
 
@@ -260,13 +261,20 @@ impl<W: Write> Printer<W> {
                 out.write_all(b"! ")?;
             }
         }
-        let second = r.event_time_ms.div_euclid(1000);
-        if self.time.as_ref().is_none_or(|t| t.0 != second) {
-            let mut text = Vec::with_capacity(16);
-            write_short_time(&mut text, r.event_time_ms, self.zone)?;
-            self.time = Some((second, text));
+        let minute = r.event_time_ms.div_euclid(60_000);
+        if DateTime::from_timestamp_millis(r.event_time_ms).is_none() {
+            write_short_time(out, r.event_time_ms, self.zone)?;
+        } else {
+            if self.time.as_ref().is_none_or(|t| t.0 != minute) {
+                let mut text = Vec::with_capacity(16);
+                write_short_time(&mut text, r.event_time_ms, self.zone)?;
+                text.truncate(text.len().saturating_sub(2));
+                self.time = Some((minute, text));
+            }
+            out.write_all(&self.time.as_ref().expect("set above").1)?;
+            let second = r.event_time_ms.div_euclid(1000).rem_euclid(60) as u8;
+            out.write_all(&[b'0' + second / 10, b'0' + second % 10])?;
         }
-        out.write_all(&self.time.as_ref().expect("set above").1)?;
         out.write_all(b" ")?;
         write_styled(out, r.host.as_bytes(), &[], color.then_some(HOST))?;
         out.write_all(b" ")?;

@@ -10,11 +10,11 @@ use anyhow::{Context, Result};
 use logcore::record::SEVERITY_NAMES;
 
 use crate::cli::{By, Output};
-use logcore::schema::Want;
 use crate::lines::{self, Lines};
 use crate::output::{LineKind, Printer};
 use crate::search::{Opened, Plan};
 use crate::walk::{self, Hit};
+use logcore::schema::Want;
 
 /// How often `--follow` looks for a new commit. collectord commits at most
 /// every 100 ms under load and within its commit interval otherwise.

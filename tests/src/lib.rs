@@ -484,3 +484,27 @@ pub fn check_numbers(output: &[u8], tag: &str, expected: u64) -> Result<(), Stri
         &doubled[..doubled.len().min(10)],
     ))
 }
+
+/// Bytes of the files below `path` (benchmarks: what is on disk).
+pub fn dir_bytes(path: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = fs::read_dir(path) {
+        for e in entries.flatten() {
+            let Ok(meta) = e.metadata() else { continue };
+            total += if meta.is_dir() {
+                dir_bytes(&e.path())
+            } else {
+                meta.len()
+            };
+        }
+    }
+    total
+}
+
+/// The `p` quantile (0..=1) of `sorted`, NaN when it is empty (benchmarks).
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use logq_tests::corpus::Corpus;
-use logq_tests::{cpu_seconds, rss_kib, wait_until, Agent, Collector};
+use logq_tests::{cpu_seconds, dir_bytes, percentile, rss_kib, wait_until, Agent, Collector};
 
 struct Args {
     lines: u64,
@@ -50,21 +50,6 @@ fn args() -> Result<Args> {
     Ok(a)
 }
 
-fn dir_bytes(path: &Path) -> u64 {
-    let mut total = 0;
-    if let Ok(entries) = fs::read_dir(path) {
-        for e in entries.flatten() {
-            let Ok(meta) = e.metadata() else { continue };
-            total += if meta.is_dir() {
-                dir_bytes(&e.path())
-            } else {
-                meta.len()
-            };
-        }
-    }
-    total
-}
-
 fn count(collector: &Collector, query: &[&str]) -> u64 {
     let mut args = vec!["--count"];
     args.extend_from_slice(query);
@@ -72,13 +57,6 @@ fn count(collector: &Collector, query: &[&str]) -> u64 {
         .trim()
         .parse()
         .unwrap_or(0)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 struct Side {

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use logq_tests::corpus::{Corpus, COMMON_WORD};
-use logq_tests::{bin, Agent, Collector};
+use logq_tests::{bin, dir_bytes, percentile, Agent, Collector};
 
 const SEED: u64 = 42;
 const HOSTS: usize = 200;
@@ -87,21 +87,6 @@ fn measure_child(cmd: &[String]) -> ! {
         .map_or(0, |u| u.max_rss());
     eprintln!("{MEASURED} {} {rss} {code}", wall.as_nanos());
     std::process::exit(0)
-}
-
-fn dir_bytes(path: &Path) -> u64 {
-    let mut total = 0;
-    if let Ok(entries) = fs::read_dir(path) {
-        for e in entries.flatten() {
-            let Ok(meta) = e.metadata() else { continue };
-            total += if meta.is_dir() {
-                dir_bytes(&e.path())
-            } else {
-                meta.len()
-            };
-        }
-    }
-    total
 }
 
 /// The 1, 5 and 15 minute load averages: other work on the machine
@@ -305,10 +290,6 @@ impl Tool {
 struct Query {
     name: String,
     tools: Vec<(&'static str, Tool)>,
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 /// Results of one tool on one query.
