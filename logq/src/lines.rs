@@ -7,8 +7,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use logcore::archive::ArchiveReader;
 use logcore::record::Record;
-use logcore::schema::{LogSchema, RecordReader, Want};
-use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery};
+use logcore::schema::{stream_key, LogSchema, RecordReader, Want};
+use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::schema::IndexRecordOption;
 use tantivy::{Searcher, Term};
 
 use crate::walk::{self, Hit, Keys};
@@ -64,10 +65,9 @@ pub fn around(
     n: usize,
     after: bool,
 ) -> Result<Vec<Hit>> {
-    let stream = Term::from_field_u64(schema.stream, hit.stream);
-    let same_stream: Box<dyn Query> = Box::new(RangeQuery::new(
-        Bound::Included(stream.clone()),
-        Bound::Included(stream),
+    let same_stream: Box<dyn Query> = Box::new(TermQuery::new(
+        Term::from_field_text(schema.stream, &stream_key(hit.stream)),
+        IndexRecordOption::Basic,
     ));
     let max_offset = searcher
         .segment_readers()

@@ -14,8 +14,8 @@ use std::ops::Bound;
 
 use anyhow::{Context, Result};
 use logcore::archive::{day_of, Day};
-use logcore::schema::names;
-use tantivy::columnar::Column;
+use logcore::schema::{names, parse_stream_key};
+use tantivy::columnar::{Column, StrColumn};
 use tantivy::index::SegmentId;
 use tantivy::query::{BooleanQuery, EnableScoring, Occur, Query, RangeQuery};
 use tantivy::{DocId, Searcher, SegmentReader, Term};
@@ -40,17 +40,24 @@ pub struct Hit {
 pub struct Keys {
     event: Column<i64>,
     receive: Column<i64>,
-    stream: Column<u64>,
+    /// The stream column's term ordinals, and the stream id of each.
+    stream: Option<StrColumn>,
+    streams: Vec<u64>,
     offset: Column<u64>,
 }
 
 impl Keys {
     pub fn of(segment: &SegmentReader) -> Result<Keys> {
         let ff = segment.fast_fields();
+        let stream = ff.str(names::STREAM).context("stream column")?;
         Ok(Keys {
             event: ff.i64(names::EVENT_TIME).context("event_time column")?,
             receive: ff.i64(names::RECEIVE_TIME).context("receive_time column")?,
-            stream: ff.u64(names::STREAM).context("stream column")?,
+            streams: match &stream {
+                Some(column) => stream_ids(column)?,
+                None => Vec::new(),
+            },
+            stream,
             offset: ff.u64(names::OFFSET).context("offset column")?,
         })
     }
@@ -59,12 +66,29 @@ impl Keys {
         Hit {
             event: self.event.first(doc).unwrap_or_default(),
             receive: self.receive.first(doc).unwrap_or_default(),
-            stream: self.stream.first(doc).unwrap_or_default(),
+            stream: self
+                .stream
+                .as_ref()
+                .and_then(|c| c.term_ords(doc).next())
+                .and_then(|ord| self.streams.get(ord as usize).copied())
+                .unwrap_or_default(),
             offset: self.offset.first(doc).unwrap_or_default(),
             segment,
             doc,
         }
     }
+}
+
+/// The stream id of each term ordinal of a segment's stream column (a
+/// segment holds few streams).
+fn stream_ids(column: &StrColumn) -> Result<Vec<u64>> {
+    let mut ids = Vec::new();
+    let mut terms = column.dictionary().stream().context("stream column")?;
+    while terms.advance() {
+        let key = std::str::from_utf8(terms.key()).unwrap_or_default();
+        ids.push(parse_stream_key(key).unwrap_or_default());
+    }
+    Ok(ids)
 }
 
 /// Calls `f` with each live document of `segments` that `query` matches.
