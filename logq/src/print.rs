@@ -219,6 +219,12 @@ pub fn count(opened: &Opened, plan: &Plan, data_dir: &Path, by: Option<By>) -> R
         out.flush()?;
         return Ok(n > 0);
     }
+    if !plan.needs_check() {
+        if let Some(By::Host) = by {
+            let (counts, total) = count_hosts(searcher, plan)?;
+            return print_counts(out, counts, total, by);
+        }
+    }
     let mut lines = Lines::new(&opened.schema, &data_dir.join("archive"));
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut total = 0u64;
@@ -273,6 +279,64 @@ pub fn count(opened: &Opened, plan: &Plan, data_dir: &Path, by: Option<By>) -> R
     if let Some(e) = error {
         return Err(e);
     }
+    print_counts(out, counts, total, by)
+}
+
+/// `--count --by host` from the host column alone, when the index answer
+/// is exact: no line is read back.
+fn count_hosts(searcher: &tantivy::Searcher, plan: &Plan) -> Result<(BTreeMap<String, u64>, u64)> {
+    let columns: Vec<Option<tantivy::columnar::StrColumn>> = searcher
+        .segment_readers()
+        .iter()
+        .map(|s| s.fast_fields().str(logcore::schema::names::HOST))
+        .collect::<tantivy::Result<_>>()?;
+    let mut per_ord: Vec<Vec<u64>> = vec![Vec::new(); columns.len()];
+    let mut none = 0u64;
+    let mut total = 0u64;
+    walk::for_each(
+        searcher,
+        plan.query(),
+        &walk::all_segments(searcher),
+        |ord, _, doc| {
+            total += 1;
+            let host = columns[ord as usize]
+                .as_ref()
+                .and_then(|c| c.term_ords(doc).next());
+            match host {
+                Some(h) => {
+                    let counts = &mut per_ord[ord as usize];
+                    let h = h as usize;
+                    if counts.len() <= h {
+                        counts.resize(h + 1, 0);
+                    }
+                    counts[h] += 1;
+                }
+                None => none += 1,
+            }
+        },
+    )?;
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    if none > 0 {
+        counts.insert(String::new(), none);
+    }
+    for (column, per) in columns.iter().zip(&per_ord) {
+        let Some(column) = column else { continue };
+        for (ord, &n) in per.iter().enumerate().filter(|(_, &n)| n > 0) {
+            let mut host = String::new();
+            column.ord_to_str(ord as u64, &mut host)?;
+            *counts.entry(host).or_default() += n;
+        }
+    }
+    Ok((counts, total))
+}
+
+/// Prints the total, or one `VALUE<TAB>N` line per value, most first.
+fn print_counts(
+    mut out: impl Write,
+    counts: BTreeMap<String, u64>,
+    total: u64,
+    by: Option<By>,
+) -> Result<bool> {
     if by.is_none() {
         writeln!(out, "{total}")?;
     } else {
