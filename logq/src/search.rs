@@ -721,7 +721,7 @@ fn regex_terms(pattern: &str, case_sensitive: bool) -> Vec<String> {
         let Some((first, rest)) = group.split_first() else {
             continue;
         };
-        for term in first {
+        for term in first.iter().filter(|t| !t.starts_with(PREFIX_MARK)) {
             if rest.iter().all(|alt| alt.contains(term)) && !terms.contains(term) {
                 terms.push(term.clone());
             }
@@ -743,13 +743,39 @@ fn regex_query(s: &LogSchema, pattern: &str, case_sensitive: bool) -> Option<Box
         }
         let mut any: Vec<(Occur, Box<dyn Query>)> = group
             .iter()
-            .filter_map(|alt| all_terms(s, alt))
+            .filter_map(|alt| spelling_query(s, alt))
             .map(|q| (Occur::Should, q))
             .collect();
         match any.len() {
             0 => {}
             1 => clauses.push((Occur::Must, any.pop().expect("one").1)),
             _ => clauses.push((Occur::Must, Box::new(BooleanQuery::new(any)))),
+        }
+    }
+    match clauses.len() {
+        0 => None,
+        1 => clauses.pop().map(|c| c.1),
+        _ => Some(Box::new(BooleanQuery::new(clauses))),
+    }
+}
+
+/// Marks a prefix among a spelling's terms: no term holds whitespace.
+const PREFIX_MARK: char = ' ';
+
+/// All of a spelling's terms, and a term starting with each of its
+/// prefixes.
+fn spelling_query(s: &LogSchema, terms: &[String]) -> Option<Box<dyn Query>> {
+    let (prefixes, whole): (Vec<&String>, Vec<&String>) =
+        terms.iter().partition(|t| t.starts_with(PREFIX_MARK));
+    let whole: Vec<String> = whole.into_iter().cloned().collect();
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    if let Some(q) = all_terms(s, &whole) {
+        clauses.push((Occur::Must, q));
+    }
+    for prefix in prefixes {
+        let pattern = format!("{}.*", regex_syntax::escape(&prefix[1..]));
+        if let Ok(q) = RegexQuery::from_pattern(&pattern, s.message) {
+            clauses.push((Occur::Must, Box::new(q)));
         }
     }
     match clauses.len() {
@@ -783,12 +809,13 @@ fn regex_groups(pattern: &str, case_sensitive: bool) -> Vec<Vec<Vec<String>>> {
         .collect()
 }
 
-/// The terms of the pieces of `literal` with a delimiter on both sides.
+/// The terms of the pieces of `literal` with a delimiter on both sides,
+/// and the last piece as a prefix (marked with [`PREFIX_MARK`]).
 fn literal_terms(literal: &[u8], case_sensitive: bool) -> Vec<String> {
     let text = String::from_utf8_lossy(literal);
     let pieces: Vec<&str> = text.split(is_delimiter).collect();
     let mut terms: Vec<String> = Vec::new();
-    if pieces.len() < 3 {
+    if pieces.len() < 2 {
         return terms;
     }
     for piece in &pieces[1..pieces.len() - 1] {
@@ -800,6 +827,16 @@ fn literal_terms(literal: &[u8], case_sensitive: bool) -> Vec<String> {
                 terms.push(term);
             }
         }
+    }
+    // The last piece starts a word (a delimiter comes before it), so that
+    // word's whole term starts with it, if the word gives terms at all: it
+    // does when it starts with a letter (an ISO stamp or a number does not).
+    // Trailing joiners go, since the tokenizer trims `.` and `:`.
+    let last = pieces[pieces.len() - 1].trim_end_matches(['/', '.', '-', '_', '@', ':']);
+    if last.is_ascii() && last.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        let mut prefix = last.to_ascii_lowercase();
+        prefix.truncate(logcore::tokenizer::MAX_TOKEN_BYTES);
+        terms.push(format!("{PREFIX_MARK}{prefix}"));
     }
     terms
 }
@@ -1250,10 +1287,18 @@ mod tests {
         assert_eq!(
             regex_groups("Failed password for (root|admin) from", false),
             [[
-                vec!["password", "for", "root"],
-                vec!["password", "for", "admin"]
+                vec!["password", "for", "root", " from"],
+                vec!["password", "for", "admin", " from"]
             ]]
         );
+        // A literal's last piece starts a word: its term has that prefix.
+        assert_eq!(
+            regex_groups("Failed password", false),
+            [[vec![" password"]]]
+        );
+        assert_eq!(regex_groups("user=Root: x", false), [[vec!["root", " x"]]]);
+        assert_eq!(regex_groups(" 2026-11", false), [[Vec::<String>::new()]]);
+        assert_eq!(regex_groups(" john.doe: ", false)[0][0], [" john"]);
         // Too many spellings, or a spelling without words: nothing sure.
         assert_eq!(regex_terms("x (a|b|c|d|e)(f|g|h|i|j) y z", false), ["y"]);
         assert_eq!(regex_terms(" (root|x?) from ", false), ["from"]);
