@@ -74,12 +74,24 @@ fn class_at(text: &str, pos: usize) -> (Class, usize) {
         .chars()
         .next()
         .expect("pos is on a character boundary");
-    let class = if c.is_whitespace() || c.is_control() || c == char::REPLACEMENT_CHARACTER {
+    (char_class(c), c.len_utf8())
+}
+
+fn char_class(c: char) -> Class {
+    if c.is_ascii() {
+        ascii_class(c as u8)
+    } else if c.is_whitespace() || c.is_control() || c == char::REPLACEMENT_CHARACTER {
         Class::Delimiter
     } else {
         Class::Word
-    };
-    (class, c.len_utf8())
+    }
+}
+
+/// Whether `c` ends a word (whitespace, quotes, brackets, `,;=<>|{}`, control
+/// characters): what logq's regex narrowing cuts literals at, so that it
+/// knows which pieces are whole words of the index.
+pub fn is_delimiter(c: char) -> bool {
+    char_class(c) == Class::Delimiter
 }
 
 /// Whether a word is an ISO 8601 date and time (`2026-11-24T22:20:01.123456+00:00`,

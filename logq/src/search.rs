@@ -67,7 +67,7 @@ use anyhow::{Context, Result};
 use logcore::query::Expr;
 use logcore::record::{flags, Record};
 use logcore::schema::{line_text, LogSchema, Want};
-use logcore::tokenizer::{query_terms, LogTokenizer};
+use logcore::tokenizer::{is_delimiter, query_terms, LogTokenizer};
 use regex_syntax::hir::{Hir, HirKind};
 use tantivy::query::{
     AllQuery, BooleanQuery, EmptyQuery, Occur, Query, RangeQuery, RegexQuery, TermQuery,
@@ -897,18 +897,6 @@ fn required_literals(hir: &Hir, runs: &mut Vec<Vec<Vec<u8>>>, current: &mut Vec<
     match spellings(hir).and_then(|next| product(current, &next)) {
         Some(joined) => *current = joined,
         None => runs.push(std::mem::replace(current, vec![Vec::new()])),
-    }
-}
-
-/// The tokenizer's delimiters (`logcore::tokenizer`): characters that end
-/// a word. The test `delimiters_are_the_tokenizer_s` keeps the two equal.
-fn is_delimiter(c: char) -> bool {
-    match c {
-        '"' | '\'' | '`' | ',' | ';' | '(' | ')' | '[' | ']' | '{' | '}' | '<' | '>' | '='
-        | '|' | '\x7f' => true,
-        c if c <= ' ' => true,
-        c if c.is_ascii() => false,
-        c => c.is_whitespace() || c.is_control() || c == char::REPLACEMENT_CHARACTER,
     }
 }
 
