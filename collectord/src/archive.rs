@@ -213,10 +213,13 @@ fn lines_in_last_block(dir: &Path, day: Day, table: &[Block]) -> anyhow::Result<
     let Some(last) = table.last() else {
         return Ok(0);
     };
-    let bytes = fs::read(dir.join(file_name(day)))?;
-    let frame = bytes
-        .get(usize::try_from(last.offset)?..)
-        .context("the block table points past the file")?;
+    // The last frame only, not the whole day.
+    let mut file = File::open(dir.join(file_name(day)))?;
+    io::Seek::seek(&mut file, io::SeekFrom::Start(last.offset))?;
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut file, &mut bytes)?;
+    let frame = &bytes[..];
+    anyhow::ensure!(!frame.is_empty(), "the block table points past the file");
     let id = logcore::archive::frame_dict_id(frame);
     let mut d = if id == 0 {
         zstd::bulk::Decompressor::new()?
