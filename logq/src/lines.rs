@@ -56,74 +56,87 @@ impl Lines {
     }
 }
 
-/// Up to `n` lines of `hit`'s stream (same host and file) just before it
-/// (`after` false) or just after it, in file order.
-pub fn around(
-    searcher: &Searcher,
-    schema: &LogSchema,
-    hit: &Hit,
-    n: usize,
-    after: bool,
-) -> Result<Vec<Hit>> {
-    let same_stream: Box<dyn Query> = Box::new(TermQuery::new(
-        Term::from_field_text(schema.stream, &stream_key(hit.stream)),
-        IndexRecordOption::Basic,
-    ));
-    let max_offset = searcher
-        .segment_readers()
-        .iter()
-        .filter_map(|s| s.fast_fields().u64("offset").ok())
-        .map(|c| c.max_value())
-        .max()
-        .unwrap_or(0);
-    // Offsets are bytes: look at a span that likely holds n lines, and
-    // widen it until it does or covers the whole file.
-    let mut span: u64 = 512 * (n as u64 + 2);
-    let keys: Vec<Keys> = searcher
-        .segment_readers()
-        .iter()
-        .map(Keys::of)
-        .collect::<Result<_>>()?;
-    loop {
-        let (lo, hi) = if after {
-            (
-                Bound::Excluded(hit.offset),
-                Bound::Included(hit.offset.saturating_add(span)),
-            )
-        } else {
-            (
-                Bound::Included(hit.offset.saturating_sub(span)),
-                Bound::Excluded(hit.offset),
-            )
-        };
-        let term = |b: Bound<u64>| b.map(|o| Term::from_field_u64(schema.offset, o));
-        let q = BooleanQuery::new(vec![
-            (Occur::Must, same_stream.box_clone()),
-            (Occur::Must, Box::new(RangeQuery::new(term(lo), term(hi)))),
-        ]);
-        let mut found = Vec::new();
-        walk::for_each(
-            searcher,
-            &q,
-            &walk::all_segments(searcher),
-            |ord, _, doc| {
-                found.push(keys[ord as usize].hit(ord, doc));
-            },
-        )?;
-        found.sort_unstable_by_key(|h| h.offset);
-        let whole = if after {
-            hit.offset.saturating_add(span) >= max_offset
-        } else {
-            hit.offset <= span
-        };
-        if found.len() >= n || whole {
-            if after {
-                found.truncate(n);
+/// What finding the lines around hits needs of one searcher, opened once.
+pub struct Neighbours {
+    keys: Vec<Keys>,
+    /// The largest offset of any line: no span needs to reach past it.
+    max_offset: u64,
+}
+
+impl Neighbours {
+    pub fn of(searcher: &Searcher) -> Result<Neighbours> {
+        let max_offset = searcher
+            .segment_readers()
+            .iter()
+            .filter_map(|s| s.fast_fields().u64("offset").ok())
+            .map(|c| c.max_value())
+            .max()
+            .unwrap_or(0);
+        Ok(Neighbours {
+            keys: walk::keys(searcher)?,
+            max_offset,
+        })
+    }
+
+    /// Up to `n` lines of `hit`'s stream (same host and file) just before
+    /// it (`after` false) or just after it, in file order.
+    pub fn around(
+        &self,
+        searcher: &Searcher,
+        schema: &LogSchema,
+        hit: &Hit,
+        n: usize,
+        after: bool,
+    ) -> Result<Vec<Hit>> {
+        let (keys, max_offset) = (&self.keys, self.max_offset);
+        let same_stream: Box<dyn Query> = Box::new(TermQuery::new(
+            Term::from_field_text(schema.stream, &stream_key(hit.stream)),
+            IndexRecordOption::Basic,
+        ));
+        // Offsets are bytes: look at a span that likely holds n lines, and
+        // widen it until it does or covers the whole file.
+        let mut span: u64 = 512 * (n as u64 + 2);
+        loop {
+            let (lo, hi) = if after {
+                (
+                    Bound::Excluded(hit.offset),
+                    Bound::Included(hit.offset.saturating_add(span)),
+                )
             } else {
-                found.drain(..found.len().saturating_sub(n));
+                (
+                    Bound::Included(hit.offset.saturating_sub(span)),
+                    Bound::Excluded(hit.offset),
+                )
+            };
+            let term = |b: Bound<u64>| b.map(|o| Term::from_field_u64(schema.offset, o));
+            let q = BooleanQuery::new(vec![
+                (Occur::Must, same_stream.box_clone()),
+                (Occur::Must, Box::new(RangeQuery::new(term(lo), term(hi)))),
+            ]);
+            let mut found = Vec::new();
+            walk::for_each(
+                searcher,
+                &q,
+                &walk::all_segments(searcher),
+                |ord, _, doc| {
+                    found.push(keys[ord as usize].hit(ord, doc));
+                },
+            )?;
+            found.sort_unstable_by_key(|h| h.offset);
+            let whole = if after {
+                hit.offset.saturating_add(span) >= max_offset
+            } else {
+                hit.offset <= span
+            };
+            if found.len() >= n || whole {
+                if after {
+                    found.truncate(n);
+                } else {
+                    found.drain(..found.len().saturating_sub(n));
+                }
+                return Ok(found);
             }
-            return Ok(found);
+            span = span.saturating_mul(4);
         }
-        span = span.saturating_mul(4);
     }
 }

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use logcore::record::SEVERITY_NAMES;
 
 use crate::cli::{By, Output};
-use crate::lines::{self, Lines};
+use crate::lines::{Lines, Neighbours};
 use crate::output::{LineKind, Printer};
 use crate::search::{Opened, Plan};
 use crate::walk::{self, Hit};
@@ -32,6 +32,8 @@ pub struct Job<W: Write> {
     /// Per stream, the offset of the last line printed (context lines are
     /// not printed twice).
     printed_up_to: HashMap<u64, u64>,
+    /// The columns `-A/-B/-C` look in, opened at the first match.
+    neighbours: Option<Neighbours>,
     /// Matches printed.
     pub matched: u64,
     /// What printing a match needs of its record.
@@ -66,6 +68,7 @@ impl<W: Write> Job<W> {
             context,
             last_printed: None,
             printed_up_to: HashMap::new(),
+            neighbours: None,
             matched: 0,
         }
     }
@@ -133,6 +136,7 @@ impl<W: Write> Job<W> {
             generation = searcher.generation().generation_id();
             self.opened.searcher = searcher.clone();
             self.lines.reset();
+            self.neighbours = None;
             let hits = walk::new_hits(&searcher, self.plan.query(), &mut seen)?;
             for hit in hits {
                 if let Some(record) = self.checked(&hit)? {
@@ -157,7 +161,13 @@ impl<W: Write> Job<W> {
         // One line more than asked: it says whether the last line printed
         // comes right before this group (no `--` then).
         let searcher = self.opened.searcher.clone();
-        let mut earlier = lines::around(&searcher, &self.opened.schema, hit, before + 1, false)?;
+        if self.neighbours.is_none() {
+            self.neighbours = Some(Neighbours::of(&searcher)?);
+        }
+        let neighbours = self.neighbours.as_ref().expect("set above");
+        let schema = &self.opened.schema;
+        let mut earlier = neighbours.around(&searcher, schema, hit, before + 1, false)?;
+        let later = neighbours.around(&searcher, schema, hit, after, true)?;
         let joins = self.last_printed.is_none_or(|last| {
             last.stream == hit.stream
                 && (last.offset >= hit.offset || earlier.iter().any(|h| h.offset == last.offset))
@@ -177,7 +187,7 @@ impl<W: Write> Job<W> {
             self.printer.record(record, LineKind::Match)?;
             self.mark(hit);
         }
-        for h in lines::around(&searcher, &self.opened.schema, hit, after, true)? {
+        for h in later {
             if !done(&self.printed_up_to, &h) {
                 self.context_line(&h)?;
             }
@@ -228,11 +238,7 @@ pub fn count(opened: &Opened, plan: &Plan, data_dir: &Path, by: Option<By>) -> R
     let mut lines = Lines::new(&opened.schema, &data_dir.join("archive"));
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut total = 0u64;
-    let keys: Vec<walk::Keys> = searcher
-        .segment_readers()
-        .iter()
-        .map(walk::Keys::of)
-        .collect::<Result<_>>()?;
+    let keys = walk::keys(searcher)?;
     let mut error = None;
     walk::for_each(
         searcher,
