@@ -26,7 +26,7 @@ use collectord::store::{Store, StoreOptions};
 use collectord::{index, server, writer};
 use logcore::wire::{self, Frame, WireRecord, WireStream, VERSION};
 use tantivy::Index;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 struct Args {
     lines: u64,
@@ -336,14 +336,11 @@ fn main() {
     let writer = std::thread::Builder::new()
         .name("writer".into())
         .spawn(move || {
-            writer::run(
-                store,
-                rx,
-                writer::WriterOptions {
-                    commit_interval: Duration::from_millis(500),
-                },
-                writer_stats,
-            )
+            let (_options, options) = watch::channel(writer::WriterOptions {
+                commit_interval: Duration::from_millis(500),
+                retention: Policy { days: 0, bytes: 0 },
+            });
+            writer::run(store, rx, options, writer_stats)
         })
         .unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -366,7 +363,7 @@ fn main() {
     let server = rt.spawn(server::run(
         listener,
         Shared {
-            limits,
+            limits: watch::channel(limits).1,
             queue: tx,
             stats: stats.clone(),
         },

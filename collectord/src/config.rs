@@ -62,6 +62,40 @@ impl Default for Config {
     }
 }
 
+/// Where the config comes from: the file (`--config`, else the default
+/// file if it exists) and the command-line flags that override it. Read
+/// the same way at start and on every SIGHUP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// `--config`: this file must exist.
+    pub explicit: Option<PathBuf>,
+    /// Read when there is no `--config`; missing means the defaults.
+    pub default: PathBuf,
+    /// `--listen`, over `listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`, over `data-dir`.
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Source {
+    /// The file that is (or would be) read.
+    pub fn path(&self) -> &Path {
+        self.explicit.as_deref().unwrap_or(&self.default)
+    }
+
+    /// Reads the file and applies the command-line overrides.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        let mut config = Config::load(self.explicit.as_deref(), &self.default)?;
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(dir) = &self.data_dir {
+            config.data_dir.clone_from(dir);
+        }
+        Ok(config)
+    }
+}
+
 /// A config that cannot be used; the program exits with [`ConfigError::EXIT_CODE`].
 #[derive(Debug)]
 pub struct ConfigError(pub String);
@@ -213,6 +247,27 @@ mod tests {
         assert!(parse("writer-memory-mb = 8")
             .unwrap_err()
             .contains("writer-memory-mb"));
+    }
+
+    #[test]
+    fn command_line_overrides_the_file_at_every_load() {
+        // A reload must not move collectord to the file's port or data dir
+        // when the command line chose others.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:1\"\nwindow = 3\n").unwrap();
+        let mut source = Source {
+            explicit: Some(file.clone()),
+            default: dir.path().join("unused.toml"),
+            listen: None,
+            data_dir: Some(PathBuf::from("/srv/logs")),
+        };
+        let c = source.load().unwrap();
+        assert_eq!((c.listen.port(), c.window), (1, 3));
+        assert_eq!(c.data_dir, PathBuf::from("/srv/logs"));
+        source.listen = Some("127.0.0.1:2".parse().unwrap());
+        assert_eq!(source.load().unwrap().listen.port(), 2);
+        assert_eq!(source.path(), file);
     }
 
     #[test]

@@ -7,6 +7,11 @@
 //! deadline: a HELLO within `frame-timeout` of connecting, a frame whole
 //! within `frame-timeout` of its first byte, some frame within
 //! `idle-timeout`.
+//!
+//! A connection keeps the [`Limits`] it was accepted with: its WELCOME
+//! told the agent the window and the largest frame, and an agent holds to
+//! those until it reconnects. A reload (SIGHUP) changes the limits of
+//! connections accepted after it; existing ones are not cut.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -17,11 +22,13 @@ use std::time::Duration;
 use logcore::wire::{self, Frame, WireError, MAGIC, VERSION};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{broadcast, mpsc, oneshot, OwnedSemaphorePermit};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::{timeout, timeout_at, Instant};
 
 use crate::close::Close;
+use crate::config::Config;
 use crate::notify::Stats;
+use crate::server::Slot;
 use crate::store::Peer;
 use crate::writer::{now_ms, Batch};
 
@@ -35,8 +42,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// the ERROR frame before the peer reads it).
 const LINGER: Duration = Duration::from_millis(500);
 
-/// What every connection shares.
-#[derive(Debug, Clone)]
+/// The limits a connection is served with.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     pub max_connections: u32,
     pub max_frame: u32,
@@ -45,29 +52,45 @@ pub struct Limits {
     pub idle_timeout: Duration,
 }
 
+impl Limits {
+    pub fn from_config(config: &Config) -> Limits {
+        Limits {
+            max_connections: config.max_connections,
+            max_frame: config.max_frame_bytes,
+            window: config.window,
+            frame_timeout: config.frame_timeout(),
+            idle_timeout: config.idle_timeout(),
+        }
+    }
+}
+
+/// What every connection shares.
 pub struct Shared {
-    pub limits: Limits,
+    /// The limits for connections accepted from now on (a reload sends new
+    /// ones); each connection takes a copy when it is accepted.
+    pub limits: watch::Receiver<Limits>,
     pub queue: mpsc::Sender<Batch>,
     pub stats: Arc<Stats>,
 }
 
-/// Serves one connection to its end and logs why it ended. `permit` (its
+/// Serves one connection to its end and logs why it ended. `slot` (its
 /// place under `max-connections`) is given back before the closing linger.
 pub async fn serve(
     stream: TcpStream,
     addr: SocketAddr,
     shared: Arc<Shared>,
+    limits: Limits,
     shutdown: broadcast::Receiver<()>,
-    permit: OwnedSemaphorePermit,
+    slot: Slot,
 ) {
-    let mut conn = Connection::new(stream, &shared.limits);
+    let mut conn = Connection::new(stream, &limits);
     let mut peer = None;
-    let reason = conn.run(&shared, shutdown, &mut peer).await;
+    let reason = conn.run(&shared, limits.window, shutdown, &mut peer).await;
     if peer.is_some() {
         shared.stats.agents.fetch_sub(1, Ordering::Relaxed);
     }
     reason.log(addr, peer.as_ref().map(|p| p.agent_id.as_str()));
-    drop(permit);
+    drop(slot);
     conn.close(&reason).await;
 }
 
@@ -107,6 +130,7 @@ impl Connection {
     async fn run(
         &mut self,
         shared: &Shared,
+        window: u16,
         mut shutdown: broadcast::Receiver<()>,
         peer_out: &mut Option<Arc<Peer>>,
     ) -> Close {
@@ -124,14 +148,14 @@ impl Connection {
         let welcome = Frame::Welcome {
             version: VERSION,
             max_frame: self.max_frame,
-            window: shared.limits.window,
+            window,
         };
         if let Err(close) = self.send(&welcome).await {
             return close;
         }
         tracing::info!(peer = %self.peer_addr(), agent = %peer.agent_id, host = %peer.host, "Agent connected.");
 
-        let window = usize::from(shared.limits.window);
+        let window = usize::from(window);
         let mut outstanding: VecDeque<(u64, oneshot::Receiver<()>)> =
             VecDeque::with_capacity(window);
         let mut last_seq = 0u64;

@@ -1,6 +1,8 @@
 //! The running daemon: opens the store, starts the writer thread, then
 //! the tokio runtime with the server, signals and systemd notifications.
 //!
+//! SIGHUP reloads the config file (see [`crate::reload`]).
+//!
 //! Shutdown (SIGTERM, SIGINT, or the writer failing): STOPPING=1, stop
 //! accepting, connections ACK what commits within a few seconds and close,
 //! the writer sees its queue close, commits a last time and returns.
@@ -12,12 +14,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::{mpsc, oneshot};
-use tracing::{error, info, warn};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{error, info};
 
-use crate::config::Config;
+use crate::config::{Config, Source};
 use crate::connection::{Limits, Shared};
 use crate::notify::{self, Stats};
+use crate::reload::Reloader;
 use crate::retention::Policy;
 use crate::store::{Store, StoreOptions};
 use crate::writer::{self, now_ms, WriterOptions};
@@ -26,8 +29,14 @@ use crate::{listen, server};
 /// How often STATUS= is updated.
 const STATUS_EVERY: Duration = Duration::from_secs(5);
 
-/// Runs until a signal or a fatal writer error.
-pub fn run(config: &Config, listener: StdListener, origin: listen::Origin) -> anyhow::Result<()> {
+/// Runs until a signal or a fatal writer error. `config` is what `source`
+/// gave at start; SIGHUP reads `source` again.
+pub fn run(
+    config: Config,
+    source: Source,
+    listener: StdListener,
+    origin: listen::Origin,
+) -> anyhow::Result<()> {
     let local_addr = listener
         .local_addr()
         .context("cannot read the listening address")?;
@@ -45,14 +54,12 @@ pub fn run(config: &Config, listener: StdListener, origin: listen::Origin) -> an
     let stats = Arc::new(Stats::default());
     let (queue_tx, queue_rx) = mpsc::channel(writer::QUEUE);
     let (writer_stopped_tx, writer_stopped_rx) = oneshot::channel::<()>();
-    let writer_options = WriterOptions {
-        commit_interval: config.commit_interval(),
-    };
+    let (writer_options, writer_options_rx) = watch::channel(WriterOptions::from_config(&config));
     let writer_stats = stats.clone();
     let writer = std::thread::Builder::new()
         .name("writer".into())
         .spawn(move || {
-            let result = writer::run(store, queue_rx, writer_options, writer_stats);
+            let result = writer::run(store, queue_rx, writer_options_rx, writer_stats);
             if let Err(e) = &result {
                 error!(error = %format!("{e:#}"), "The writer failed; shutting down.");
             }
@@ -67,13 +74,8 @@ pub fn run(config: &Config, listener: StdListener, origin: listen::Origin) -> an
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
-    let limits = Limits {
-        max_connections: config.max_connections,
-        max_frame: config.max_frame_bytes,
-        window: config.window,
-        frame_timeout: config.frame_timeout(),
-        idle_timeout: config.idle_timeout(),
-    };
+    let (limits, limits_rx) = watch::channel(Limits::from_config(&config));
+    let mut reloader = Reloader::new(source, config, limits, writer_options);
     let served = runtime.block_on(async {
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -82,7 +84,7 @@ pub fn run(config: &Config, listener: StdListener, origin: listen::Origin) -> an
         let mut sighup = signal(SignalKind::hangup())?;
         tokio::spawn(async move {
             while sighup.recv().await.is_some() {
-                warn!("Reloading the config on SIGHUP is not supported yet; restart collectord to apply changes.");
+                reloader.reload();
             }
         });
         tokio::spawn(status_loop(stats.clone()));
@@ -99,7 +101,11 @@ pub fn run(config: &Config, listener: StdListener, origin: listen::Origin) -> an
             }
             notify::stopping();
         };
-        let shared = Shared { limits, queue: queue_tx, stats };
+        let shared = Shared {
+            limits: limits_rx,
+            queue: queue_tx,
+            stats,
+        };
         server::run(listener, shared, shutdown).await;
         Ok::<(), std::io::Error>(())
     });

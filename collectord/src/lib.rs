@@ -4,6 +4,7 @@
 //! Module map:
 //!
 //! - [`cli`], [`config`]: command line and config file.
+//! - [`reload`]: SIGHUP, and which keys apply without a restart.
 //! - [`listen`]: the listening socket (systemd socket activation or bind).
 //! - [`server`], [`connection`], [`close`]: accept loop, one agent
 //!   connection, and why connections end.
@@ -26,6 +27,7 @@ pub mod index;
 pub mod listen;
 pub mod log;
 pub mod notify;
+pub mod reload;
 pub mod retention;
 pub mod server;
 pub mod store;

@@ -1,11 +1,11 @@
 //! `collectord [--config PATH] [--check-config] [--listen ADDR] [--data-dir DIR]`
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use collectord::cli::{Cli, DEFAULT_CONFIG};
-use collectord::config::{Config, ConfigError};
+use collectord::config::{ConfigError, Source};
 use collectord::{daemon, listen, log};
 
 fn main() -> ExitCode {
@@ -23,15 +23,15 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut config = Config::load(cli.config.as_deref(), Path::new(DEFAULT_CONFIG))?;
-    if let Some(listen) = cli.listen {
-        config.listen = listen;
-    }
-    if let Some(dir) = cli.data_dir {
-        config.data_dir = dir;
-    }
+    let source = Source {
+        explicit: cli.config,
+        default: PathBuf::from(DEFAULT_CONFIG),
+        listen: cli.listen,
+        data_dir: cli.data_dir,
+    };
+    let config = source.load()?;
     if cli.check_config {
-        let path = cli.config.as_deref().unwrap_or(Path::new(DEFAULT_CONFIG));
+        let path = source.path();
         if path.exists() {
             println!("collectord: config OK ({})", path.display());
         } else {
@@ -45,5 +45,5 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     log::init();
     // Inherit or bind the socket before any thread starts.
     let (listener, origin) = listen::listener(config.listen)?;
-    daemon::run(&config, listener, origin)
+    daemon::run(config, source, listener, origin)
 }

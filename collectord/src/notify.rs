@@ -1,4 +1,4 @@
-//! systemd notifications (READY, STATUS, WATCHDOG, STOPPING) and the live
+//! systemd notifications (READY, RELOADING, STATUS, WATCHDOG, STOPPING) and the live
 //! figures STATUS reports. Outside systemd (`NOTIFY_SOCKET` unset) every
 //! call is a no-op.
 
@@ -27,6 +27,15 @@ fn send(states: &[NotifyState<'_>]) {
 
 pub fn ready() {
     send(&[NotifyState::Ready]);
+}
+
+/// RELOADING=1, with the MONOTONIC_USEC= that systemd 253 and later
+/// require beside it (older ones ignore it); READY=1 ends the reload.
+pub fn reloading() {
+    match NotifyState::monotonic_usec_now() {
+        Ok(now) => send(&[NotifyState::Reloading, now]),
+        Err(_) => send(&[NotifyState::Reloading]),
+    }
 }
 
 pub fn stopping() {

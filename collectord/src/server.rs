@@ -3,19 +3,42 @@
 //! to finish (ACK what commits in time, send ERROR SHUTDOWN) and returns
 //! once all of them have.
 //!
-//! A semaphore caps connections at `max-connections`; one over the cap is
-//! sent ERROR BUSY and closed. Connections share nothing but the writer
-//! queue, so one misbehaving peer never stalls another.
+//! A count of open connections caps them at `max-connections`; one over
+//! the cap is sent ERROR BUSY and closed. The cap is read at each accept,
+//! so a reload that lowers it refuses new connections until enough old
+//! ones have closed, and never cuts one. Connections share nothing but the
+//! writer queue, so one misbehaving peer never stalls another.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc, Semaphore};
+use tokio::sync::{broadcast, mpsc};
 use tracing::{info, warn};
 
 use crate::connection::{self, Shared};
+
+/// A connection's place under `max-connections`, given back when dropped.
+pub struct Slot(Arc<AtomicU32>);
+
+impl Slot {
+    /// A place if fewer than `max` are taken.
+    fn take(open: &Arc<AtomicU32>, max: u32) -> Option<Slot> {
+        open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .ok()
+        .map(|_| Slot(open.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// Serves agents on `listener` until `shutdown` completes.
 pub async fn run(listener: TcpListener, shared: Shared, shutdown: impl Future) {
@@ -24,7 +47,7 @@ pub async fn run(listener: TcpListener, shared: Shared, shutdown: impl Future) {
     // Each connection task holds a clone; `recv` returns `None` once all are gone.
     let (all_done_tx, mut all_done_rx) = mpsc::channel::<()>(1);
     let shared = Arc::new(shared);
-    let limit = Arc::new(Semaphore::new(shared.limits.max_connections as usize));
+    let open = Arc::new(AtomicU32::new(0));
 
     let accept = async {
         loop {
@@ -38,19 +61,19 @@ pub async fn run(listener: TcpListener, shared: Shared, shutdown: impl Future) {
                 }
             };
             let _ = stream.set_nodelay(true);
-            match limit.clone().try_acquire_owned() {
-                Ok(permit) => {
+            // A copy: the borrow of the watch must not live across an await.
+            let limits = shared.limits.borrow().clone();
+            let done = all_done_tx.clone();
+            match Slot::take(&open, limits.max_connections) {
+                Some(slot) => {
                     let shared = shared.clone();
                     let shutdown = notify_shutdown.subscribe();
-                    let done = all_done_tx.clone();
                     tokio::spawn(async move {
-                        connection::serve(stream, addr, shared, shutdown, permit).await;
+                        connection::serve(stream, addr, shared, limits, shutdown, slot).await;
                         drop(done);
                     });
                 }
-                Err(_) => {
-                    let limits = shared.limits.clone();
-                    let done = all_done_tx.clone();
+                None => {
                     tokio::spawn(async move {
                         connection::refuse_busy(stream, addr, limits).await;
                         drop(done);
@@ -79,7 +102,7 @@ mod tests {
     use logcore::wire::{self, code, Frame, WireRecord, WireStream, VERSION};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
-    use tokio::sync::oneshot;
+    use tokio::sync::{oneshot, watch};
     use tokio::task::JoinHandle;
 
     use super::*;
@@ -99,6 +122,8 @@ mod tests {
 
     struct Running {
         addr: SocketAddr,
+        /// What a reload sends.
+        limits: watch::Sender<Limits>,
         batches: mpsc::Receiver<Batch>,
         stop: Option<oneshot::Sender<()>>,
         task: JoinHandle<()>,
@@ -117,8 +142,9 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let (queue, batches) = mpsc::channel(4);
         let (stop, stopped) = oneshot::channel::<()>();
+        let (limits, limits_rx) = watch::channel(limits);
         let shared = Shared {
-            limits,
+            limits: limits_rx,
             queue,
             stats: Arc::new(Stats::default()),
         };
@@ -127,6 +153,7 @@ mod tests {
         }));
         Running {
             addr,
+            limits,
             batches,
             stop: Some(stop),
             task,
@@ -330,6 +357,51 @@ mod tests {
         let mut second = TcpStream::connect(server.addr).await.unwrap();
         assert_eq!(error_code(&mut second).await.0, code::BUSY);
         drop(first);
+        server.stop().await;
+    }
+
+    /// WELCOME's window, after a HELLO.
+    async fn welcome_window(addr: SocketAddr) -> (TcpStream, u16) {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        send(&mut s, &hello(VERSION)).await;
+        match recv(&mut s).await {
+            Some(Frame::Welcome { window, .. }) => (s, window),
+            other => panic!("expected WELCOME, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn reloaded_limits_apply_to_new_connections_only() {
+        // `systemctl reload` after raising max-connections must let more
+        // agents in without a restart, and lowering it must not cut agents
+        // already connected.
+        let mut l = limits();
+        l.max_connections = 1;
+        let server = start(l.clone()).await;
+        let (first, window) = welcome_window(server.addr).await;
+        assert_eq!(window, 2);
+        let mut refused = TcpStream::connect(server.addr).await.unwrap();
+        assert_eq!(error_code(&mut refused).await.0, code::BUSY);
+
+        l.max_connections = 2;
+        l.window = 5;
+        server.limits.send_replace(l.clone());
+        let (second, window) = welcome_window(server.addr).await;
+        assert_eq!(window, 5, "a new connection gets the new window");
+
+        l.max_connections = 1;
+        server.limits.send_replace(l);
+        let mut refused = TcpStream::connect(server.addr).await.unwrap();
+        assert_eq!(error_code(&mut refused).await.0, code::BUSY);
+        // Both connections stay open: a probe sees no ERROR and no EOF.
+        for s in [first, second] {
+            let mut probe = [0u8; 1];
+            assert!(
+                tokio::time::timeout(Duration::from_millis(100), s.peek(&mut probe))
+                    .await
+                    .is_err()
+            );
+        }
         server.stop().await;
     }
 

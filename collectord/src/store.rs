@@ -239,6 +239,11 @@ impl Store {
         self.dirty
     }
 
+    /// The policy [`Store::apply_retention`] applies from now on.
+    pub fn set_retention(&mut self, policy: Policy) {
+        self.policy = policy;
+    }
+
     /// Applies the retention policy as of `now_ms`: deletes the index
     /// documents and archive files of the days that go, in that order
     /// (commit first, so a crash in between leaves only unnamed files,

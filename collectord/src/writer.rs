@@ -8,6 +8,11 @@
 //! `done` channel: the connection sends the ACK. The loop wakes at least
 //! once a second (for WATCHDOG=1 and hourly retention). When every sender
 //! is gone (the server has stopped), it commits what it has and returns.
+//!
+//! Its [`WriterOptions`] come through a `watch` channel: a reload sends new
+//! ones, and the writer takes them when it next waits for a batch (at
+//! once when idle, after the group being committed when busy); a new
+//! retention policy is applied right then.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,10 +20,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use logcore::wire::WireStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info};
 
+use crate::config::Config;
 use crate::notify::{Stats, Watchdog};
+use crate::retention::Policy;
 use crate::store::{Peer, Store};
 
 /// Batches waiting for the writer, over all connections. Each holds at
@@ -48,8 +55,34 @@ pub struct Batch {
     pub done: oneshot::Sender<()>,
 }
 
+/// What a reload can change in the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriterOptions {
     pub commit_interval: Duration,
+    pub retention: Policy,
+}
+
+impl WriterOptions {
+    pub fn from_config(config: &Config) -> WriterOptions {
+        WriterOptions {
+            commit_interval: config.commit_interval(),
+            retention: Policy {
+                days: config.retention_days,
+                bytes: config.retention_bytes,
+            },
+        }
+    }
+}
+
+/// What woke the idle writer.
+enum Wake {
+    Batch(Batch),
+    /// Every sender is gone.
+    Closed,
+    /// New options.
+    Options,
+    /// A second without batches.
+    Tick,
 }
 
 pub fn now_ms() -> i64 {
@@ -61,9 +94,11 @@ pub fn now_ms() -> i64 {
 pub fn run(
     mut store: Store,
     mut queue: mpsc::Receiver<Batch>,
-    options: WriterOptions,
+    mut new_options: watch::Receiver<WriterOptions>,
     stats: Arc<Stats>,
 ) -> anyhow::Result<()> {
+    let mut options = *new_options.borrow_and_update();
+    store.set_retention(options.retention);
     // Only for waiting on the queue with a timeout.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -75,10 +110,33 @@ pub fn run(
     let mut last_commit = Instant::now();
     loop {
         watchdog.tick();
-        let first = match rt.block_on(async { tokio::time::timeout(TICK, queue.recv()).await }) {
-            Ok(Some(batch)) => batch,
-            Ok(None) => break,
-            Err(_) => {
+        let wake = rt.block_on(async {
+            tokio::select! {
+                // First, so that options sent while batches keep coming are
+                // taken at the next wait all the same.
+                biased;
+                Ok(()) = new_options.changed() => Wake::Options,
+                next = tokio::time::timeout(TICK, queue.recv()) => match next {
+                    Ok(Some(batch)) => Wake::Batch(batch),
+                    Ok(None) => Wake::Closed,
+                    Err(_) => Wake::Tick,
+                },
+            }
+        });
+        let first = match wake {
+            Wake::Batch(batch) => batch,
+            Wake::Closed => break,
+            Wake::Options => {
+                let new = *new_options.borrow_and_update();
+                if new.retention != options.retention {
+                    store.set_retention(new.retention);
+                    store.apply_retention(now_ms())?;
+                    last_retention = Instant::now();
+                }
+                options = new;
+                continue;
+            }
+            Wake::Tick => {
                 if last_retention.elapsed() >= RETENTION_EVERY {
                     store.apply_retention(now_ms())?;
                     last_retention = Instant::now();
@@ -217,9 +275,10 @@ mod tests {
         .unwrap();
         let (tx, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(Stats::default());
-        let options = WriterOptions {
+        let (_options, options) = watch::channel(WriterOptions {
             commit_interval: Duration::from_millis(500),
-        };
+            retention: Policy { days: 0, bytes: 0 },
+        });
         let thread_stats = stats.clone();
         let writer = std::thread::spawn(move || run(store, rx, options, thread_stats));
         let peer = Arc::new(Peer {

@@ -1,0 +1,312 @@
+//! Reloading the config on SIGHUP (`systemctl reload collectord`: the unit
+//! runs `collectord --check-config`, then sends SIGHUP).
+//!
+//! [`KEYS`] is the one list of which keys apply at once and which wait for
+//! the next restart. A reload reads the file the way the start did
+//! ([`Source::load`]: the same file, the command-line overrides on top),
+//! sends the live keys to the server and the writer through `watch`
+//! channels, and logs what changed. An invalid file changes nothing. systemd
+//! hears RELOADING=1 at the start and READY=1 at the end either way.
+//!
+//! What a live change does:
+//! - `retention-days`, `retention-bytes`: the writer applies the new policy
+//!   at once (deleting what it no longer keeps), then hourly as before.
+//! - `commit-interval-ms`: from the writer's next group of batches.
+//! - `max-connections`, `max-frame-bytes`, `window`, `frame-timeout-ms`,
+//!   `idle-timeout-ms`: for connections accepted from then on. Connections
+//!   already open keep the limits they were accepted with (their WELCOME
+//!   told the agent its window and frame size) until the agent reconnects;
+//!   a lower `max-connections` refuses new agents until enough have left.
+
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::config::{Config, Source};
+use crate::connection::Limits;
+use crate::notify;
+use crate::writer::WriterOptions;
+
+/// When a new value of a key takes effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applies {
+    /// On SIGHUP.
+    Live,
+    /// At the next start of collectord.
+    Restart,
+}
+
+/// One config key.
+pub struct Key {
+    /// As written in the file.
+    pub name: &'static str,
+    pub applies: Applies,
+    /// Whether two configs have different values for it.
+    differs: fn(&Config, &Config) -> bool,
+}
+
+const fn key(name: &'static str, applies: Applies, differs: fn(&Config, &Config) -> bool) -> Key {
+    Key {
+        name,
+        applies,
+        differs,
+    }
+}
+
+use Applies::{Live, Restart};
+
+/// Every config key, in the order of the config file's documentation, and
+/// when a change to it takes effect. A test checks that no key is missing.
+pub const KEYS: &[Key] = &[
+    // The socket is bound (or inherited) before any thread starts.
+    key("listen", Restart, |a, b| a.listen != b.listen),
+    // The store, its lock and the writer are opened once.
+    key("data-dir", Restart, |a, b| a.data_dir != b.data_dir),
+    key("retention-days", Live, |a, b| {
+        a.retention_days != b.retention_days
+    }),
+    key("retention-bytes", Live, |a, b| {
+        a.retention_bytes != b.retention_bytes
+    }),
+    key("max-connections", Live, |a, b| {
+        a.max_connections != b.max_connections
+    }),
+    key("max-frame-bytes", Live, |a, b| {
+        a.max_frame_bytes != b.max_frame_bytes
+    }),
+    key("window", Live, |a, b| a.window != b.window),
+    key("commit-interval-ms", Live, |a, b| {
+        a.commit_interval_ms != b.commit_interval_ms
+    }),
+    key("frame-timeout-ms", Live, |a, b| {
+        a.frame_timeout_ms != b.frame_timeout_ms
+    }),
+    key("idle-timeout-ms", Live, |a, b| {
+        a.idle_timeout_ms != b.idle_timeout_ms
+    }),
+    // tantivy sizes its indexing threads when the writer is opened.
+    key("writer-memory-mb", Restart, |a, b| {
+        a.writer_memory_mb != b.writer_memory_mb
+    }),
+    key("writer-threads", Restart, |a, b| {
+        a.writer_threads != b.writer_threads
+    }),
+];
+
+/// The keys whose values differ between `old` and `new`, in [`KEYS`] order.
+pub fn changed<'k>(old: &Config, new: &Config) -> Vec<&'k Key> {
+    KEYS.iter().filter(|k| (k.differs)(old, new)).collect()
+}
+
+/// `a, b, c`, for the logs.
+fn names<'k>(keys: impl IntoIterator<Item = &'k Key>) -> String {
+    keys.into_iter()
+        .map(|k| k.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The running daemon's side of a reload.
+pub struct Reloader {
+    source: Source,
+    /// The config collectord started with: the restart keys keep its values.
+    started: Config,
+    /// The config last read.
+    current: Config,
+    limits: watch::Sender<Limits>,
+    writer: watch::Sender<WriterOptions>,
+}
+
+impl Reloader {
+    /// `config` is what `source` gave at start; `limits` and `writer` must
+    /// hold the values derived from it.
+    pub fn new(
+        source: Source,
+        config: Config,
+        limits: watch::Sender<Limits>,
+        writer: watch::Sender<WriterOptions>,
+    ) -> Reloader {
+        Reloader {
+            source,
+            started: config.clone(),
+            current: config,
+            limits,
+            writer,
+        }
+    }
+
+    /// Re-reads the config and applies what can change live; on an invalid
+    /// file, keeps everything as it is.
+    pub fn reload(&mut self) {
+        notify::reloading();
+        match self.source.load() {
+            Ok(config) => self.apply(config),
+            Err(e) => error!(
+                error = %e,
+                "Cannot reload; keeping the running configuration."
+            ),
+        }
+        notify::ready();
+    }
+
+    fn apply(&mut self, new: Config) {
+        let file = self.source.path().display().to_string();
+        let pending = changed(&self.started, &new)
+            .into_iter()
+            .filter(|k| k.applies == Restart);
+        let pending = names(pending);
+        if !pending.is_empty() {
+            warn!(
+                keys = %pending,
+                "{pending} changed; it takes effect at the next restart."
+            );
+        }
+        let limits = Limits::from_config(&new);
+        self.limits.send_if_modified(|old| {
+            let modified = *old != limits;
+            *old = limits;
+            modified
+        });
+        let writer = WriterOptions::from_config(&new);
+        self.writer.send_if_modified(|old| {
+            let modified = *old != writer;
+            *old = writer;
+            modified
+        });
+        let changed = names(changed(&self.current, &new));
+        if changed.is_empty() {
+            info!(%file, "Reloaded the configuration; nothing changed.");
+        } else {
+            info!(%file, %changed, "Reloaded the configuration.");
+        }
+        self.current = new;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn every_key_of_the_file_is_listed_once() {
+        // A key missing here would be silently ignored by a reload, and
+        // missing from the documentation generated from this list.
+        let err = Config::parse("no-such-key = 1\n", Path::new("c.toml"))
+            .unwrap_err()
+            .0;
+        let expected = err
+            .split_once("expected one of")
+            .unwrap_or_else(|| panic!("serde lists the keys: {err}"))
+            .1;
+        let in_file: Vec<&str> = expected.split('`').skip(1).step_by(2).collect::<Vec<_>>();
+        let listed: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        assert_eq!(listed, in_file);
+    }
+
+    #[test]
+    fn each_key_compares_its_own_field() {
+        // A comparison of the wrong field would apply a change without
+        // saying so, or say a key changed that did not.
+        let base = Config::default();
+        for (text, key) in [
+            ("listen = \"127.0.0.1:1\"", "listen"),
+            ("data-dir = \"/x\"", "data-dir"),
+            ("retention-days = 1", "retention-days"),
+            ("retention-bytes = 1", "retention-bytes"),
+            ("max-connections = 1", "max-connections"),
+            ("max-frame-bytes = 70000", "max-frame-bytes"),
+            ("window = 1", "window"),
+            ("commit-interval-ms = 1", "commit-interval-ms"),
+            ("frame-timeout-ms = 1", "frame-timeout-ms"),
+            ("idle-timeout-ms = 1", "idle-timeout-ms"),
+            ("writer-memory-mb = 64", "writer-memory-mb"),
+            ("writer-threads = 2", "writer-threads"),
+        ] {
+            let new = Config::parse(text, Path::new("c.toml")).unwrap();
+            assert_eq!(names(changed(&base, &new)), key, "{text}");
+        }
+        assert!(changed(&base, &base.clone()).is_empty());
+    }
+
+    #[test]
+    fn only_what_opens_the_socket_or_the_store_waits_for_a_restart() {
+        let restart: Vec<&str> = KEYS
+            .iter()
+            .filter(|k| k.applies == Restart)
+            .map(|k| k.name)
+            .collect();
+        assert_eq!(
+            restart,
+            ["listen", "data-dir", "writer-memory-mb", "writer-threads"]
+        );
+    }
+
+    fn reloader(
+        dir: &Path,
+        text: &str,
+    ) -> (
+        Reloader,
+        watch::Receiver<Limits>,
+        watch::Receiver<WriterOptions>,
+    ) {
+        let file = dir.join("c.toml");
+        std::fs::write(&file, text).unwrap();
+        let source = Source {
+            explicit: Some(file),
+            default: dir.join("unused.toml"),
+            listen: None,
+            data_dir: None,
+        };
+        let config = source.load().unwrap();
+        let (limits, limits_rx) = watch::channel(Limits::from_config(&config));
+        let (writer, writer_rx) = watch::channel(WriterOptions::from_config(&config));
+        (
+            Reloader::new(source, config, limits, writer),
+            limits_rx,
+            writer_rx,
+        )
+    }
+
+    #[test]
+    fn live_keys_reach_the_server_and_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut r, mut limits, mut writer) = reloader(dir.path(), "window = 4\n");
+        std::fs::write(
+            dir.path().join("c.toml"),
+            "window = 2\nretention-days = 3\nwriter-threads = 2\n",
+        )
+        .unwrap();
+        r.reload();
+        assert!(limits.has_changed().unwrap() && writer.has_changed().unwrap());
+        assert_eq!(limits.borrow_and_update().window, 2);
+        assert_eq!(writer.borrow_and_update().retention.days, 3);
+        assert_eq!(r.current.writer_threads, 2);
+        assert_eq!(r.started.writer_threads, 1);
+    }
+
+    #[test]
+    fn invalid_file_changes_nothing() {
+        // A typo saved before `systemctl reload` must not take effect in part.
+        let dir = tempfile::tempdir().unwrap();
+        let (mut r, limits, writer) = reloader(dir.path(), "window = 4\n");
+        std::fs::write(
+            dir.path().join("c.toml"),
+            "retention-days = 3\nwindow = 0\n",
+        )
+        .unwrap();
+        r.reload();
+        assert!(!limits.has_changed().unwrap());
+        assert!(!writer.has_changed().unwrap());
+        assert_eq!(r.current.window, 4);
+    }
+
+    #[test]
+    fn unchanged_file_wakes_nobody() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut r, limits, writer) = reloader(dir.path(), "window = 4\n");
+        r.reload();
+        assert!(!limits.has_changed().unwrap());
+        assert!(!writer.has_changed().unwrap());
+    }
+}
