@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 use serde::Deserialize;
 
+use crate::cli::DEFAULT_CONFIG_PATH;
+
 /// Where to start in a file seen for the first time, with no checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -16,7 +18,7 @@ pub enum StartAt {
     End,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct Config {
     /// The collector, as `host:port`.
@@ -67,6 +69,28 @@ impl Default for Config {
 /// spare under the smallest frame limit a collector is expected to use.
 const MAX_LINE_LIMIT: usize = 8 * 1024 * 1024;
 
+/// Where the configuration is read from, at start and on every SIGHUP:
+/// `--config`, else the default path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    explicit: Option<PathBuf>,
+    default: PathBuf,
+}
+
+impl Location {
+    /// `explicit` is the `--config` argument.
+    pub fn new(explicit: Option<PathBuf>) -> Location {
+        Location {
+            explicit,
+            default: PathBuf::from(DEFAULT_CONFIG_PATH),
+        }
+    }
+
+    pub fn load(&self) -> Result<(Config, Source)> {
+        Config::load(self.explicit.as_deref(), &self.default)
+    }
+}
+
 /// What the configuration was read from, for the startup log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -96,6 +120,54 @@ impl Config {
     }
     pub fn checkpoint_path(&self) -> PathBuf {
         self.state_dir.join("checkpoints.json")
+    }
+
+    /// The keys, as written in the file, whose values differ in `new`.
+    pub fn changed_keys(&self, new: &Config) -> Vec<&'static str> {
+        // Every field by name, without `..`: a new key must be added here.
+        let Config {
+            collector,
+            inputs,
+            state_dir,
+            host,
+            agent_id,
+            batch_lines,
+            batch_bytes,
+            linger_ms,
+            start_at,
+            max_line_bytes,
+            partial_flush_ms,
+            window,
+            rotate_wait_ms,
+            ack_timeout_ms,
+            shutdown_timeout_ms,
+        } = self;
+        [
+            ("collector", *collector != new.collector),
+            ("inputs", *inputs != new.inputs),
+            ("state-dir", *state_dir != new.state_dir),
+            ("host", *host != new.host),
+            ("agent-id", *agent_id != new.agent_id),
+            ("batch-lines", *batch_lines != new.batch_lines),
+            ("batch-bytes", *batch_bytes != new.batch_bytes),
+            ("linger-ms", *linger_ms != new.linger_ms),
+            ("start-at", *start_at != new.start_at),
+            ("max-line-bytes", *max_line_bytes != new.max_line_bytes),
+            (
+                "partial-flush-ms",
+                *partial_flush_ms != new.partial_flush_ms,
+            ),
+            ("window", *window != new.window),
+            ("rotate-wait-ms", *rotate_wait_ms != new.rotate_wait_ms),
+            ("ack-timeout-ms", *ack_timeout_ms != new.ack_timeout_ms),
+            (
+                "shutdown-timeout-ms",
+                *shutdown_timeout_ms != new.shutdown_timeout_ms,
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(key, differs)| differs.then_some(key))
+        .collect()
     }
 
     /// Loads the configuration. `explicit` is the `--config` argument: a
@@ -326,6 +398,35 @@ mod tests {
             let e = error(text);
             assert!(e.contains(&format!("`{key}`")), "{text}: {e}");
             assert!(e.contains("/etc/agentd/agentd.toml"), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn changed_keys_are_named_as_in_the_file() {
+        // The reload log line must name what changed the way the user wrote
+        // it, and a key compared against the wrong field would hide a change.
+        let old = parse("").unwrap();
+        assert!(old.changed_keys(&old.clone()).is_empty());
+        for (text, key) in [
+            ("collector = \"h:1\"", "collector"),
+            ("inputs = [\"/a.log\"]", "inputs"),
+            ("state-dir = \"/s\"", "state-dir"),
+            ("host = \"not-this-machine.example\"", "host"),
+            ("agent-id = \"x\"", "agent-id"),
+            ("batch-lines = 5", "batch-lines"),
+            ("batch-bytes = 5", "batch-bytes"),
+            ("linger-ms = 1", "linger-ms"),
+            ("start-at = \"end\"", "start-at"),
+            ("max-line-bytes = 5", "max-line-bytes"),
+            ("partial-flush-ms = 1", "partial-flush-ms"),
+            ("window = 1", "window"),
+            ("rotate-wait-ms = 1", "rotate-wait-ms"),
+            ("ack-timeout-ms = 1", "ack-timeout-ms"),
+            ("shutdown-timeout-ms = 1", "shutdown-timeout-ms"),
+        ] {
+            let new = parse(text).unwrap();
+            assert_eq!(old.changed_keys(&new), [key], "{text}");
+            assert_ne!(old, new, "{text}");
         }
     }
 

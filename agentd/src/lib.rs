@@ -20,13 +20,12 @@ mod tailer;
 mod tracked;
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 
 use clap::FromArgMatches;
 
-use crate::cli::{Cli, DEFAULT_CONFIG_PATH};
-use crate::config::{Config, Source};
+use crate::cli::Cli;
+use crate::config::{Location, Source};
 
 /// sysexits.h EX_CONFIG: the configuration is wrong.
 const EX_CONFIG: u8 = 78;
@@ -36,8 +35,8 @@ const EX_CONFIG: u8 = 78;
 pub fn main() -> ExitCode {
     let cli = Cli::from_arg_matches(&cli::command().get_matches()).unwrap_or_else(|e| e.exit());
     log::init();
-    let (config, source) = match Config::load(cli.config.as_deref(), Path::new(DEFAULT_CONFIG_PATH))
-    {
+    let location = Location::new(cli.config);
+    let (config, source) = match location.load() {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("agentd: error: {e:#}");
@@ -61,7 +60,7 @@ pub fn main() -> ExitCode {
             tracing::info!(path = %p.display(), "No configuration file; running with built-in defaults.")
         }
     }
-    match daemon::run(config) {
+    match daemon::run(config, location) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("agentd: error: {e:#}");

@@ -1,4 +1,4 @@
-//! systemd notifications: READY, STOPPING, STATUS, and WATCHDOG pings sent
+//! systemd notifications: READY, RELOADING, STOPPING, STATUS, and WATCHDOG pings sent
 //! from the tailer loop (the loop that does the work), never from a timer
 //! beside it. Without `NOTIFY_SOCKET` every call is a no-op.
 
@@ -50,6 +50,15 @@ impl Notifier {
 
     pub fn ready(&self) {
         self.send(&[NotifyState::Ready]);
+    }
+
+    /// RELOADING=1, with the MONOTONIC_USEC= that systemd 253 and later
+    /// require beside it (older ones ignore it); READY=1 ends the reload.
+    pub fn reloading(&self) {
+        match NotifyState::monotonic_usec_now() {
+            Ok(now) => self.send(&[NotifyState::Reloading, now]),
+            Err(_) => self.send(&[NotifyState::Reloading]),
+        }
     }
 
     pub fn stopping(&self) {

@@ -1,10 +1,14 @@
 //! Signals and wake-ups for the tailer loop.
 //!
 //! SIGTERM and SIGINT ask for a clean stop (a second one exits at once),
-//! SIGHUP is logged (reload is not implemented). Each signal also writes a
-//! byte to a socket pair the tailer polls together with inotify, so it wakes
-//! at once; the shipper uses the same socket pair (through a [`Waker`]) to
-//! wake a tailer that waits for room in the channel.
+//! SIGHUP asks for a reload of the configuration (the tailer loop returns
+//! and `daemon.rs` decides). Each signal also writes a byte to a socket pair
+//! the tailer polls together with inotify, so it wakes at once; the shipper
+//! uses the same socket pair (through a [`Waker`]) to wake a tailer that
+//! waits for room in the channel.
+//!
+//! The handlers are installed once per process; [`Signals`] is a handle
+//! that each pipeline (see `daemon.rs`) gets a clone of.
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -16,11 +20,21 @@ use std::time::Duration;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
+/// What a signal asks of the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// SIGTERM or SIGINT.
+    Stop,
+    /// SIGHUP.
+    Reload,
+}
+
+#[derive(Clone)]
 pub struct Signals {
     stop: Arc<AtomicBool>,
     hup: Arc<AtomicBool>,
-    wake_rx: UnixStream,
-    wake_tx: UnixStream,
+    wake_rx: Arc<UnixStream>,
+    wake_tx: Arc<UnixStream>,
 }
 
 impl Signals {
@@ -32,8 +46,8 @@ impl Signals {
         Ok(Signals {
             stop: Arc::new(AtomicBool::new(false)),
             hup: Arc::new(AtomicBool::new(false)),
-            wake_rx,
-            wake_tx,
+            wake_rx: Arc::new(wake_rx),
+            wake_tx: Arc::new(wake_tx),
         })
     }
 
@@ -94,7 +108,7 @@ impl Signals {
 
     fn drain(&self) {
         let mut buf = [0u8; 64];
-        while matches!((&self.wake_rx).read(&mut buf), Ok(n) if n > 0) {}
+        while matches!((&*self.wake_rx).read(&mut buf), Ok(n) if n > 0) {}
     }
 }
 

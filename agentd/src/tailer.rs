@@ -30,6 +30,7 @@ use crate::fileid::FileKey;
 use crate::locate::{find_copy, find_renamed, open_identical};
 use crate::outbox::{Outbox, Stop};
 use crate::scan::{Inputs, Watcher};
+use crate::signals::Request;
 use crate::tracked::{Ctx, TrackedFile};
 
 /// Bytes read from a file at a time, into one reused buffer.
@@ -85,6 +86,22 @@ impl Tailer {
         })
     }
 
+    /// Paths a previous tailer of this process was following (before a
+    /// reload): like checkpointed paths, a new file there is read from the
+    /// beginning even with start-at = "end", so that nothing written while
+    /// the pipeline restarted is skipped.
+    pub fn also_known(&mut self, paths: impl IntoIterator<Item = String>) {
+        self.known_paths.extend(paths);
+    }
+
+    /// The paths of the files being followed, for [`Self::also_known`].
+    pub fn followed_paths(&self) -> Vec<String> {
+        self.files
+            .iter()
+            .map(|f| f.path.to_string_lossy().into_owned())
+            .collect()
+    }
+
     /// Finds the checkpointed files and does the first scan. After this the
     /// daemon is ready.
     pub fn start(&mut self, now: Instant) {
@@ -93,14 +110,16 @@ impl Tailer {
         self.started = true;
     }
 
-    /// Runs until SIGTERM/SIGINT (`Ok`) or until the shipper is gone.
-    pub fn run(&mut self, status: &dyn Fn() -> String) -> Result<(), Stop> {
+    /// Runs until a signal asks for something (SIGTERM/SIGINT: stop,
+    /// SIGHUP: reload) or until the shipper is gone. After a reload request
+    /// it may be run again.
+    pub fn run(&mut self, status: &dyn Fn() -> String) -> Result<Request, Stop> {
         loop {
             if self.out.signals.stop_requested() {
-                return Ok(());
+                return Ok(Request::Stop);
             }
             if self.out.signals.take_hup() {
-                info!("Received SIGHUP: reload is not supported yet; restart to apply config.");
+                return Ok(Request::Reload);
             }
             let wake = self.watcher.drain().unwrap_or_else(|e| {
                 warn!(error = %e, "Cannot read inotify events; re-scanning.");
@@ -157,15 +176,22 @@ impl Tailer {
         self.out.flush()
     }
 
-    /// At shutdown: says STOPPING and hands over what can go without
+    /// At shutdown or before a restart: hands over what can go without
     /// waiting; dropping the tailer then closes the channel.
     pub fn finish(mut self) {
-        self.out.notifier.stopping();
         self.out.flush_now();
     }
 
     pub fn notify_ready(&self) {
         self.out.notifier.ready();
+    }
+
+    pub fn notify_reloading(&self) {
+        self.out.notifier.reloading();
+    }
+
+    pub fn notify_stopping(&self) {
+        self.out.notifier.stopping();
     }
 
     pub fn lines_read(&self) -> u64 {
