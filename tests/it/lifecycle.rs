@@ -8,7 +8,7 @@ use logq_tests::{check_numbers, numbered_line, wait_until, Agent, Collector};
 
 use crate::delivery::count;
 
-fn append(path: &std::path::Path, tag: &str, range: std::ops::Range<u64>) {
+pub fn append(path: &std::path::Path, tag: &str, range: std::ops::Range<u64>) {
     let mut f = fs::OpenOptions::new()
         .create(true)
         .append(true)

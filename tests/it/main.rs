@@ -8,4 +8,5 @@ mod delivery;
 mod lifecycle;
 mod output;
 mod query;
+mod reload;
 mod writer;

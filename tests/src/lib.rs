@@ -3,19 +3,20 @@
 //! directory, each in a directory of its own.
 
 pub mod corpus;
+pub mod notify;
 
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+
+use crate::notify::Notifications;
 
 /// The path of one of the workspace's programs, built next to the test binary
 /// (`cargo build --release --bins` before `cargo test --release`).
@@ -87,13 +88,41 @@ fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     }
 }
 
-/// A running daemon and the file its stderr goes to. Killed when dropped.
+/// A running daemon, the file its stderr goes to and what it told systemd.
+/// Killed when dropped.
 pub struct Daemon {
     pub child: Child,
     log: PathBuf,
+    /// What the daemon sent to its `NOTIFY_SOCKET`.
+    pub notes: Notifications,
 }
 
 impl Daemon {
+    /// SIGHUP, as `systemctl reload` sends it; then waits for RELOADING=1
+    /// and the READY=1 after it. An error says what did not come.
+    pub fn reload(&self, timeout: Duration) -> Result<(), String> {
+        let before = self.notes.count();
+        signal(&self.child, Signal::SIGHUP);
+        let reloading = self
+            .notes
+            .wait_for(before, "RELOADING=1", timeout)
+            .ok_or_else(|| format!("no RELOADING=1; notifications: {:?}", self.notes.all()))?;
+        self.notes
+            .wait_for(reloading + 1, "READY=1", timeout)
+            .ok_or_else(|| {
+                format!(
+                    "no READY=1 after RELOADING=1; notifications: {:?}",
+                    self.notes.all()
+                )
+            })?;
+        Ok(())
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     pub fn kill9(&mut self) {
         signal(&self.child, Signal::SIGKILL);
         let _ = self.child.wait();
@@ -126,6 +155,8 @@ pub struct Collector {
     pub dir: PathBuf,
     pub data_dir: PathBuf,
     pub config: PathBuf,
+    /// `listen` in its config file.
+    listen: String,
     _stdout: BufReader<ChildStdout>,
 }
 
@@ -140,14 +171,8 @@ impl Collector {
         fs::create_dir_all(dir).expect("create collector dir");
         let data_dir = dir.join("data");
         let config = dir.join("collectord.toml");
-        fs::write(
-            &config,
-            format!(
-                "listen = \"{listen}\"\ndata-dir = \"{}\"\n{extra}\n",
-                data_dir.display()
-            ),
-        )
-        .expect("write collectord.toml");
+        write_collector_config(&config, listen, &data_dir, extra);
+        let notes = Notifications::bind(&dir.join("notify.sock"));
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -157,6 +182,7 @@ impl Collector {
             .arg("--config")
             .arg(&config)
             .env("COLLECTORD_LOG", "info")
+            .env("NOTIFY_SOCKET", notes.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -179,13 +205,21 @@ impl Collector {
             daemon: Daemon {
                 child,
                 log: dir.join("collectord.log"),
+                notes,
             },
             addr,
             dir: dir.to_owned(),
             data_dir,
             config,
+            listen: listen.to_owned(),
             _stdout: stdout,
         }
+    }
+
+    /// Rewrites the config file as [`Collector::start`] wrote it, with
+    /// `extra` instead (for a reload).
+    pub fn write_config(&self, extra: &str) {
+        write_collector_config(&self.config, &self.listen, &self.data_dir, extra);
     }
 
     /// Starts a new collectord on the same port and data directory.
@@ -234,24 +268,22 @@ impl std::ops::DerefMut for Collector {
     }
 }
 
+fn write_collector_config(path: &Path, listen: &str, data_dir: &Path, extra: &str) {
+    fs::write(
+        path,
+        format!(
+            "listen = \"{listen}\"\ndata-dir = \"{}\"\n{extra}\n",
+            data_dir.display()
+        ),
+    )
+    .expect("write collectord.toml");
+}
+
 /// A running agentd with its own state directory.
 pub struct Agent {
     pub daemon: Daemon,
     pub dir: PathBuf,
     pub config: PathBuf,
-    /// What agentd sent to systemd (`NOTIFY_SOCKET`) so far, read by a
-    /// thread: a datagram socket queues only
-    /// `/proc/sys/net/unix/max_dgram_qlen` messages (10 by default), and
-    /// once the queue is full agentd's next notification blocks its tailer.
-    notes: Arc<Mutex<Vec<String>>>,
-    /// Tells the reading thread to stop.
-    stop: Arc<AtomicBool>,
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
 }
 
 impl Agent {
@@ -276,21 +308,14 @@ impl Agent {
     ) -> Agent {
         fs::create_dir_all(dir).expect("create agent dir");
         let config = dir.join("agentd.toml");
-        let inputs: Vec<String> = inputs
-            .iter()
-            .map(|p| format!("{:?}", p.display().to_string()))
-            .collect();
-        fs::write(
-            &config,
-            format!(
-                "collector = \"{collector}\"\ninputs = [{}]\nstate-dir = \"{}\"\nhost = \"testhost\"\nagent-id = \"agent-{}\"\n{extra}\n",
-                inputs.join(", "),
-                dir.join("state").display(),
-                dir.file_name().and_then(|n| n.to_str()).unwrap_or("x"),
-            ),
-        )
-        .expect("write agentd.toml");
+        write_agent_config(&config, dir, collector, inputs, extra);
         Self::spawn(dir, config, uid)
+    }
+
+    /// Rewrites the config file as [`Agent::start`] would have written it
+    /// with these arguments (for a reload).
+    pub fn write_config(&self, collector: SocketAddr, inputs: &[&Path], extra: &str) {
+        write_agent_config(&self.config, &self.dir, collector, inputs, extra);
     }
 
     fn spawn(dir: &Path, config: PathBuf, uid: Option<u32>) -> Agent {
@@ -300,31 +325,12 @@ impl Agent {
             .append(true)
             .open(dir.join("agentd.log"))
             .expect("open agentd.log");
-        let socket = dir.join("notify.sock");
-        let _ = fs::remove_file(&socket);
-        let notify = UnixDatagram::bind(&socket).expect("bind notify socket");
-        notify
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .expect("set timeout");
-        let notes = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        {
-            let (notes, stop) = (notes.clone(), stop.clone());
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while !stop.load(Ordering::Relaxed) {
-                    if let Ok(n) = notify.recv(&mut buf) {
-                        let note = String::from_utf8_lossy(&buf[..n]).into_owned();
-                        notes.lock().unwrap_or_else(|e| e.into_inner()).push(note);
-                    }
-                }
-            });
-        }
+        let notes = Notifications::bind(&dir.join("notify.sock"));
         let mut cmd = Command::new(bin("agentd"));
         cmd.arg("--config")
             .arg(&config)
             .env("AGENTD_LOG", "info")
-            .env("NOTIFY_SOCKET", &socket)
+            .env("NOTIFY_SOCKET", notes.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
@@ -336,23 +342,16 @@ impl Agent {
             daemon: Daemon {
                 child,
                 log: dir.join("agentd.log"),
+                notes,
             },
             dir: dir.to_owned(),
             config,
-            notes,
-            stop,
         }
     }
 
     /// Waits for agentd to tell systemd `READY=1`: its first scan is done.
     pub fn wait_ready(&self, timeout: Duration) -> bool {
-        wait_until(timeout, || {
-            self.notes
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .any(|n| n.lines().any(|l| l == "READY=1"))
-        })
+        self.notes.wait_for(0, "READY=1", timeout).is_some()
     }
 
     pub fn restart(self) -> Agent {
@@ -360,6 +359,29 @@ impl Agent {
         drop(self);
         Self::spawn(&dir, config, None)
     }
+}
+
+fn write_agent_config(
+    path: &Path,
+    dir: &Path,
+    collector: SocketAddr,
+    inputs: &[&Path],
+    extra: &str,
+) {
+    let inputs: Vec<String> = inputs
+        .iter()
+        .map(|p| format!("{:?}", p.display().to_string()))
+        .collect();
+    fs::write(
+        path,
+        format!(
+            "collector = \"{collector}\"\ninputs = [{}]\nstate-dir = \"{}\"\nhost = \"testhost\"\nagent-id = \"agent-{}\"\n{extra}\n",
+            inputs.join(", "),
+            dir.join("state").display(),
+            dir.file_name().and_then(|n| n.to_str()).unwrap_or("x"),
+        ),
+    )
+    .expect("write agentd.toml");
 }
 
 impl std::ops::Deref for Agent {
