@@ -8,6 +8,7 @@ mod config;
 mod conn;
 mod daemon;
 mod fileid;
+pub mod keys;
 mod lines;
 mod locate;
 mod log;

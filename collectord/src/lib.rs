@@ -3,7 +3,8 @@
 //!
 //! Module map:
 //!
-//! - [`cli`], [`config`]: command line and config file.
+//! - [`cli`], [`config`], [`keys`]: command line, config file, and the
+//!   documentation of every config key.
 //! - [`listen`]: the listening socket (systemd socket activation or bind).
 //! - [`server`], [`connection`], [`close`]: accept loop, one agent
 //!   connection, and why connections end.
@@ -23,6 +24,7 @@ pub mod daemon;
 pub mod dedup;
 pub mod directory;
 pub mod index;
+pub mod keys;
 pub mod listen;
 pub mod log;
 pub mod notify;
