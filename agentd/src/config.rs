@@ -6,19 +6,20 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cli::DEFAULT_CONFIG_PATH;
 
 /// Where to start in a file seen for the first time, with no checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StartAt {
     Beginning,
     End,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// `Serialize` is for the tests that hold `keys.rs` to this struct.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct Config {
     /// The collector, as `host:port`.
@@ -438,5 +439,106 @@ mod tests {
         assert_eq!(source, Source::Defaults(missing.clone()));
         let e = format!("{:#}", Config::load(Some(&missing), &missing).unwrap_err());
         assert!(e.contains(&missing.display().to_string()), "{e}");
+    }
+}
+
+/// `keys.rs` documents every key once, for the man page and the shipped
+/// file: these tests hold that table to [`Config`].
+#[cfg(test)]
+mod keys_tests {
+    use std::collections::BTreeMap;
+
+    use logcore::docs::Default as KeyDefault;
+
+    use super::*;
+    use crate::keys::{EXAMPLE, KEYS};
+
+    fn parse(text: &str) -> Config {
+        Config::parse(text, Path::new("agentd.toml")).unwrap_or_else(|e| panic!("{e:#}\n{text}"))
+    }
+
+    /// The keys and values `Config::default()` has in TOML.
+    fn default_values() -> BTreeMap<String, toml::Value> {
+        let mut config = Config::default();
+        // An unset Option is left out of TOML; give it a value to see it.
+        config.agent_id = Some(config.host.clone());
+        match toml::Value::try_from(config).expect("Config serializes") {
+            toml::Value::Table(table) => table.into_iter().collect(),
+            other => panic!("Config serialized to {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_key_of_config_is_documented_and_no_other() {
+        // A key missing from the table is missing from agentd.toml(5) and
+        // from the shipped file; a documented key agentd does not know
+        // makes the shipped file, once uncommented, fail to load.
+        let fields: Vec<String> = default_values().into_keys().collect();
+        let mut documented: Vec<String> = KEYS.iter().map(|k| k.name.to_owned()).collect();
+        documented.sort();
+        assert_eq!(documented, fields);
+    }
+
+    #[test]
+    fn documented_types_are_the_types_of_config() {
+        let values = default_values();
+        for key in KEYS {
+            assert_eq!(
+                values[key.name].type_str(),
+                key.ty.toml_name(),
+                "key {}",
+                key.name
+            );
+        }
+    }
+
+    #[test]
+    fn uncommenting_every_documented_default_changes_nothing() {
+        // The shipped file shows each default; an operator who uncomments
+        // one must get what agentd does without it.
+        let text: String = KEYS
+            .iter()
+            .filter_map(|k| match k.default {
+                KeyDefault::Toml(value) => Some(format!("{} = {value}\n", k.name)),
+                KeyDefault::Computed { .. } => None,
+            })
+            .collect();
+        assert_eq!(parse(&text), Config::default());
+    }
+
+    #[test]
+    fn only_host_and_agent_id_have_computed_defaults_and_their_examples_parse() {
+        let computed: Vec<&str> = KEYS
+            .iter()
+            .filter(|k| matches!(k.default, KeyDefault::Computed { .. }))
+            .map(|k| k.name)
+            .collect();
+        assert_eq!(computed, ["host", "agent-id"]);
+        let text: String = KEYS
+            .iter()
+            .filter_map(|k| match k.default {
+                KeyDefault::Computed { example, .. } => Some(format!("{} = {example}\n", k.name)),
+                KeyDefault::Toml(_) => None,
+            })
+            .collect();
+        let config = parse(&text);
+        assert_eq!((config.host.as_str(), config.agent_id()), ("web1", "web1"));
+    }
+
+    #[test]
+    fn shipped_config_file_loads_as_the_defaults() {
+        // What `agentd --check-config` does with /etc/agentd/agentd.toml as
+        // the package installs it.
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/agentd/agentd.toml");
+        let (config, source) = Config::load(Some(&shipped), &shipped).unwrap();
+        assert_eq!(source, Source::File(shipped));
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn man_page_example_is_valid() {
+        let config = parse(EXAMPLE);
+        assert_eq!(config.start_at, StartAt::End);
+        assert_eq!(config.inputs.len(), 3);
     }
 }

@@ -8,6 +8,7 @@ mod config;
 mod conn;
 mod daemon;
 mod fileid;
+pub mod keys;
 mod lines;
 mod locate;
 mod log;
@@ -39,7 +40,7 @@ pub fn main() -> ExitCode {
     let (config, source) = match location.load() {
         Ok(loaded) => loaded,
         Err(e) => {
-            eprintln!("agentd: error: {e:#}");
+            log::fatal(&e);
             return ExitCode::from(EX_CONFIG);
         }
     };
@@ -63,7 +64,7 @@ pub fn main() -> ExitCode {
     match daemon::run(config, location) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("agentd: error: {e:#}");
+            log::fatal(&e);
             ExitCode::FAILURE
         }
     }

@@ -7,12 +7,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The port agents connect to unless told otherwise.
 pub const DEFAULT_PORT: u16 = 5170;
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// `Serialize` is for the tests that hold `keys.rs` to this struct.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct Config {
     /// Address to listen on.
@@ -277,5 +278,104 @@ mod tests {
         assert_eq!(Config::load(None, &missing).unwrap(), Config::default());
         let err = Config::load(Some(&missing), &missing).unwrap_err();
         assert!(err.0.contains("nope.toml"), "{err}");
+    }
+}
+
+/// `keys.rs` documents every key once, for the man page and the shipped
+/// file: these tests hold that table to [`Config`].
+#[cfg(test)]
+mod keys_tests {
+    use std::collections::BTreeMap;
+
+    use logcore::docs::{Default as KeyDefault, Reload};
+
+    use super::*;
+    use crate::keys::{EXAMPLE, KEYS};
+
+    fn parse(text: &str) -> Config {
+        Config::parse(text, Path::new("collectord.toml")).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    }
+
+    /// The keys and values `Config::default()` has in TOML.
+    fn default_values() -> BTreeMap<String, toml::Value> {
+        match toml::Value::try_from(Config::default()).expect("Config serializes") {
+            toml::Value::Table(table) => table.into_iter().collect(),
+            other => panic!("Config serialized to {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_key_of_config_is_documented_and_no_other() {
+        // A key missing from the table is missing from collectord.toml(5)
+        // and from the shipped file; a documented key collectord does not
+        // know makes the shipped file, once uncommented, fail to load.
+        let fields: Vec<String> = default_values().into_keys().collect();
+        let mut documented: Vec<String> = KEYS.iter().map(|k| k.name.to_owned()).collect();
+        documented.sort();
+        assert_eq!(documented, fields);
+    }
+
+    #[test]
+    fn documented_types_are_the_types_of_config() {
+        let values = default_values();
+        for key in KEYS {
+            assert_eq!(
+                values[key.name].type_str(),
+                key.ty.toml_name(),
+                "key {}",
+                key.name
+            );
+        }
+    }
+
+    #[test]
+    fn uncommenting_every_documented_default_changes_nothing() {
+        // The shipped file shows each default; an operator who uncomments
+        // one must get what collectord does without it.
+        let text: String = KEYS
+            .iter()
+            .map(|k| match k.default {
+                KeyDefault::Toml(value) => format!("{} = {value}\n", k.name),
+                KeyDefault::Computed { .. } => {
+                    panic!("{}: collectord has no computed default", k.name)
+                }
+            })
+            .collect();
+        assert_eq!(parse(&text), Config::default());
+    }
+
+    #[test]
+    fn keys_that_wait_for_a_restart_are_the_socket_the_directory_and_the_writer() {
+        // collectord.toml(5) promises that a reload applies every other key.
+        let restart: Vec<&str> = KEYS
+            .iter()
+            .filter(|k| k.reload == Reload::Restart)
+            .map(|k| k.name)
+            .collect();
+        assert_eq!(
+            restart,
+            ["listen", "data-dir", "writer-memory-mb", "writer-threads"]
+        );
+    }
+
+    #[test]
+    fn shipped_config_file_loads_as_the_defaults() {
+        // What `collectord --check-config` does with
+        // /etc/collectord/collectord.toml as the package installs it.
+        let shipped =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/collectord/collectord.toml");
+        assert_eq!(
+            Config::load(Some(&shipped), &shipped).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn man_page_example_is_valid() {
+        let config = parse(EXAMPLE);
+        assert_eq!(
+            (config.retention_days, config.commit_interval_ms),
+            (90, 1000)
+        );
     }
 }

@@ -26,6 +26,24 @@ pub struct Opened {
     pub payload: Option<Payload>,
 }
 
+/// tantivy's readers take `.tantivy-meta.lock` (exclusively, for the moment
+/// they open segments, so that a merge cannot delete them meanwhile), and
+/// open it for writing to do so. logq runs as operators who may only read
+/// the data directory (group `adm` under the Debian package), so the lock
+/// file is made in advance and made writable by the group: the umask would
+/// leave it 0640 and every logq would fail with "permission denied".
+fn share_meta_lock(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(".tantivy-meta.lock");
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .and_then(|_| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660)))
+        .with_context(|| format!("cannot make {} writable by its group", path.display()))
+}
+
 /// Opens or creates the index in `dir` and its single writer.
 pub fn open(
     dir: &Path,
@@ -34,6 +52,7 @@ pub fn open(
     threads: u32,
 ) -> anyhow::Result<Opened> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    share_meta_lock(dir)?;
     let directory = IndexDirectory::open(dir)
         .with_context(|| format!("cannot open the index in {}", dir.display()))?;
     let index = if Index::exists(&directory)? {

@@ -3,7 +3,8 @@
 //!
 //! Module map:
 //!
-//! - [`cli`], [`config`]: command line and config file.
+//! - [`cli`], [`config`], [`keys`]: command line, config file, and the
+//!   documentation of every config key.
 //! - [`reload`]: SIGHUP, and which keys apply without a restart.
 //! - [`listen`]: the listening socket (systemd socket activation or bind).
 //! - [`server`], [`connection`], [`close`]: accept loop, one agent
@@ -24,6 +25,7 @@ pub mod daemon;
 pub mod dedup;
 pub mod directory;
 pub mod index;
+pub mod keys;
 pub mod listen;
 pub mod log;
 pub mod notify;

@@ -62,3 +62,15 @@ where
         self.0.format_event(ctx, writer, event)
     }
 }
+
+/// Prints the error that ends the program, as `collectord: error: ...` on
+/// stderr; under systemd with the `<3>` prefix, so that journald records it
+/// at priority err (`journalctl -p err` shows it) even before [`init`].
+pub fn fatal(err: &anyhow::Error) {
+    let priority = if std::env::var_os("JOURNAL_STREAM").is_some() {
+        "<3>"
+    } else {
+        ""
+    };
+    eprintln!("{priority}collectord: error: {err:#}");
+}

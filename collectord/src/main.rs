@@ -12,7 +12,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("collectord: error: {err:#}");
+            log::fatal(&err);
             if err.downcast_ref::<ConfigError>().is_some() {
                 ExitCode::from(ConfigError::EXIT_CODE)
             } else {

@@ -26,14 +26,9 @@ use crate::connection::Limits;
 use crate::notify;
 use crate::writer::WriterOptions;
 
-/// When a new value of a key takes effect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applies {
-    /// On SIGHUP.
-    Live,
-    /// At the next start of collectord.
-    Restart,
-}
+/// When a new value of a key takes effect: the same type the key
+/// documentation (`keys.rs`) uses, and a test holds the two tables together.
+pub use logcore::docs::Reload as Applies;
 
 /// One config key.
 pub struct Key {
@@ -187,6 +182,19 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+
+    #[test]
+    fn reload_table_agrees_with_the_key_documentation() {
+        // collectord.toml(5) tells operators which keys a reload applies;
+        // if it and this table disagreed, a changed key would silently wait
+        // for a restart the page never mentioned.
+        let documented: Vec<(&str, Applies)> = crate::keys::KEYS
+            .iter()
+            .map(|k| (k.name, k.reload))
+            .collect();
+        let here: Vec<(&str, Applies)> = KEYS.iter().map(|k| (k.name, k.applies)).collect();
+        assert_eq!(here, documented);
+    }
 
     #[test]
     fn every_key_of_the_file_is_listed_once() {

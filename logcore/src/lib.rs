@@ -2,6 +2,7 @@
 //! agent–collector wire codec, the query language and (feature `index`) the
 //! tantivy index schema and the archive format. Nothing here does network I/O.
 
+pub mod docs;
 pub mod parse;
 pub mod query;
 pub mod record;

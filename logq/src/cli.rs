@@ -4,27 +4,70 @@
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
+use logcore::docs::{after_help, Example, ExitStatus};
 
-const EXAMPLES: &str = "\
-Examples:
-  logq 'failed password' -H web1          the phrase, in lines from web1
-  logq 'sshd NOT accepted' --since 2h     sshd lines of the last two hours but the accepted ones
-  logq -p err -t 'nginx*' -n 20           the newest 20 lines of nginx programs at err or worse
-  logq -c --by host 'invalid user'        how many lines per host, most first
-  logq -e 'port (22|2222)\\b' --since today -o json | jq .host
-                                          a regular expression; JSON for jq
-  logq -f -H 'db*'                        new lines from the db hosts as they arrive
-  logq -C 3 segfault                      three lines before and after each match
+/// Examples, for `--help` and logq(1); the tests run each through the
+/// command line, query and time parsers.
+pub const EXAMPLES: &[Example] = &[
+    Example {
+        command: "logq 'failed password' -H web1",
+        what: "the phrase, in lines from web1",
+    },
+    Example {
+        command: "logq 'sshd NOT accepted' --since 2h",
+        what: "sshd lines of the last two hours but the accepted ones",
+    },
+    Example {
+        command: "logq -p err -t 'nginx*' -n 20",
+        what: "the newest 20 lines of nginx programs at err or worse",
+    },
+    Example {
+        command: "logq -c --by host 'invalid user'",
+        what: "how many lines per host, most first",
+    },
+    Example {
+        command: "logq -e 'port (22|2222)\\b' --since today -o json | jq .host",
+        what: "a regular expression; JSON for jq",
+    },
+    Example {
+        command: "logq -f -H 'db*'",
+        what: "new lines from the db hosts as they arrive",
+    },
+    Example {
+        command: "logq -C 3 segfault",
+        what: "three lines before and after each match",
+    },
+];
 
-Short output: `Nov 24 22:20:01 web1 sshd[812]: message`, in the local time zone; a line the
-anomaly detectors flagged starts with `! `.
-
-Exit status: 0 when a line matched, 1 when none did, 2 on error.";
+/// Exit statuses, as grep's, for `--help` and logq(1).
+pub const EXIT_STATUS: &[ExitStatus] = &[
+    ExitStatus {
+        code: 0,
+        when: "a line matched (or the reader of the output closed the pipe)",
+    },
+    ExitStatus {
+        code: 1,
+        when: "no line matched",
+    },
+    ExitStatus {
+        code: 2,
+        when: "an error: a bad option or query, no index, unreadable data",
+    },
+];
 
 /// Searches the log lines collectord has indexed and prints them in time
 /// order, oldest first.
+///
+/// Short output: `Nov 24 22:20:01 web1 sshd[812]: message`, in the local
+/// time zone; a line the anomaly detectors flagged starts with `! `.
 #[derive(Debug, Parser)]
-#[command(name = "logq", version, about, after_help = EXAMPLES, max_term_width = 100)]
+#[command(
+    name = "logq",
+    version,
+    about,
+    after_help = after_help(EXAMPLES, EXIT_STATUS),
+    max_term_width = 100
+)]
 pub struct Cli {
     /// What a line must contain; no query prints every line.
     ///
@@ -315,56 +358,13 @@ mod tests {
         }
     }
 
-    /// The words of an example command: single quotes as in sh; the
-    /// command ends at a pipe or at two spaces (where its comment starts).
-    fn example_args(line: &str) -> Vec<String> {
-        let (mut args, mut word, mut quoted, mut gap) = (Vec::new(), None::<String>, false, 0);
-        for c in line.trim_start().chars() {
-            match c {
-                '\'' => {
-                    quoted = !quoted;
-                    word.get_or_insert_with(String::new);
-                }
-                c if quoted => word.get_or_insert_with(String::new).push(c),
-                ' ' => {
-                    gap += 1;
-                    args.extend(word.take());
-                    if gap == 2 {
-                        break;
-                    }
-                    continue;
-                }
-                '|' => break,
-                c => word.get_or_insert_with(String::new).push(c),
-            }
-            gap = 0;
-        }
-        args.extend(word);
-        args
-    }
-
     #[test]
-    fn the_examples_in_the_help_work() {
+    fn the_examples_in_the_help_and_the_man_page_work() {
         // An example that clap, the query parser or --since refuses teaches
         // the operator something false.
-        let examples: Vec<Vec<String>> = EXAMPLES
-            .lines()
-            .filter(|l| l.starts_with("  logq "))
-            .map(example_args)
-            .collect();
+        let examples: Vec<Vec<String>> = EXAMPLES.iter().map(Example::words).collect();
         assert_eq!(examples.len(), 7);
-        assert_eq!(
-            examples[4],
-            [
-                "logq",
-                "-e",
-                r"port (22|2222)\b",
-                "--since",
-                "today",
-                "-o",
-                "json"
-            ]
-        );
+        assert!(examples.iter().all(|words| words[0] == "logq"));
         for args in examples {
             let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
             logcore::query::parse_args(&cli.query)

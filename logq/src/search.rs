@@ -94,6 +94,20 @@ pub fn open(data_dir: &Path) -> Result<Opened> {
     }
     let index = Index::open_in_dir(&path)
         .with_context(|| format!("cannot open the index in {}", path.display()))?;
+    // Readers lock `.tantivy-meta.lock` for a moment (collectord makes it
+    // group-writable); without write access to it nothing can be read.
+    let lock = path.join(".tantivy-meta.lock");
+    if let Err(e) = std::fs::OpenOptions::new().write(true).open(&lock) {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            anyhow::bail!(
+                "cannot read the index in {}: {} is not writable by you; \
+                 searching needs membership in the group that owns the data \
+                 directory (adm, when collectord runs from its Debian package)",
+                path.display(),
+                lock.display()
+            );
+        }
+    }
     let schema = LogSchema::new();
     if index.schema() != schema.schema {
         // Field handles would point at other fields (tantivy panics then).

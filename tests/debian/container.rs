@@ -16,6 +16,10 @@ use nix::unistd::Pid;
 /// init, rsyslog so that `/var/log/auth.log` exists (until agentd reads the
 /// journal), man-db for `man`, adduser for the maintainer scripts.
 const INCLUDE: &str = "systemd,systemd-sysv,dbus,rsyslog,man-db,adduser";
+/// Downloaded into apt's cache but not installed: the packages' dependencies
+/// that minbase lacks, so that `apt install ./pkg.deb` resolves and
+/// installs them for real inside a container that has no network.
+const DOWNLOAD: &str = "procps";
 const SUITE: &str = "bookworm";
 const MIRROR: &str = "http://deb.debian.org/debian";
 
@@ -25,7 +29,7 @@ pub fn cached_rootfs() -> Result<PathBuf, String> {
     let cache = std::env::var_os("LOGQ_ROOTFS_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/var/cache/logq-tests"));
-    let tag = fnv1a(INCLUDE);
+    let tag = fnv1a(&format!("{INCLUDE} {DOWNLOAD}"));
     let rootfs = cache.join(format!("{SUITE}-minbase-{tag:016x}"));
     if rootfs.join("usr/lib/systemd/systemd").exists() {
         return Ok(rootfs);
@@ -48,6 +52,27 @@ pub fn cached_rootfs() -> Result<PathBuf, String> {
         let _ = fs::remove_dir_all(&partial);
         return Err(format!(
             "debootstrap failed ({}):\n{}",
+            out.status,
+            tail(&out.stdout, 20)
+        ));
+    }
+    let out = Command::new("chroot")
+        .arg(&partial)
+        .args([
+            "apt-get",
+            "install",
+            "-y",
+            "-q",
+            "--download-only",
+            DOWNLOAD,
+        ])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .output()
+        .map_err(|e| format!("cannot run chroot: {e}"))?;
+    if !out.status.success() {
+        let _ = fs::remove_dir_all(&partial);
+        return Err(format!(
+            "apt-get --download-only {DOWNLOAD} failed ({}):\n{}",
             out.status,
             tail(&out.stdout, 20)
         ));
@@ -109,9 +134,17 @@ impl Container {
             log,
         };
         container.init = container.find_init()?;
-        // Blocks until the boot is done (or failed).
-        let state = container.sh("timeout 60 systemctl is-system-running --wait || true");
-        let state = String::from_utf8_lossy(&state.stdout).trim().to_owned();
+        // `--wait` blocks until the boot is done (or failed), once systemd
+        // answers on its private socket at all, which takes a moment.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let state = loop {
+            let out = container.sh("timeout 60 systemctl is-system-running --wait");
+            let state = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            if !state.is_empty() || Instant::now() > deadline {
+                break format!("{state}{}", String::from_utf8_lossy(&out.stderr).trim());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
         if state != "running" {
             let failed = container.sh("systemctl --failed --no-pager");
             return Err(format!(
@@ -178,13 +211,17 @@ impl Container {
     /// [`Self::sh`] that must succeed; returns its standard output.
     pub fn ok(&self, script: &str) -> String {
         let out = self.sh(script);
-        assert!(
-            out.status.success(),
-            "inside the container, `{script}` failed ({}):\nstdout:\n{}\nstderr:\n{}",
-            out.status,
-            tail(&out.stdout, 40),
-            tail(&out.stderr, 40)
-        );
+        if !out.status.success() {
+            // A failed systemctl job is explained in the journal.
+            let journal = self.sh("journalctl -n 30 --no-pager -o short-monotonic");
+            panic!(
+                "inside the container, `{script}` failed ({}):\nstdout:\n{}\nstderr:\n{}\nthe journal's end:\n{}",
+                out.status,
+                tail(&out.stdout, 40),
+                tail(&out.stderr, 40),
+                tail(&journal.stdout, 30)
+            );
+        }
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -195,11 +232,15 @@ impl Container {
             .to_owned()
     }
 
-    /// The unit's journal since `cursor` (from [`Self::cursor`]).
+    /// The unit's journal since `cursor` (from [`Self::cursor`]; empty: all of
+    /// it).
     pub fn journal(&self, unit: &str, cursor: &str) -> String {
-        self.ok(&format!(
-            "journalctl -u {unit} --no-pager -o cat --after-cursor='{cursor}'"
-        ))
+        let after = if cursor.is_empty() {
+            String::new()
+        } else {
+            format!("--after-cursor='{cursor}'")
+        };
+        self.ok(&format!("journalctl -u {unit} --no-pager -o cat {after}"))
     }
 
     /// The journal's current end, to read only what follows.

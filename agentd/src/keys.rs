@@ -1,0 +1,160 @@
+//! Every key of `/etc/agentd/agentd.toml`, documented once. `cargo xtask
+//! man` writes agentd.toml(5) and the shipped, commented-out
+//! `packaging/agentd/agentd.toml` from this table; the tests in `config.rs`
+//! fail when a key of [`Config`](crate::config) is missing here, or a
+//! default here differs from `Config::default()`.
+//!
+//! agentd applies every key on reload (SIGHUP): it restarts its pipeline in
+//! the process and loses nothing, so every key is [`Reload::Live`].
+
+use logcore::docs::{Default, Key, Reload, Type};
+
+/// The keys, in the order the man page and the shipped file list them.
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "collector",
+        ty: Type::String,
+        default: Default::Toml(r#""127.0.0.1:5170""#),
+        doc: "Where collectord listens, as host:port. The host is a name or an \
+              address; an IPv6 address goes in brackets ([2001:db8::1]:5170). A \
+              name is resolved at each connection. While the collector cannot be \
+              reached, agentd retries with exponential backoff and the files \
+              themselves are the buffer.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "inputs",
+        ty: Type::StringArray,
+        default: Default::Toml(r#"["/var/log/syslog", "/var/log/auth.log"]"#),
+        doc: "The files to tail: absolute paths, or glob patterns (*, ?, [abc]) \
+              such as /var/log/nginx/*.log. At least one. A path that does not \
+              exist yet is watched and read from its beginning when it appears; \
+              rotated files (renamed, or truncated in place by copytruncate) are \
+              followed to their end. agentd must be able to read them: the \
+              packaged service runs with the groups adm and systemd-journal.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "state-dir",
+        ty: Type::String,
+        default: Default::Toml(r#""/var/lib/agentd""#),
+        doc: "Where agentd keeps checkpoints.json, its place in every file. \
+              The place moves only when the collector has acknowledged the \
+              lines, so a restart resends at most what was in flight.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "host",
+        ty: Type::String,
+        default: Default::Computed {
+            what: "this machine's host name",
+            example: r#""web1""#,
+        },
+        doc: "The host name sent to the collector, used for lines that name \
+              no host of their own (a syslog header's host wins). 1 to 255 \
+              bytes.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "agent-id",
+        ty: Type::String,
+        default: Default::Computed {
+            what: "the value of host",
+            example: r#""web1""#,
+        },
+        doc: "The identity the collector deduplicates resent lines on. Keep it \
+              stable and unique per machine: two agents with one agent-id \
+              would discard each other's lines as repeats. 1 to 255 bytes.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "batch-lines",
+        ty: Type::Integer,
+        default: Default::Toml("4096"),
+        doc: "The most lines in one batch. At least 1.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "batch-bytes",
+        ty: Type::Integer,
+        default: Default::Toml("1048576"),
+        doc: "The most bytes of lines in one batch. At least 1.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "linger-ms",
+        ty: Type::Integer,
+        default: Default::Toml("100"),
+        doc: "How long, in milliseconds, a batch that is not full waits for \
+              more lines before it is sent. 0 sends at once.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "start-at",
+        ty: Type::String,
+        default: Default::Toml(r#""beginning""#),
+        doc: "Where to start in a file that has no checkpoint and exists when \
+              agentd starts: \"beginning\" ships what the file already holds, \
+              \"end\" only what is written from then on. A file that appears \
+              later is always read from its beginning.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "max-line-bytes",
+        ty: Type::Integer,
+        default: Default::Toml("65536"),
+        doc: "Longer lines ship their first max-line-bytes bytes, flagged \
+              truncated; the rest of the line is skipped. 1 to 8388608.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "partial-flush-ms",
+        ty: Type::Integer,
+        default: Default::Toml("5000"),
+        doc: "A last line without its newline ships, flagged partial, after \
+              waiting this many milliseconds for the newline; what the writer \
+              adds later ships as the next line.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "window",
+        ty: Type::Integer,
+        default: Default::Toml("8"),
+        doc: "The most batches sent and not yet acknowledged; the collector \
+              may allow fewer. At least 1.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "rotate-wait-ms",
+        ty: Type::Integer,
+        default: Default::Toml("5000"),
+        doc: "How long, in milliseconds, a renamed or deleted file is kept \
+              open after it last grew, for writers that still hold it.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "ack-timeout-ms",
+        ty: Type::Integer,
+        default: Default::Toml("30000"),
+        doc: "With batches in flight and no acknowledgement for this many \
+              milliseconds, agentd drops the connection, reconnects and sends \
+              them again. At least 1.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "shutdown-timeout-ms",
+        ty: Type::Integer,
+        default: Default::Toml("5000"),
+        doc: "On SIGTERM, how long, in milliseconds, agentd waits for the \
+              acknowledgement of what is in flight before it exits. Lines not \
+              acknowledged by then are sent again after the next start.",
+        reload: Reload::Live,
+    },
+];
+
+/// A whole file, for the man page's EXAMPLES (the tests parse it).
+pub const EXAMPLE: &str = r#"# Ship nginx and the system log to the central collector.
+collector = "logs.example.com:5170"
+inputs = ["/var/log/syslog", "/var/log/auth.log", "/var/log/nginx/*.log"]
+start-at = "end"
+"#;

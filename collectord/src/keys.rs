@@ -1,0 +1,130 @@
+//! Every key of `/etc/collectord/collectord.toml`, documented once. `cargo
+//! xtask man` writes collectord.toml(5) and the shipped, commented-out
+//! `packaging/collectord/collectord.toml` from this table; the tests in
+//! `config.rs` fail when a key of [`Config`](crate::config::Config) is
+//! missing here, or a default here differs from `Config::default()`.
+//!
+//! [`Reload`] says whether a reload (SIGHUP) applies a changed value at
+//! once or only the next start does: the listening socket, the data
+//! directory and the index writer are made once.
+
+use logcore::docs::{Default, Key, Reload, Type};
+
+/// The keys, in the order the man page and the shipped file list them.
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "listen",
+        ty: Type::String,
+        default: Default::Toml(r#""0.0.0.0:5170""#),
+        doc: "The address and TCP port agents connect to, as address:port \
+              ([::]:5170 for IPv6). Ignored when systemd passes the socket \
+              (collectord.socket decides, port 5170 by default); the \
+              --listen option overrides it.",
+        reload: Reload::Restart,
+    },
+    Key {
+        name: "data-dir",
+        ty: Type::String,
+        default: Default::Toml(r#""/var/lib/collectord""#),
+        doc: "The directory of the index (index/) and of the archive \
+              (archive/, one zstd file per day: the only copy of every line). \
+              logq reads it from this file too. The --data-dir option \
+              overrides it.",
+        reload: Reload::Restart,
+    },
+    Key {
+        name: "retention-days",
+        ty: Type::Integer,
+        default: Default::Toml("30"),
+        doc: "Keep today and this many days before it; a day is deleted, \
+              from the index and the archive, once all of it is older. \
+              Checked at start and hourly. 0 keeps lines forever.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "retention-bytes",
+        ty: Type::Integer,
+        default: Default::Toml("0"),
+        doc: "The most bytes the archive and the index may take together; \
+              oldest days are deleted first, never the newest. 0 means no \
+              limit.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "max-connections",
+        ty: Type::Integer,
+        default: Default::Toml("1024"),
+        doc: "The most agents served at once; one more is told BUSY and \
+              closed, and retries later. At least 1.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "max-frame-bytes",
+        ty: Type::Integer,
+        default: Default::Toml("16777216"),
+        doc: "The largest frame accepted from an agent, in bytes; a larger \
+              one is refused before its body is read. Agents split their \
+              batches to fit. At least 65536.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "window",
+        ty: Type::Integer,
+        default: Default::Toml("8"),
+        doc: "The most batches an agent may have sent and not had \
+              acknowledged (told to the agent when it connects). At least 1.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "commit-interval-ms",
+        ty: Type::Integer,
+        default: Default::Toml("500"),
+        doc: "The longest a received batch waits for its commit (fsync of the \
+              archive, then the index commit) and so for its \
+              acknowledgement, in milliseconds. Longer gathers more batches \
+              per commit; lines are searchable from their commit on. 1 to \
+              60000.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "frame-timeout-ms",
+        ty: Type::Integer,
+        default: Default::Toml("10000"),
+        doc: "An agent must send its HELLO within this many milliseconds of \
+              connecting, and each frame whole within this many of its first \
+              byte; else the connection is closed. At least 1.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "idle-timeout-ms",
+        ty: Type::Integer,
+        default: Default::Toml("300000"),
+        doc: "A connection that sends nothing for this many milliseconds is \
+              closed. At least 1.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "writer-memory-mb",
+        ty: Type::Integer,
+        default: Default::Toml("128"),
+        doc: "The index writer's memory budget in megabytes, shared by its \
+              threads: each thread gets between 16 and 4000.",
+        reload: Reload::Restart,
+    },
+    Key {
+        name: "writer-threads",
+        ty: Type::Integer,
+        default: Default::Toml("1"),
+        doc: "Threads that build the index. 1 to 8; more help only when one \
+              thread cannot keep up with the agents.",
+        reload: Reload::Restart,
+    },
+];
+
+/// A whole file, for the man page's EXAMPLES (the tests parse it).
+pub const EXAMPLE: &str = r#"# Keep 90 days, but never more than 500 GB, and commit at most once a
+# second so that busy agents share commits.
+retention-days = 90
+retention-bytes = 500_000_000_000
+commit-interval-ms = 1000
+"#;
