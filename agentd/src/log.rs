@@ -59,6 +59,18 @@ fn priority(level: Level) -> u8 {
     }
 }
 
+/// Prints the error that ends the program, as `agentd: error: ...` on
+/// stderr; under systemd with the `<3>` prefix, so that journald records it
+/// at priority err (`journalctl -p err` shows it) even before [`init`].
+pub fn fatal(err: &anyhow::Error) {
+    let priority = if std::env::var_os("JOURNAL_STREAM").is_some() {
+        "<3>"
+    } else {
+        ""
+    };
+    eprintln!("{priority}agentd: error: {err:#}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,16 +83,4 @@ mod tests {
         assert_eq!(priority(Level::INFO), 6);
         assert_eq!(priority(Level::DEBUG), 7);
     }
-}
-
-/// Prints the error that ends the program, as `agentd: error: ...` on
-/// stderr; under systemd with the `<3>` prefix, so that journald records it
-/// at priority err (`journalctl -p err` shows it) even before [`init`].
-pub fn fatal(err: &anyhow::Error) {
-    let priority = if std::env::var_os("JOURNAL_STREAM").is_some() {
-        "<3>"
-    } else {
-        ""
-    };
-    eprintln!("{priority}agentd: error: {err:#}");
 }

@@ -58,7 +58,8 @@ pub fn status_text(stats: &Stats, lines_per_sec: u64, now_ms: i64) -> String {
             (now_ms - last).max(0) as f64 / 1000.0
         )
     };
-    format!("{agents} agents connected, {lines_per_sec} lines/s, {commit}")
+    let plural = if agents == 1 { "" } else { "s" };
+    format!("{agents} agent{plural} connected, {lines_per_sec} lines/s, {commit}")
 }
 
 /// WATCHDOG=1 from the writer loop, at half the interval systemd asked for.

@@ -135,6 +135,32 @@ pub enum Default {
     },
 }
 
+/// How a key table disagrees with the config struct it documents: `fields`
+/// are the struct's keys with the `toml::Value::type_str` of their default
+/// values. Empty when they agree. For the daemons' config tests: a key
+/// missing from the table is missing from the man page and the shipped
+/// file, and a documented key the daemon does not know makes the shipped
+/// file, once uncommented, fail to load.
+pub fn table_mismatches(keys: &[Key], fields: &[(String, &str)]) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for (name, ty) in fields {
+        match keys.iter().find(|k| k.name == name) {
+            None => wrong.push(format!("`{name}` is not documented")),
+            Some(k) if k.ty.toml_name() != *ty => wrong.push(format!(
+                "`{name}` is documented as {} but is {ty}",
+                k.ty.toml_name()
+            )),
+            Some(_) => {}
+        }
+    }
+    for key in keys {
+        if !fields.iter().any(|(name, _)| name == key.name) {
+            wrong.push(format!("`{}` is documented but not a key", key.name));
+        }
+    }
+    wrong
+}
+
 /// When a changed value takes effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reload {
@@ -147,6 +173,31 @@ pub enum Reload {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_mismatches_names_missing_extra_and_mistyped_keys() {
+        let key = |name, ty| Key {
+            name,
+            ty,
+            default: Default::Toml("1"),
+            doc: "",
+            reload: Reload::Live,
+        };
+        let keys = [key("window", Type::Integer), key("gone", Type::String)];
+        let fields = [
+            ("window".to_owned(), "string"),
+            ("new-key".to_owned(), "integer"),
+        ];
+        assert_eq!(
+            table_mismatches(&keys, &fields),
+            [
+                "`window` is documented as integer but is string",
+                "`new-key` is not documented",
+                "`gone` is documented but not a key",
+            ]
+        );
+        assert!(table_mismatches(&keys[..1], &[("window".to_owned(), "integer")]).is_empty());
+    }
 
     #[test]
     fn example_words_are_split_as_sh_would() {

@@ -272,7 +272,7 @@ fn wait_for_status(c: &Container, unit: &str, needle: &str) -> String {
 
 /// `systemctl status` shows both daemons active with their live figures.
 fn status_shows_live_figures(c: &Container) {
-    let collector = wait_for_status(c, "collectord", "1 agents connected");
+    let collector = wait_for_status(c, "collectord", "1 agent connected");
     let agent = wait_for_status(c, "agentd", "lines shipped");
     eprintln!("debian: collectord STATUS: {collector}");
     eprintln!("debian: agentd STATUS: {agent}");
