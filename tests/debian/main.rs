@@ -11,39 +11,16 @@
 //! failure message says what an operator would have seen.
 
 mod container;
+mod host;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use container::{cached_rootfs, tail, Container};
-use logq_tests::bin;
+use host::{build_debs, file_name, lintian, missing_prerequisite};
 
 const HOST: &str = "logq-e2e";
-const PACKAGES: [&str; 3] = ["collectord", "agentd", "logq"];
 const FAILED: &str = "Failed password for root from 203.0.113.9 port 22 ssh2";
-
-/// Why this machine cannot run the test, if it cannot.
-fn missing_prerequisite() -> Option<String> {
-    if !nix::unistd::Uid::effective().is_root() {
-        return Some("it must run as root (debootstrap, systemd-nspawn)".into());
-    }
-    for (program, package) in [
-        ("systemd-nspawn", "systemd-container"),
-        ("debootstrap", "debootstrap"),
-        ("lintian", "lintian"),
-        ("cargo-deb", "`cargo install cargo-deb`"),
-    ] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {program}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
-            return Some(format!("{program} is missing (install {package})"));
-        }
-    }
-    None
-}
 
 #[test]
 fn packages_install_run_and_purge_in_a_booted_debian() {
@@ -76,62 +53,6 @@ fn packages_install_run_and_purge_in_a_booted_debian() {
     units_verify_and_are_hardened(&c);
     man_pages_are_installed(&c);
     remove_keeps_data_and_purge_deletes_it(&c);
-}
-
-/// The three packages, built by the documented command from the release
-/// binaries that `cargo build --release --bins` made.
-fn build_debs(work: &Path) -> Vec<PathBuf> {
-    let out = work.join("debs");
-    let status = Command::new(bin("xtask"))
-        .args(["deb", "--no-build", "--out"])
-        .arg(&out)
-        .status()
-        .expect("xtask runs");
-    assert!(status.success(), "`cargo xtask deb` failed ({status})");
-    let mut debs: Vec<PathBuf> = std::fs::read_dir(&out)
-        .expect("xtask made the output directory")
-        .map(|e| e.expect("readable directory").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "deb"))
-        .collect();
-    debs.sort();
-    for name in PACKAGES {
-        assert!(
-            debs.iter()
-                .any(|d| file_name(d).starts_with(&format!("{name}_"))),
-            "no {name}_*.deb among {debs:?}"
-        );
-    }
-    debs
-}
-
-/// lintian finds no error and no warning (overrides carry their reasons in
-/// packaging/).
-fn lintian(debs: &[PathBuf]) {
-    let out = Command::new("lintian")
-        .args(["--display-info", "--no-tag-display-limit"])
-        .args(debs)
-        .output()
-        .expect("lintian runs");
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "lintian failed ({}):\n{report}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bad: Vec<&str> = report
-        .lines()
-        .filter(|l| l.starts_with("E: ") || l.starts_with("W: "))
-        .collect();
-    assert!(
-        bad.is_empty(),
-        "lintian reports errors or warnings:\n{}",
-        bad.join("\n")
-    );
-    eprintln!(
-        "debian: lintian: no errors or warnings ({} info tags)",
-        report.lines().filter(|l| l.starts_with("I: ")).count()
-    );
 }
 
 /// `apt install ./pkg.deb`: dependencies resolved, users made, units
@@ -547,10 +468,4 @@ fn remove_keeps_data_and_purge_deletes_it(c: &Container) {
     for name in ["collectord", "agentd"] {
         c.ok(&format!("! getent passwd {name} && ! getent group {name}"));
     }
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
