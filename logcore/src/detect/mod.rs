@@ -5,8 +5,9 @@
 //!   ids → event-count vectors (loglizer's `FeatureExtractor`).
 //! - `iforest`: Isolation Forest (Liu, Ting and Zhou, 2008), ours because
 //!   smartcore has none.
-//! - `novelty`: a session is novel when its event-count vector never occurred
-//!   in training.
+//! - `novelty`: a session is novel when its event-count vector (or event
+//!   set) never occurred in training, or rare when few training sessions
+//!   had it.
 //!
 //! Models are serde-serializable with a format version, checked on load.
 
@@ -15,7 +16,7 @@ pub mod novelty;
 pub mod tfidf;
 
 pub use iforest::{IsolationForest, IsolationForestParams};
-pub use novelty::CountNovelty;
+pub use novelty::{CountNovelty, VectorKind};
 pub use tfidf::{EventCounter, Normalization, TermWeighting, TfidfVectorizer};
 
 use serde::{Deserialize, Serialize};
