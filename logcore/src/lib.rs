@@ -1,7 +1,9 @@
 //! Shared pieces of logq: the record model, syslog and timestamp parsing, the
 //! agent–collector wire codec, the query language and (feature `index`) the
-//! tantivy index schema and the archive format. Nothing here does network I/O.
+//! tantivy index schema and the archive format; anomaly detection (`detect`).
+//! Nothing here does network I/O.
 
+pub mod detect;
 pub mod docs;
 pub mod parse;
 pub mod query;

@@ -1,0 +1,78 @@
+//! Unsupervised anomaly detection over log lines and sessions (lines that
+//! share an id, such as an HDFS block id).
+//!
+//! - `tfidf`: documents of tokens → sparse TF-IDF vectors; sessions of event
+//!   ids → event-count vectors (loglizer's `FeatureExtractor`).
+//! - `iforest`: Isolation Forest (Liu, Ting and Zhou, 2008), ours because
+//!   smartcore has none.
+//! - `novelty`: a session is novel when its event-count vector (or event
+//!   set) never occurred in training, or rare when few training sessions
+//!   had it.
+//!
+//! Models are serde-serializable with a format version, checked on load.
+
+pub mod iforest;
+pub mod novelty;
+pub mod tfidf;
+
+pub use iforest::{IsolationForest, IsolationForestParams};
+pub use novelty::{CountNovelty, VectorKind};
+pub use tfidf::{EventCounter, Normalization, TermWeighting, TfidfVectorizer};
+
+use serde::{Deserialize, Serialize};
+
+/// Errors of fitting and loading detection models.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    #[error("no training data")]
+    Empty,
+    #[error("invalid parameter: {0}")]
+    Param(String),
+    #[error("model format {found}, this build reads format {expected}")]
+    Version { found: u32, expected: u32 },
+    #[error("model JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// A sparse vector: feature indices strictly increasing, one value each.
+/// Features not listed are 0.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SparseVec {
+    pub indices: Vec<u32>,
+    pub values: Vec<f64>,
+}
+
+impl SparseVec {
+    /// The non-zero entries of a dense vector.
+    pub fn from_dense(dense: &[f64]) -> Self {
+        let mut v = SparseVec::default();
+        for (i, &x) in dense.iter().enumerate() {
+            if x != 0.0 {
+                v.indices.push(i as u32);
+                v.values.push(x);
+            }
+        }
+        v
+    }
+
+    /// The value of feature `feature` (0 when absent).
+    pub fn get(&self, feature: u32) -> f64 {
+        match self.indices.binary_search(&feature) {
+            Ok(i) => self.values[i],
+            Err(_) => 0.0,
+        }
+    }
+
+    /// The number of stored (non-zero) entries.
+    pub fn nnz(&self) -> usize {
+        self.indices.len()
+    }
+
+    /// The entries, in increasing feature order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, f64)> + '_ {
+        self.indices
+            .iter()
+            .copied()
+            .zip(self.values.iter().copied())
+    }
+}
