@@ -10,17 +10,21 @@
 //! 1. `key=value` with a non-empty key and value: the value is masked,
 //!    `uid=0` → `uid=<*>`; an empty value (`ruser=`) is kept.
 //! 2. an HDFS block id `blk_-?\d+` → `blk_<*>`.
-//! 3. a core with an ASCII digit in it → `<*>`. This one rule covers
-//!    numbers (`42`, `-3.5`, `0x1F`, `10ms`), IPv4 and IPv6 addresses with
-//!    or without `:port`, hex ids with a digit, UUIDs, paths and URLs with
-//!    digits (`/proc/1234/stat`), host and node names with numbers and
-//!    dates and times. Words with a digit that are in fact constant
-//!    (`HTTP/1.1`, `x86_64`) become `<*>` too; that costs nothing in
-//!    grouping, as every line of their template masks them alike.
+//! 3. a core with an ASCII digit that starts with a digit or sign, or has
+//!    punctuation inside, or has three digits or more, or is a hex string
+//!    of 8 or more → `<*>`. This covers numbers (`42`, `-3.5`, `0x1F`,
+//!    `10ms`), IPv4 and IPv6 addresses with or without `:port`, hex ids,
+//!    UUIDs, paths and URLs with digits (`/proc/1234/stat`), node names
+//!    (`R02-M1-N0`), queue ids (`jA9J1UvC004306`), times and dates. A plain
+//!    word with one or two digits (`SOCKS5`, `ssh2`, `eth0`) is kept: such
+//!    words are more often names of a kind of event than values. Constant
+//!    words caught by the rule (`HTTP/1.1`) cost nothing in grouping, as
+//!    every line of their template masks them alike.
+//! 4. the English abbreviations of months and week days (`Jun`, `Fri`),
+//!    the words of a date written out.
 //!
-//! A token without a digit or `=` is kept as it is, even when it is a
-//! variable (a user name): the tree and the similarity threshold find
-//! those.
+//! Any other token is kept as it is, even when it is a variable (a user
+//! name): the tree and the similarity threshold find those.
 
 use std::borrow::Cow;
 
@@ -71,12 +75,69 @@ pub fn mask_token(token: &str) -> Cow<'_, str> {
         Cow::Owned(format!("{}={WILDCARD}", &core[..eq]))
     } else if is_block_id(core) {
         Cow::Borrowed("blk_<*>")
-    } else if core.bytes().any(|b| b.is_ascii_digit()) {
+    } else if is_variable(core) || is_date_word(core) {
         Cow::Borrowed(WILDCARD)
     } else {
         return Cow::Borrowed(token);
     };
     Cow::Owned(format!("{lead}{masked_core}{trail}"))
+}
+
+/// Rule 3: a number, or a word with a digit that is made of parts
+/// (`10.0.0.1`, `/proc/1`, `node-4`, `a_1`) or is a long hex id; a plain
+/// word with a digit (`SOCKS5`, `ssh2`, `eth0`) is kept.
+fn is_variable(core: &str) -> bool {
+    let bytes = core.as_bytes();
+    if !bytes.iter().any(u8::is_ascii_digit) {
+        return false;
+    }
+    let first = bytes[0];
+    first.is_ascii_digit()
+        || (matches!(first, b'-' | b'+' | b'#') && bytes.len() > 1)
+        || bytes.iter().any(|b| {
+            matches!(
+                b,
+                b'.' | b':'
+                    | b'/'
+                    | b'-'
+                    | b'_'
+                    | b'@'
+                    | b'#'
+                    | b'%'
+                    | b'+'
+                    | b'='
+                    | b','
+                    | b'('
+                    | b')'
+                    | b'['
+                    | b']'
+                    | b'<'
+                    | b'>'
+                    | b'{'
+                    | b'}'
+            )
+        })
+        || (bytes.len() >= 8 && bytes.iter().all(u8::is_ascii_hexdigit))
+        || bytes.iter().filter(|b| b.is_ascii_digit()).count() >= 3
+}
+
+/// A masked token without its punctuation: `<*>),` and `(<*>` both give
+/// `*`, `uid=<*>` gives `uid=*`.
+pub fn skeleton(token: &str) -> String {
+    token
+        .replace(WILDCARD, "*")
+        .chars()
+        .filter(|&c| !is_edge_punct(c))
+        .collect()
+}
+
+/// The English names of months and week days, the words of a date.
+fn is_date_word(core: &str) -> bool {
+    const WORDS: [&str; 19] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "Mon",
+        "Tue", "Wed", "Thu", "Fri", "Sat", "Sun",
+    ];
+    WORDS.contains(&core)
 }
 
 /// `blk_-?\d+`, the HDFS block id.
@@ -130,6 +191,13 @@ mod tests {
             ("ruser=", "ruser="),
             ("=", "="),
             ("Accepted", "Accepted"),
+            ("SOCKS5", "SOCKS5"),
+            ("ssh2", "ssh2"),
+            ("jA9J1UvC004306:", "<*>:"),
+            ("a3f9e0c1", "<*>"),
+            ("broadcast_9_piece0", "<*>"),
+            ("Jun", "<*>"),
+            ("June", "June"),
             ("password", "password"),
             ("/var/log/syslog", "/var/log/syslog"),
             ("...", "..."),

@@ -74,7 +74,7 @@ impl Default for MinerConfig {
     fn default() -> Self {
         MinerConfig {
             depth: 2,
-            sim_threshold: 0.5,
+            sim_threshold: 0.85,
             max_children: 100,
             max_templates: 10_000,
         }
@@ -360,23 +360,30 @@ fn route_key(token: &str) -> &str {
     }
 }
 
-/// Drain's similarity: the share of positions where the template has the
-/// message's token, not counting the template's `<*>`; and the number of
-/// those `<*>`.
+/// Drain's similarity, changed in two ways so that one threshold serves
+/// all systems: the share is of the template's positions that are not
+/// `<*>` (a position already learnt to be a parameter neither helps nor
+/// hurts, so a template that is all parameters takes any message of its
+/// shape), and two masked tokens that differ only in punctuation
+/// (`<*>,` and `<*>),`) count as equal. Also gives the number of `<*>`.
 fn similarity(template: &[String], masked: &[String]) -> (f64, usize) {
-    if template.is_empty() {
-        return (1.0, 0);
-    }
     let mut same = 0;
     let mut wild = 0;
     for (t, m) in template.iter().zip(masked) {
         if t == WILDCARD {
             wild += 1;
-        } else if t == m {
+        } else if t == m
+            || (t.contains(WILDCARD)
+                && m.contains(WILDCARD)
+                && mask::skeleton(t) == mask::skeleton(m))
+        {
             same += 1;
         }
     }
-    (same as f64 / template.len() as f64, wild)
+    if wild == template.len() {
+        return (1.0, wild);
+    }
+    (same as f64 / (template.len() - wild) as f64, wild)
 }
 
 fn params_of(template: &[String], original: &[&str]) -> Vec<String> {

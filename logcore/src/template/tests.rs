@@ -21,7 +21,7 @@ fn groups_lines_of_one_event_and_splits_different_events() {
     assert_eq!(m.len(), 2);
     assert_eq!(
         m.template(a.id),
-        "Accepted password for <*> from <*> port <*> <*>"
+        "Accepted password for <*> from <*> port <*> ssh2"
     );
     assert_eq!(m.template(c.id), "Connection closed by <*> [preauth]");
     assert_eq!(m.count(a.id), 2);
