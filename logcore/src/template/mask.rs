@@ -20,7 +20,9 @@
 //!    words are more often names of a kind of event than values. Constant
 //!    words caught by the rule (`HTTP/1.1`) cost nothing in grouping, as
 //!    every line of their template masks them alike.
-//! 4. the English abbreviations of months and week days (`Jun`, `Fri`),
+//! 4. an empty value in brackets or quotes (`()`, `""`) → `(<*>)`, so
+//!    that it is like the same place with a value in it.
+//! 5. the English abbreviations of months and week days (`Jun`, `Fri`),
 //!    the words of a date written out.
 //!
 //! Any other token is kept as it is, even when it is a variable (a user
@@ -66,7 +68,14 @@ pub fn mask_token(token: &str) -> Cow<'_, str> {
         .map_or(start, |(i, c)| start + i + c.len_utf8());
     let (lead, core, trail) = (&token[..start], &token[start..end], &token[end..]);
     if core.is_empty() {
-        return Cow::Borrowed(token);
+        // An empty value in brackets or quotes stands where a value
+        // would: `()` is masked like `(host)`.
+        return match token {
+            "()" | "[]" | "{}" | "<>" | "\"\"" | "''" => {
+                Cow::Owned(format!("{}{WILDCARD}{}", &token[..1], &token[1..]))
+            }
+            _ => Cow::Borrowed(token),
+        };
     }
     let masked_core: Cow<'_, str> = if let Some(eq) = core.find('=').filter(|&i| i > 0) {
         if eq + 1 == core.len() {
@@ -201,6 +210,8 @@ mod tests {
             ("password", "password"),
             ("/var/log/syslog", "/var/log/syslog"),
             ("...", "..."),
+            ("()", "(<*>)"),
+            ("\"\"", "\"<*>\""),
             ("", ""),
         ];
         for (token, want) in cases {
