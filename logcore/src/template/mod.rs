@@ -7,10 +7,11 @@
 //! values). It then goes down a tree of fixed depth: first by its token
 //! count, then by its first [`MinerConfig::depth`] tokens (a token that is
 //! masked goes to the `<*>` child). The leaf holds templates of that shape;
-//! the message joins the most similar one, if the share of positions where
-//! the template has the message's token reaches
-//! [`MinerConfig::sim_threshold`], and the positions where they differ
-//! become `<*>`. Otherwise it starts a template of its own.
+//! the message joins the most similar one if the share of the template's
+//! non-`<*>` positions that hold the message's token reaches
+//! [`MinerConfig::sim_threshold`] (Drain divides by all positions; see
+//! `similarity`), and the positions where they differ become `<*>`.
+//! Otherwise it starts a template of its own.
 //!
 //! Ids are given in order of creation and never change: a template that
 //! generalises keeps its id. One [`MinerConfig::default`] serves every
@@ -56,12 +57,18 @@ impl TemplateId {
 #[serde(deny_unknown_fields)]
 pub struct MinerConfig {
     /// Leading tokens that route a message in the tree below its token
-    /// count (Drain's depth minus 2). More separates templates that differ
-    /// early; fewer lets a variable early word merge.
+    /// count (Drain's depth minus 2; Drain's usual 4 is 2 here). More
+    /// separates templates that differ early; fewer lets a variable early
+    /// word merge.
     pub depth: usize,
-    /// Least share of a message's positions that must equal its
-    /// template's (non-`<*>`) tokens for it to join that template. Higher
-    /// splits more, lower merges more.
+    /// Least share of a template's non-`<*>` positions that must hold the
+    /// message's token for the message to join it. Higher splits more,
+    /// lower merges more. 0.85 merges a message that differs from its
+    /// template in one word of seven, not in one of five: `session closed
+    /// for user X` stays one template per user, while `Session: <*>
+    /// initialized by client SPP.` and `... WindowsUpdateAgent.` stay
+    /// apart as loghub's truth wants. Chosen once over the 16 loghub
+    /// systems, not per system.
     pub sim_threshold: f64,
     /// Children of one tree node at most; past that, new tokens share the
     /// node's `<*>` child. Bounds the tree against a variable first word.
