@@ -10,7 +10,12 @@
 //! 1. `key=value` with a non-empty key and value: the value is masked,
 //!    `uid=0` → `uid=<*>`; an empty value (`ruser=`) is kept.
 //! 2. an HDFS block id `blk_-?\d+` → `blk_<*>`.
-//! 3. a core with an ASCII digit that starts with a digit or sign, or has
+//! 3. a word of three letters or more right before `:`, `,` or `|` with
+//!    a digit after it keeps the word and separator, and the rest is
+//!    masked on its own: `removeNotification:0|a|-1` →
+//!    `removeNotification:<*>`, as the word names the event. (A host name
+//!    before a port has a dot: `proxy.example.org:5070` → `<*>`.)
+//! 4. a core with an ASCII digit that starts with a digit or sign, or has
 //!    punctuation inside, or has three digits or more, or is a hex string
 //!    of 8 or more → `<*>`. This covers numbers (`42`, `-3.5`, `0x1F`,
 //!    `10ms`), IPv4 and IPv6 addresses with or without `:port`, hex ids,
@@ -20,9 +25,9 @@
 //!    words are more often names of a kind of event than values. Constant
 //!    words caught by the rule (`HTTP/1.1`) cost nothing in grouping, as
 //!    every line of their template masks them alike.
-//! 4. an empty value in brackets or quotes (`()`, `""`) → `(<*>)`, so
+//! 5. an empty value in brackets or quotes (`()`, `""`) → `(<*>)`, so
 //!    that it is like the same place with a value in it.
-//! 5. the English abbreviations of months and week days (`Jun`, `Fri`),
+//! 6. the English abbreviations of months and week days (`Jun`, `Fri`),
 //!    the words of a date written out.
 //!
 //! Any other token is kept as it is, even when it is a variable (a user
@@ -84,6 +89,8 @@ pub fn mask_token(token: &str) -> Cow<'_, str> {
         Cow::Owned(format!("{}={WILDCARD}", &core[..eq]))
     } else if is_block_id(core) {
         Cow::Borrowed("blk_<*>")
+    } else if let Some((word, rest)) = split_leading_word(core) {
+        Cow::Owned(format!("{word}{}", mask_token(rest)))
     } else if is_variable(core) || is_date_word(core) {
         Cow::Borrowed(WILDCARD)
     } else {
@@ -92,7 +99,7 @@ pub fn mask_token(token: &str) -> Cow<'_, str> {
     Cow::Owned(format!("{lead}{masked_core}{trail}"))
 }
 
-/// Rule 3: a number, or a word with a digit that is made of parts
+/// Rule 4: a number, or a word with a digit that is made of parts
 /// (`10.0.0.1`, `/proc/1`, `node-4`, `a_1`) or is a long hex id; a plain
 /// word with a digit (`SOCKS5`, `ssh2`, `eth0`) is kept.
 fn is_variable(core: &str) -> bool {
@@ -128,6 +135,20 @@ fn is_variable(core: &str) -> bool {
         })
         || (bytes.len() >= 8 && bytes.iter().all(u8::is_ascii_hexdigit))
         || bytes.iter().filter(|b| b.is_ascii_digit()).count() >= 3
+}
+
+/// A core that starts with a word of three letters or more right before
+/// `:`, `,` or `|`, with a digit after it (`removeNotification:0|a|-1`):
+/// the word with its separator and the rest, which is masked on its own.
+/// A host name before a port has a dot and is not split.
+fn split_leading_word(core: &str) -> Option<(&str, &str)> {
+    let end = core.find(|c: char| !c.is_ascii_alphabetic())?;
+    let sep = core[end..].chars().next()?;
+    if end < 3 || !matches!(sep, ':' | ',' | '|') {
+        return None;
+    }
+    let rest = &core[end + 1..];
+    (!rest.is_empty() && rest.bytes().any(|b| b.is_ascii_digit())).then(|| (&core[..end + 1], rest))
 }
 
 /// A masked token without its punctuation: `<*>),` and `(<*>` both give
@@ -201,6 +222,14 @@ mod tests {
             ("=", "="),
             ("Accepted", "Accepted"),
             ("SOCKS5", "SOCKS5"),
+            (
+                "removeNotification:0|com.a.b|-1|null|1000",
+                "removeNotification:<*>",
+            ),
+            ("cancelNotification,index:5", "cancelNotification,index:<*>"),
+            ("proxy.example.org:5070", "<*>"),
+            ("localhost:8080", "localhost:<*>"),
+            ("Information:", "Information:"),
             ("ssh2", "ssh2"),
             ("jA9J1UvC004306:", "<*>:"),
             ("a3f9e0c1", "<*>"),
