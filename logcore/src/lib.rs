@@ -1,13 +1,14 @@
 //! Shared pieces of logq: the record model, syslog and timestamp parsing, the
-//! agent–collector wire codec, the query language and (feature `index`) the
-//! tantivy index schema and the archive format; anomaly detection (`detect`).
-//! Nothing here does network I/O.
+//! agent–collector wire codec, the query language, the template miner,
+//! anomaly detection (`detect`) and (feature `index`) the tantivy index
+//! schema and the archive format. Nothing here does network I/O.
 
 pub mod detect;
 pub mod docs;
 pub mod parse;
 pub mod query;
 pub mod record;
+pub mod template;
 pub mod wire;
 
 #[cfg(feature = "index")]
