@@ -12,7 +12,9 @@
 //!
 //! Sessions are blocks: the lines naming a block id (a line naming several
 //! belongs to each). Blocks in the order of their first line; the earlier
-//! half trains (labels unused), the later half is scored.
+//! half trains (labels unused), the later half is scored. The session rows
+//! run twice: with the provided event ids, and with the ids logq's template
+//! miner gives the messages online.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -27,6 +29,7 @@ use logcore::detect::{
     CountNovelty, EventCounter, IsolationForest, IsolationForestParams, Normalization, SparseVec,
     TermWeighting, TfidfVectorizer, VectorKind,
 };
+use logcore::template::{MinerConfig, TemplateMiner};
 use regex::Regex;
 
 const LOG: &str = "HDFS_2pct_dev.log.gz";
@@ -132,94 +135,23 @@ fn reference(name: &str, p: &str, r: &str, f: &str) {
     println!("{name:<46} {p:>6} {r:>6} {f:>6}");
 }
 
-fn main() -> Result<()> {
-    let args = args()?;
-    let dir = if args.data.join("hdfs_2pct_dev").is_dir() {
-        args.data.join("hdfs_2pct_dev")
-    } else {
-        args.data.clone()
-    };
-    if !dir.join(LOG).is_file() {
-        println!(
-            "eval-hdfs: skipped: no {LOG} in {} (give --data DIR)",
-            dir.display()
-        );
-        return Ok(());
-    }
-    let started = Instant::now();
-    let lines = gz_lines(&dir.join(LOG))?;
-    let events = gz_lines(&dir.join(EVENTS))?;
-    if lines.len() != events.len() {
-        bail!(
-            "{LOG} has {} lines but {EVENTS} {}: not aligned",
-            lines.len(),
-            events.len()
-        );
-    }
-    let labels_text = std::fs::read_to_string(dir.join(LABELS))
-        .with_context(|| format!("read {}", dir.join(LABELS).display()))?;
-    let mut labels: HashMap<&str, bool> = HashMap::new();
-    for l in labels_text.lines().skip(1) {
-        let (block, label) = l
-            .split_once(',')
-            .with_context(|| format!("{LABELS}: no comma in {l:?}"))?;
-        labels.insert(block.trim(), label.trim() == "Anomaly");
-    }
-
-    // Blocks in the order of their first line; each with its line numbers.
-    let block_re = Regex::new(r"blk_-?\d+").expect("a valid literal regex");
-    let mut block_index: HashMap<&str, usize> = HashMap::new();
-    let mut block_names: Vec<&str> = Vec::new();
-    let mut block_lines: Vec<Vec<usize>> = Vec::new();
-    for (n, line) in lines.iter().enumerate() {
-        let mut here = HashSet::new();
-        for m in block_re.find_iter(line) {
-            if !here.insert(m.as_str()) {
-                continue;
-            }
-            let b = *block_index.entry(m.as_str()).or_insert_with(|| {
-                block_names.push(m.as_str());
-                block_lines.push(Vec::new());
-                block_names.len() - 1
-            });
-            block_lines[b].push(n);
-        }
-    }
-    let unlabelled = block_names
-        .iter()
-        .filter(|b| !labels.contains_key(*b))
-        .count();
-    if unlabelled > 0 {
-        bail!("{unlabelled} blocks of the log have no label in {LABELS}");
-    }
-    let truth: Vec<bool> = block_names.iter().map(|b| labels[b]).collect();
+/// The session rows (a) to (c') and the labelled comparisons, for one way
+/// of giving each line an event id.
+fn session_rows(
+    events: &[String],
+    block_lines: &[Vec<usize>],
+    truth: &[bool],
+    n_train: usize,
+    params: &IsolationForestParams,
+    seed: u64,
+) -> Result<()> {
+    let args_seed = seed;
     let sessions: Vec<Vec<&str>> = block_lines
         .iter()
         .map(|ls| ls.iter().map(|&n| events[n].as_str()).collect())
         .collect();
-    let n_train = block_names.len() / 2;
     let (train, test) = sessions.split_at(n_train);
     let test_truth = &truth[n_train..];
-    let anomalies = |t: &[bool]| t.iter().filter(|&&a| a).count();
-    println!(
-        "HDFS 2% dev: {} lines, {} blocks ({} anomalous), read in {:.1}s",
-        lines.len(),
-        block_names.len(),
-        anomalies(&truth),
-        started.elapsed().as_secs_f64()
-    );
-    println!(
-        "train: blocks 1..={n_train} ({} anomalous, labels unused); test: {} blocks ({} anomalous)",
-        anomalies(&truth[..n_train]),
-        test.len(),
-        anomalies(test_truth)
-    );
-    println!();
-    println!(
-        "{:<46} {:>6} {:>6} {:>6} {:>5} {:>5} {:>5}",
-        "block level, test half", "P", "R", "F1", "TP", "FP", "FN"
-    );
-
     // (a) loglizer's IsolationForest demo: tf-idf weighted, zero-mean event
     // counts; contamination 0.03, 100 trees, max_samples 'auto'.
     let counter = EventCounter::fit(train, TermWeighting::TfIdf, Normalization::ZeroMean)?;
@@ -229,11 +161,6 @@ fn main() -> Result<()> {
             .collect()
     };
     let (x_train, x_test) = (vectorize(train), vectorize(test));
-    let params = IsolationForestParams {
-        n_trees: 100,
-        sample_size: 256,
-        contamination: Some(0.03),
-    };
     let if_flags = |seed: u64| -> Result<Vec<bool>> {
         let forest = IsolationForest::fit(&x_train, params.clone(), seed)?;
         Ok(x_test.iter().map(|x| forest.predict(x) == -1).collect())
@@ -251,7 +178,7 @@ fn main() -> Result<()> {
         ))
     };
     let t = Instant::now();
-    let if_test = if_flags(args.seed)?;
+    let if_test = if_flags(args_seed)?;
     let if_seconds = t.elapsed().as_secs_f64();
     let note = spread(&|s| Ok(Confusion::of(&if_flags(s)?, test_truth)))?;
     row(
@@ -331,6 +258,116 @@ fn main() -> Result<()> {
         Confusion::of(&flags(&normal_sets), test_truth),
         "semi-supervised, for comparison",
     );
+
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args = args()?;
+    let dir = if args.data.join("hdfs_2pct_dev").is_dir() {
+        args.data.join("hdfs_2pct_dev")
+    } else {
+        args.data.clone()
+    };
+    if !dir.join(LOG).is_file() {
+        println!(
+            "eval-hdfs: skipped: no {LOG} in {} (give --data DIR)",
+            dir.display()
+        );
+        return Ok(());
+    }
+    let started = Instant::now();
+    let lines = gz_lines(&dir.join(LOG))?;
+    let events = gz_lines(&dir.join(EVENTS))?;
+    if lines.len() != events.len() {
+        bail!(
+            "{LOG} has {} lines but {EVENTS} {}: not aligned",
+            lines.len(),
+            events.len()
+        );
+    }
+    let labels_text = std::fs::read_to_string(dir.join(LABELS))
+        .with_context(|| format!("read {}", dir.join(LABELS).display()))?;
+    let mut labels: HashMap<&str, bool> = HashMap::new();
+    for l in labels_text.lines().skip(1) {
+        let (block, label) = l
+            .split_once(',')
+            .with_context(|| format!("{LABELS}: no comma in {l:?}"))?;
+        labels.insert(block.trim(), label.trim() == "Anomaly");
+    }
+
+    // Blocks in the order of their first line; each with its line numbers.
+    let block_re = Regex::new(r"blk_-?\d+").expect("a valid literal regex");
+    let mut block_index: HashMap<&str, usize> = HashMap::new();
+    let mut block_names: Vec<&str> = Vec::new();
+    let mut block_lines: Vec<Vec<usize>> = Vec::new();
+    for (n, line) in lines.iter().enumerate() {
+        let mut here = HashSet::new();
+        for m in block_re.find_iter(line) {
+            if !here.insert(m.as_str()) {
+                continue;
+            }
+            let b = *block_index.entry(m.as_str()).or_insert_with(|| {
+                block_names.push(m.as_str());
+                block_lines.push(Vec::new());
+                block_names.len() - 1
+            });
+            block_lines[b].push(n);
+        }
+    }
+    let unlabelled = block_names
+        .iter()
+        .filter(|b| !labels.contains_key(*b))
+        .count();
+    if unlabelled > 0 {
+        bail!("{unlabelled} blocks of the log have no label in {LABELS}");
+    }
+    let truth: Vec<bool> = block_names.iter().map(|b| labels[b]).collect();
+    let n_train = block_names.len() / 2;
+    let test_truth = &truth[n_train..];
+    let anomalies = |t: &[bool]| t.iter().filter(|&&a| a).count();
+    println!(
+        "HDFS 2% dev: {} lines, {} blocks ({} anomalous), read in {:.1}s",
+        lines.len(),
+        block_names.len(),
+        anomalies(&truth),
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "train: blocks 1..={n_train} ({} anomalous, labels unused); test: {} blocks ({} anomalous)",
+        anomalies(&truth[..n_train]),
+        block_names.len() - n_train,
+        anomalies(test_truth)
+    );
+    println!();
+    println!(
+        "{:<46} {:>6} {:>6} {:>6} {:>5} {:>5} {:>5}",
+        "block level, test half", "P", "R", "F1", "TP", "FP", "FN"
+    );
+
+    let params = IsolationForestParams {
+        n_trees: 100,
+        sample_size: 256,
+        contamination: Some(0.03),
+    };
+    println!("event ids: the provided ones (E1..E30)");
+    session_rows(&events, &block_lines, &truth, n_train, &params, args.seed)?;
+    // The same with logq's own template miner, run online over the
+    // messages in log order (no labels, no ground truth).
+    let t = Instant::now();
+    let mut miner = TemplateMiner::new(MinerConfig::default());
+    let mined: Vec<String> = lines
+        .iter()
+        .map(|l| format!("T{}", miner.add(message(l)).id.0))
+        .collect();
+    println!();
+    println!(
+        "event ids: logq's template miner ({} templates, {:.1}s)",
+        miner.len(),
+        t.elapsed().as_secs_f64()
+    );
+    session_rows(&mined, &block_lines, &truth, n_train, &params, args.seed)?;
+    println!();
 
     // Per line, as first designed: TF-IDF of each raw line's message words,
     // IF per line, a block flagged when any of its lines is -1.
