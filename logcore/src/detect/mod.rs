@@ -8,15 +8,19 @@
 //! - `novelty`: a session is novel when its event-count vector (or event
 //!   set) never occurred in training, or rare when few training sessions
 //!   had it.
+//! - `rate`: `threshold` events of one key within a sliding window (failed
+//!   logins per address, say), one alert per episode, bounded memory.
 //!
 //! Models are serde-serializable with a format version, checked on load.
 
 pub mod iforest;
 pub mod novelty;
+pub mod rate;
 pub mod tfidf;
 
 pub use iforest::{IsolationForest, IsolationForestParams};
 pub use novelty::{CountNovelty, VectorKind};
+pub use rate::{RateDetector, RateRule};
 pub use tfidf::{EventCounter, Normalization, TermWeighting, TfidfVectorizer};
 
 use serde::{Deserialize, Serialize};
