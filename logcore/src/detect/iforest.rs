@@ -202,18 +202,7 @@ impl IsolationForest {
     /// Reads a forest written by [`to_json`](Self::to_json), refusing
     /// another format version.
     pub fn from_json(json: &str) -> Result<Self, DetectError> {
-        #[derive(Deserialize)]
-        struct Header {
-            format: u32,
-        }
-        let header: Header = serde_json::from_str(json)?;
-        if header.format != FORMAT_VERSION {
-            return Err(DetectError::Version {
-                found: header.format,
-                expected: FORMAT_VERSION,
-            });
-        }
-        Ok(serde_json::from_str(json)?)
+        super::read_model(json, FORMAT_VERSION)
     }
 }
 

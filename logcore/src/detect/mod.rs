@@ -23,6 +23,7 @@ pub use novelty::{CountNovelty, VectorKind};
 pub use rate::{RateDetector, RateRule};
 pub use tfidf::{EventCounter, Normalization, TermWeighting, TfidfVectorizer};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Errors of fitting and loading detection models.
@@ -79,4 +80,21 @@ impl SparseVec {
             .copied()
             .zip(self.values.iter().copied())
     }
+}
+
+/// Reads a model written as JSON with a `format` field, refusing another
+/// format version before parsing the rest (whose shape may differ).
+pub(crate) fn read_model<T: DeserializeOwned>(json: &str, expected: u32) -> Result<T, DetectError> {
+    #[derive(Deserialize)]
+    struct Header {
+        format: u32,
+    }
+    let header: Header = serde_json::from_str(json)?;
+    if header.format != expected {
+        return Err(DetectError::Version {
+            found: header.format,
+            expected,
+        });
+    }
+    Ok(serde_json::from_str(json)?)
 }

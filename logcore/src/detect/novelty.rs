@@ -138,14 +138,7 @@ impl CountNovelty {
     }
 
     pub fn from_json(json: &str) -> Result<Self, DetectError> {
-        let v: Self = serde_json::from_str(json)?;
-        if v.format != FORMAT_VERSION {
-            return Err(DetectError::Version {
-                found: v.format,
-                expected: FORMAT_VERSION,
-            });
-        }
-        Ok(v)
+        super::read_model(json, FORMAT_VERSION)
     }
 }
 

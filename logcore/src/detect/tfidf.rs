@@ -28,17 +28,6 @@ pub fn words(message: &str) -> Vec<String> {
         .collect()
 }
 
-fn check_version(found: u32) -> Result<(), DetectError> {
-    if found == FORMAT_VERSION {
-        Ok(())
-    } else {
-        Err(DetectError::Version {
-            found,
-            expected: FORMAT_VERSION,
-        })
-    }
-}
-
 /// See the module docs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TfidfVectorizer {
@@ -110,9 +99,7 @@ impl TfidfVectorizer {
     }
 
     pub fn from_json(json: &str) -> Result<Self, DetectError> {
-        let v: Self = serde_json::from_str(json)?;
-        check_version(v.format)?;
-        Ok(v)
+        super::read_model(json, FORMAT_VERSION)
     }
 }
 
@@ -219,9 +206,7 @@ impl EventCounter {
     }
 
     pub fn from_json(json: &str) -> Result<Self, DetectError> {
-        let v: Self = serde_json::from_str(json)?;
-        check_version(v.format)?;
-        Ok(v)
+        super::read_model(json, FORMAT_VERSION)
     }
 }
 
