@@ -42,6 +42,20 @@ pub struct Config {
     pub writer_memory_mb: u32,
     /// tantivy indexing threads.
     pub writer_threads: u32,
+    /// Run the anomaly detectors on every line.
+    pub detect: bool,
+    /// Days of history a training reads.
+    pub train_days: u32,
+    /// Hours between retrainings; 0: only `collectord train`.
+    pub retrain_hours: u32,
+    /// Lines sharing its first capture are a session; empty: no sessions.
+    pub session_regex: String,
+    /// A session ends after this many seconds without a line.
+    pub session_idle_secs: u32,
+    /// Keys each rate detector follows at most.
+    pub detect_max_keys: u32,
+    /// Alert on lines the per-line forest scores -1.
+    pub line_forest_alerts: bool,
 }
 
 impl Default for Config {
@@ -59,6 +73,13 @@ impl Default for Config {
             idle_timeout_ms: 300_000,
             writer_memory_mb: 128,
             writer_threads: 1,
+            detect: true,
+            train_days: 7,
+            retrain_hours: 24,
+            session_regex: String::new(),
+            session_idle_secs: 1800,
+            detect_max_keys: 100_000,
+            line_forest_alerts: false,
         }
     }
 }
@@ -183,6 +204,20 @@ impl Config {
                 "writer-memory-mb",
                 "must give each writer thread between 16 and 4000 MB",
             );
+        }
+        if self.train_days == 0 {
+            return bad("train-days", "must be at least 1");
+        }
+        if !self.session_regex.is_empty() {
+            if let Err(e) = regex::Regex::new(&self.session_regex) {
+                return Err(format!("`session-regex` is not a regular expression: {e}"));
+            }
+        }
+        if self.session_idle_secs == 0 {
+            return bad("session-idle-secs", "must be at least 1");
+        }
+        if self.detect_max_keys < 1000 {
+            return bad("detect-max-keys", "must be at least 1000");
         }
         Ok(())
     }

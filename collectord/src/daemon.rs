@@ -50,6 +50,7 @@ pub fn run(
         },
     })?;
     store.apply_retention(now_ms())?;
+    store.start_detection(crate::detect::DetectOptions::from_config(&config))?;
 
     let stats = Arc::new(Stats::default());
     let (queue_tx, queue_rx) = mpsc::channel(writer::QUEUE);

@@ -119,6 +119,74 @@ pub const KEYS: &[Key] = &[
               thread cannot keep up with the agents.",
         reload: Reload::Restart,
     },
+    Key {
+        name: "detect",
+        ty: Type::Boolean,
+        default: Default::Toml("true"),
+        doc: "Run the anomaly detectors on every line as it is stored: rate \
+              rules (failed-login bursts, invalid-user scans, low-and-slow \
+              guessing, distributed guessing, a login after failures, \
+              connection floods), and once trained, new kinds of lines, kinds \
+              new to a host, sessions and the per-line Isolation Forest. \
+              Anomalies go to anomalies.log in the data directory and flag \
+              their lines (logq --anomalies).",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "train-days",
+        ty: Type::Integer,
+        default: Default::Toml("7"),
+        doc: "Days of history a training reads (the newest 20 million lines \
+              at most). At least 1.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "retrain-hours",
+        ty: Type::Integer,
+        default: Default::Toml("24"),
+        doc: "Hours between trainings while running; the first runs at start \
+              when there is no model.json and the index holds lines. 0: \
+              only `collectord train` trains.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "session-regex",
+        ty: Type::String,
+        default: Default::Toml(r#""""#),
+        doc: "Lines whose messages share this regular expression's first \
+              capture group (or whole match) are one session, scored as a \
+              whole when it ends: e.g. 'blk_-?[0-9]+' for HDFS blocks. Empty: \
+              no sessions. A change needs a training (collectord train) before \
+              sessions are scored.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "session-idle-secs",
+        ty: Type::Integer,
+        default: Default::Toml("1800"),
+        doc: "A session ends when no line has named it for this many \
+              seconds. At least 1.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "detect-max-keys",
+        ty: Type::Integer,
+        default: Default::Toml("100000"),
+        doc: "Addresses, users and sessions each detector follows at once; \
+              past it the idle ones are forgotten first. Bounds the \
+              detectors' memory whatever the number of addresses. At least \
+              1000.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "line-forest-alerts",
+        ty: Type::Boolean,
+        default: Default::Toml("false"),
+        doc: "Also raise an anomaly for every kind of line the per-line \
+              Isolation Forest over TF-IDF scores as rare. Off by default: \
+              rare is not dangerous, and it is noisy.",
+        reload: Reload::Live,
+    },
 ];
 
 /// A whole file, for the man page's EXAMPLES (the tests parse it).

@@ -13,6 +13,10 @@
 //! - [`store`]: index + archive + high-water marks, kept consistent.
 //! - [`index`], [`directory`], [`archive`], [`dedup`], [`retention`]: the
 //!   parts of the store.
+//! - [`detect`]: the anomaly detectors on every stored line,
+//!   `anomalies.log`, training in the background; [`history`]: stored
+//!   lines read back in time order for training; [`offline`]: `collectord
+//!   train` and `collectord replay`.
 //! - [`notify`], [`log`]: systemd notifications and logging.
 //! - [`daemon`]: wires it all together.
 
@@ -23,12 +27,15 @@ pub mod config;
 pub mod connection;
 pub mod daemon;
 pub mod dedup;
+pub mod detect;
 pub mod directory;
+pub mod history;
 pub mod index;
 pub mod keys;
 pub mod listen;
 pub mod log;
 pub mod notify;
+pub mod offline;
 pub mod reload;
 pub mod retention;
 pub mod server;

@@ -1,12 +1,13 @@
-//! `collectord [--config PATH] [--check-config] [--listen ADDR] [--data-dir DIR]`
+//! `collectord [--config PATH] [--check-config] [--listen ADDR] [--data-dir DIR]`,
+//! `collectord train [--since TIME] [--until TIME]`, `collectord replay ... FILE...`
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use collectord::cli::{Cli, DEFAULT_CONFIG};
+use collectord::cli::{Cli, Command, DEFAULT_CONFIG};
 use collectord::config::{ConfigError, Source};
-use collectord::{daemon, listen, log};
+use collectord::{daemon, listen, log, offline};
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
@@ -23,6 +24,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(Command::Replay(args)) = &cli.command {
+        return offline::replay(args);
+    }
     let source = Source {
         explicit: cli.config,
         default: PathBuf::from(DEFAULT_CONFIG),
@@ -30,6 +34,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         data_dir: cli.data_dir,
     };
     let config = source.load()?;
+    if let Some(Command::Train(args)) = &cli.command {
+        return offline::train(args, &config);
+    }
     if cli.check_config {
         let path = source.path();
         if path.exists() {

@@ -17,6 +17,8 @@ pub struct Stats {
     pub lines: AtomicU64,
     /// Time of the last commit, ms since the epoch (0: none yet).
     pub last_commit_ms: AtomicI64,
+    /// Anomalies the detectors opened since start.
+    pub anomalies: AtomicU64,
 }
 
 fn send(states: &[NotifyState<'_>]) {
@@ -59,7 +61,9 @@ pub fn status_text(stats: &Stats, lines_per_sec: u64, now_ms: i64) -> String {
         )
     };
     let plural = if agents == 1 { "" } else { "s" };
-    format!("{agents} agent{plural} connected, {lines_per_sec} lines/s, {commit}")
+    let anomalies = stats.anomalies.load(Ordering::Relaxed);
+    let a_plural = if anomalies == 1 { "y" } else { "ies" };
+    format!("{agents} agent{plural} connected, {lines_per_sec} lines/s, {commit}, {anomalies} anomal{a_plural}")
 }
 
 /// WATCHDOG=1 from the writer loop, at half the interval systemd asked for.

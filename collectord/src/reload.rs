@@ -85,6 +85,25 @@ pub const KEYS: &[Key] = &[
     key("writer-threads", Restart, |a, b| {
         a.writer_threads != b.writer_threads
     }),
+    // The detector settings reach the writer with the other live options;
+    // a new session-regex needs a training before sessions are scored.
+    key("detect", Live, |a, b| a.detect != b.detect),
+    key("train-days", Live, |a, b| a.train_days != b.train_days),
+    key("retrain-hours", Live, |a, b| {
+        a.retrain_hours != b.retrain_hours
+    }),
+    key("session-regex", Live, |a, b| {
+        a.session_regex != b.session_regex
+    }),
+    key("session-idle-secs", Live, |a, b| {
+        a.session_idle_secs != b.session_idle_secs
+    }),
+    key("detect-max-keys", Live, |a, b| {
+        a.detect_max_keys != b.detect_max_keys
+    }),
+    key("line-forest-alerts", Live, |a, b| {
+        a.line_forest_alerts != b.line_forest_alerts
+    }),
 ];
 
 /// The keys whose values differ between `old` and `new`, in [`KEYS`] order.

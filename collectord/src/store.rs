@@ -23,6 +23,7 @@ use tracing::{info, warn};
 
 use crate::archive::{self, day_of, Archive, MS_PER_DAY};
 use crate::dedup::{verdict, Mark, Marks, Payload, Verdict, PAYLOAD_VERSION};
+use crate::detect::{DetectOptions, Detector};
 use crate::index;
 use crate::retention::{self, Policy};
 
@@ -81,6 +82,9 @@ pub struct Store {
     policy: Policy,
     /// Documents or deletes not yet committed.
     dirty: bool,
+    /// The anomaly detectors, once [`Store::start_detection`] ran.
+    detector: Option<Detector>,
+    data_dir: PathBuf,
 }
 
 impl Store {
@@ -119,6 +123,8 @@ impl Store {
             marks,
             policy: options.retention,
             dirty: false,
+            detector: None,
+            data_dir: data_dir.clone(),
         };
         if first_start {
             // Record the versions and adopt any archive files from the start.
@@ -172,7 +178,10 @@ impl Store {
                         )
                     }
                 };
-                let record = Record::from_line(&origin, offset, flags, line);
+                let mut record = Record::from_line(&origin, offset, flags, line);
+                if let Some(d) = &mut self.detector {
+                    d.observe(&mut record)?;
+                }
                 let doc = self.schema.document_unplaced(&record);
                 self.archive
                     .append(day, kind_key(&record), &record.raw, doc)
@@ -231,7 +240,45 @@ impl Store {
         prepared.set_payload(&json);
         prepared.commit().context("cannot commit the index")?;
         self.dirty = false;
+        if let Some(d) = &mut self.detector {
+            d.sync()?;
+        }
         Ok(())
+    }
+
+    /// Runs the anomaly detectors on every line added from now on.
+    pub fn start_detection(&mut self, options: DetectOptions) -> anyhow::Result<()> {
+        self.detector = Some(Detector::open(&self.data_dir, self.index.clone(), options)?);
+        Ok(())
+    }
+
+    /// New detector options (a reload).
+    pub fn set_detect_options(&mut self, options: DetectOptions) -> anyhow::Result<()> {
+        match &mut self.detector {
+            Some(d) => d.set_options(options),
+            None => Ok(()),
+        }
+    }
+
+    /// The detectors' periodic work (see `detect::Detector::tick`).
+    pub fn detect_tick(&mut self, now_ms: i64) -> anyhow::Result<()> {
+        match &mut self.detector {
+            Some(d) => d.tick(now_ms),
+            None => Ok(()),
+        }
+    }
+
+    /// Anomalies opened since the start.
+    pub fn anomalies_opened(&self) -> u64 {
+        self.detector.as_ref().map_or(0, |d| d.opened)
+    }
+
+    /// At shutdown, after the last commit.
+    pub fn stop_detection(&mut self) -> anyhow::Result<()> {
+        match &mut self.detector {
+            Some(d) => d.shutdown(),
+            None => Ok(()),
+        }
     }
 
     /// Whether [`Store::add`] was called since the last commit.

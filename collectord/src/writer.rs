@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info};
 
 use crate::config::Config;
+use crate::detect::DetectOptions;
 use crate::notify::{Stats, Watchdog};
 use crate::retention::Policy;
 use crate::store::{Peer, Store};
@@ -56,10 +57,11 @@ pub struct Batch {
 }
 
 /// What a reload can change in the writer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriterOptions {
     pub commit_interval: Duration,
     pub retention: Policy,
+    pub detect: DetectOptions,
 }
 
 impl WriterOptions {
@@ -70,6 +72,7 @@ impl WriterOptions {
                 days: config.retention_days,
                 bytes: config.retention_bytes,
             },
+            detect: DetectOptions::from_config(config),
         }
     }
 }
@@ -97,7 +100,7 @@ pub fn run(
     mut new_options: watch::Receiver<WriterOptions>,
     stats: Arc<Stats>,
 ) -> anyhow::Result<()> {
-    let mut options = *new_options.borrow_and_update();
+    let mut options = new_options.borrow_and_update().clone();
     store.set_retention(options.retention);
     // Only for waiting on the queue with a timeout.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -108,6 +111,7 @@ pub fn run(
     let mut last_retention = Instant::now();
     let mut done: Vec<oneshot::Sender<()>> = Vec::new();
     let mut last_commit = Instant::now();
+    let mut last_tick = Instant::now();
     loop {
         watchdog.tick();
         let wake = rt.block_on(async {
@@ -127,16 +131,23 @@ pub fn run(
             Wake::Batch(batch) => batch,
             Wake::Closed => break,
             Wake::Options => {
-                let new = *new_options.borrow_and_update();
+                let new = new_options.borrow_and_update().clone();
                 if new.retention != options.retention {
                     store.set_retention(new.retention);
                     store.apply_retention(now_ms())?;
                     last_retention = Instant::now();
                 }
+                if new.detect != options.detect {
+                    store.set_detect_options(new.detect.clone())?;
+                }
                 options = new;
                 continue;
             }
             Wake::Tick => {
+                store.detect_tick(now_ms())?;
+                stats
+                    .anomalies
+                    .store(store.anomalies_opened(), Ordering::Relaxed);
                 if last_retention.elapsed() >= RETENTION_EVERY {
                     store.apply_retention(now_ms())?;
                     last_retention = Instant::now();
@@ -193,6 +204,13 @@ pub fn run(
         if closed {
             break;
         }
+        if last_tick.elapsed() >= TICK {
+            store.detect_tick(now_ms())?;
+            stats
+                .anomalies
+                .store(store.anomalies_opened(), Ordering::Relaxed);
+            last_tick = Instant::now();
+        }
         if last_retention.elapsed() >= RETENTION_EVERY {
             store.apply_retention(now_ms())?;
             last_retention = Instant::now();
@@ -201,6 +219,7 @@ pub fn run(
     if store.is_dirty() {
         store.commit()?;
     }
+    store.stop_detection()?;
     info!("Writer stopped after its last commit.");
     Ok(())
 }
@@ -275,10 +294,11 @@ mod tests {
         .unwrap();
         let (tx, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(Stats::default());
-        let (_options, options) = watch::channel(WriterOptions {
-            commit_interval: Duration::from_millis(500),
-            retention: Policy { days: 0, bytes: 0 },
-        });
+        let (_options, options) = watch::channel(WriterOptions::from_config(&Config {
+            commit_interval_ms: 500,
+            retention_days: 0,
+            ..Config::default()
+        }));
         let thread_stats = stats.clone();
         let writer = std::thread::spawn(move || run(store, rx, options, thread_stats));
         let peer = Arc::new(Peer {

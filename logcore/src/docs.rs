@@ -98,6 +98,7 @@ pub enum Type {
     Integer,
     /// An array of strings.
     StringArray,
+    Boolean,
 }
 
 impl Type {
@@ -107,6 +108,7 @@ impl Type {
             Type::String => "string",
             Type::Integer => "integer",
             Type::StringArray => "array",
+            Type::Boolean => "boolean",
         }
     }
 
@@ -116,6 +118,7 @@ impl Type {
             Type::String => "string",
             Type::Integer => "integer",
             Type::StringArray => "array of strings",
+            Type::Boolean => "boolean",
         }
     }
 }

@@ -11,12 +11,30 @@
 //! - `rate`: `threshold` events of one key within a sliding window (failed
 //!   logins per address, say), one alert per episode, bounded memory.
 //!
+//! - `auth`: what a line says about logins and connections.
+//! - `sessions`: lines sharing an id, scored when they end.
+//! - `model`: what training on a site's history learns ([`Model`], the
+//!   file `model.json`), and [`Trainer`].
+//! - `engine`: every detector on every line, as collectord and `collectord
+//!   replay` run them ([`Engine`]); `anomaly`: what it reports.
+//! - `replay`: files through the engine, for `collectord replay`.
+//!
 //! Models are serde-serializable with a format version, checked on load.
 
+pub mod anomaly;
+pub mod auth;
+pub mod engine;
 pub mod iforest;
+pub mod model;
 pub mod novelty;
 pub mod rate;
+pub mod replay;
+pub mod sessions;
 pub mod tfidf;
+
+pub use anomaly::Anomaly;
+pub use engine::{Engine, EngineConfig, LineIn, Report, Verdict};
+pub use model::{Model, Trainer};
 
 pub use iforest::{IsolationForest, IsolationForestParams};
 pub use novelty::{CountNovelty, VectorKind};

@@ -51,6 +51,15 @@ impl RateRule {
     }
 }
 
+/// One counted event: its time, the caller's line number and a value the
+/// caller may use to tell events apart (a hash of the source address, say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event {
+    pub at_ms: i64,
+    pub line: u64,
+    pub aux: u64,
+}
+
 /// An episode crossing the rule, reported when it starts and updated while
 /// it lasts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +69,9 @@ pub struct Episode<K> {
     pub count: u64,
     pub first_ms: i64,
     pub last_ms: i64,
+    /// At the alert: the `threshold` events that made it, oldest first.
+    /// Empty from [`RateDetector::episode`].
+    pub events: Vec<Event>,
 }
 
 /// What one event did to its key.
@@ -73,8 +85,8 @@ pub enum Seen<K> {
 
 #[derive(Debug)]
 struct Entry {
-    /// The newest timestamps, at most `threshold`, oldest first.
-    times: VecDeque<i64>,
+    /// The newest events, at most `threshold`, oldest first.
+    times: VecDeque<Event>,
     episode: Option<Ongoing>,
 }
 
@@ -90,7 +102,7 @@ struct Ongoing {
 
 impl Entry {
     fn newest(&self) -> i64 {
-        self.times.back().copied().unwrap_or(i64::MIN)
+        self.times.back().map_or(i64::MIN, |e| e.at_ms)
     }
 }
 
@@ -119,6 +131,19 @@ impl<K: Hash + Eq + Clone> RateDetector<K> {
 
     /// Counts one event of `key` at `at_ms`.
     pub fn observe(&mut self, key: &K, at_ms: i64) -> Seen<K> {
+        self.observe_event(
+            key,
+            Event {
+                at_ms,
+                line: 0,
+                aux: 0,
+            },
+        )
+    }
+
+    /// Counts one event of `key`; an alert carries the events that made it.
+    pub fn observe_event(&mut self, key: &K, event: Event) -> Seen<K> {
+        let at_ms = event.at_ms;
         if !self.keys.contains_key(key) && self.keys.len() >= self.max_keys {
             self.make_room(at_ms);
         }
@@ -128,11 +153,11 @@ impl<K: Hash + Eq + Clone> RateDetector<K> {
             episode: None,
         });
         let at = at_ms.max(entry.newest());
-        entry.times.push_back(at);
+        entry.times.push_back(Event { at_ms: at, ..event });
         if entry.times.len() > rule.threshold as usize {
             entry.times.pop_front();
         }
-        let oldest = entry.times.front().copied().unwrap_or(at);
+        let oldest = entry.times.front().map_or(at, |e| e.at_ms);
         let holds = entry.times.len() == rule.threshold as usize && at - oldest <= rule.window_ms;
         match &mut entry.episode {
             Some(episode) if holds || at - episode.last_held <= rule.window_ms => {
@@ -154,6 +179,7 @@ impl<K: Hash + Eq + Clone> RateDetector<K> {
                     count,
                     first_ms: oldest,
                     last_ms: at,
+                    events: entry.times.iter().copied().collect(),
                 })
             }
             _ => {
@@ -174,7 +200,31 @@ impl<K: Hash + Eq + Clone> RateDetector<K> {
             count: ongoing.count,
             first_ms: ongoing.first,
             last_ms: entry.newest(),
+            events: Vec::new(),
         })
+    }
+
+    /// The events of `key` kept now (at most `threshold`) that lie within
+    /// the window ending at `at_ms`: "did this address fail 5 times in the
+    /// last hour" without counting a new event.
+    pub fn recent(&self, key: &K, at_ms: i64) -> Vec<Event> {
+        self.keys.get(key).map_or_else(Vec::new, |e| {
+            e.times
+                .iter()
+                .filter(|ev| at_ms - ev.at_ms <= self.rule.window_ms)
+                .copied()
+                .collect()
+        })
+    }
+
+    /// Whether `key` is inside an episode (alerted, and the rule held within
+    /// the last window).
+    pub fn in_episode(&self, key: &K) -> bool {
+        self.keys.get(key).is_some_and(|e| e.episode.is_some())
+    }
+
+    pub fn rule(&self) -> RateRule {
+        self.rule
     }
 
     /// Keys held now (at most `max_keys`).
@@ -233,6 +283,7 @@ mod tests {
             panic!("the fifth failure within 10 minutes must alert");
         };
         assert_eq!((e.count, e.first_ms, e.last_ms), (5, 0, 9 * MIN));
+        assert_eq!(e.events.len(), 5, "the alert names the five events");
         // More failures in the same burst: one episode, its count grows.
         assert_eq!(alerts(&mut d, "203.0.113.9", &[10 * MIN, 11 * MIN]), 0);
         assert_eq!(d.episode(&"203.0.113.9").unwrap().count, 7);

@@ -1,0 +1,827 @@
+//! The detectors run on every line as it comes, in collectord and in
+//! `collectord replay` alike: one [`Engine`], fed lines in order, with the
+//! lines' own timestamps as its clock.
+//!
+//! - Rates (`rules`): failed-login bursts and low-and-slow guessing per
+//!   source address, invalid-user scans (distinct non-existent users per
+//!   address), distributed guessing (one user, many addresses),
+//!   a success after failures, connection floods. Fixed floors (fail2ban's
+//!   5 in 10 minutes for bursts), raised per (host, address) where the
+//!   history shows a recurring higher rate (`model::Baselines`).
+//! - Novelty (trained): a template never seen before; a known template
+//!   from a host that never logged it (grouped per host).
+//! - Sessions (trained, with a session regex): see `sessions`.
+//! - The per-line Isolation Forest over TF-IDF (trained): a verdict, -1 or
+//!   1, for every line; an alert only with `line_forest_alerts`, because
+//!   rarity is not an attack (F1 0.036 on HDFS blocks, and none of a brute
+//!   force's lines are rare).
+//!
+//! An anomaly is *opened* when a detector fires (lines that belong to it
+//! from then on are flagged) and *closed* when its entity has been quiet
+//! for the rule's window; both are reported. Memory is bounded: every map
+//! is capped (`EngineConfig::max_keys`, the miner's `max_templates`, the
+//! session tracker's `max_open`).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+
+use super::anomaly::{
+    anomaly_id, human_ms, logq_command, rfc3339_ms, Anomaly, MAX_EXAMPLES, MAX_LINES,
+};
+use super::auth::{classify, AuthEvent};
+use super::model::{host_template, rules, Baselines, Counted, Model};
+use super::rate::{Event, RateDetector, RateRule, Seen};
+use super::sessions::{SessionModel, Tracker};
+use super::DetectError;
+use crate::template::TemplateId;
+
+const MIN: i64 = 60_000;
+/// How long a novelty anomaly stays open to gather its lines.
+const NOVELTY_QUIET_MS: i64 = 60 * MIN;
+/// Hosts and users named in an explanation at most.
+const MAX_NAMES: usize = 5;
+
+/// How the engine runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Lines sharing the first capture (or the match) are a session.
+    pub session_regex: Option<String>,
+    /// A session ends when no line named it for this long; 0: only at the
+    /// end of the input.
+    pub session_idle_ms: i64,
+    /// Keys per rate detector, open sessions.
+    pub max_keys: usize,
+    /// Alert on lines the per-line forest calls -1.
+    pub line_forest_alerts: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            session_regex: None,
+            session_idle_ms: 30 * MIN,
+            max_keys: 100_000,
+            line_forest_alerts: false,
+        }
+    }
+}
+
+/// One line for the engine.
+#[derive(Debug, Clone, Copy)]
+pub struct LineIn<'a> {
+    /// The caller's number for the line (1-based across replayed files).
+    pub line: u64,
+    /// The line's time, milliseconds since the epoch.
+    pub ts_ms: i64,
+    pub host: &'a str,
+    pub program: &'a str,
+    pub message: &'a str,
+}
+
+/// What the engine says about one line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub template: TemplateId,
+    /// The per-line forest's -1 or 1; `None` before training.
+    pub line_score: Option<i8>,
+    /// The open anomaly this line belongs to: its id and a one-line reason.
+    pub anomaly: Option<(String, String)>,
+}
+
+/// An anomaly opened (a detector fired) or closed (its episode ended).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Report {
+    Opened(Anomaly),
+    Closed(Anomaly),
+}
+
+#[derive(Debug)]
+struct Open {
+    a: Anomaly,
+    first_ms: i64,
+    last_ms: i64,
+    quiet_ms: i64,
+    /// What the explanation names: hosts, users, templates.
+    hosts: BTreeSet<String>,
+    users: BTreeSet<String>,
+    /// The rule's words ("5 in 10 min"), and words for the logq command.
+    rule: String,
+    words: String,
+}
+
+/// The detectors; see the module docs.
+pub struct Engine {
+    config: EngineConfig,
+    model: Model,
+    burst: RateDetector<IpAddr>,
+    scan: RateDetector<IpAddr>,
+    /// (address, user) pairs of invalid users seen lately, with their time.
+    scan_pairs: HashMap<u64, i64>,
+    slow: RateDetector<IpAddr>,
+    users: RateDetector<String>,
+    flood: RateDetector<IpAddr>,
+    /// Learnt baselines' own detectors, by baseline key.
+    learned: HashMap<String, RateDetector<()>>,
+    open: HashMap<String, Open>,
+    reports: Vec<Report>,
+    sessions: Option<(Tracker, Option<SessionModel>)>,
+    line_scores: HashMap<u32, (usize, i8)>,
+    new_alerted: HashSet<u32>,
+    clock_ms: i64,
+    swept_ms: i64,
+}
+
+impl Engine {
+    pub fn new(model: Model, config: EngineConfig) -> Result<Engine, DetectError> {
+        let keys = config.max_keys.max(1);
+        let session_model = model
+            .trained
+            .as_ref()
+            .and_then(|t| t.sessions.clone())
+            .filter(|s| Some(&s.regex) == config.session_regex.as_ref());
+        let sessions = config
+            .session_regex
+            .as_deref()
+            .map(|re| Tracker::new(re, config.session_idle_ms, keys))
+            .transpose()?
+            .map(|t| (t, session_model));
+        Ok(Engine {
+            burst: RateDetector::new(rules::BURST, keys)?,
+            scan: RateDetector::new(rules::SCAN, keys)?,
+            scan_pairs: HashMap::new(),
+            slow: RateDetector::new(rules::SLOW, keys)?,
+            users: RateDetector::new(rules::DISTRIBUTED, keys)?,
+            flood: RateDetector::new(rules::FLOOD, keys)?,
+            learned: HashMap::new(),
+            open: HashMap::new(),
+            reports: Vec::new(),
+            sessions,
+            line_scores: HashMap::new(),
+            new_alerted: HashSet::new(),
+            clock_ms: i64::MIN,
+            swept_ms: i64::MIN,
+            config,
+            model,
+        })
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Replaces the trained part of the model (a retraining finished); the
+    /// miner in use stays, as it has learnt since.
+    pub fn set_trained(&mut self, trained: super::model::Trained) {
+        self.model.trained = Some(trained);
+        self.line_scores.clear();
+        if let Some((_, model)) = &mut self.sessions {
+            *model = self
+                .model
+                .trained
+                .as_ref()
+                .and_then(|t| t.sessions.clone())
+                .filter(|s| Some(&s.regex) == self.config.session_regex.as_ref());
+        }
+    }
+
+    /// Entries held by the rate detectors, open anomalies and sessions:
+    /// what a million new addresses must not grow without bound.
+    pub fn state_size(&self) -> usize {
+        self.burst.len()
+            + self.scan.len()
+            + self.scan_pairs.len()
+            + self.slow.len()
+            + self.users.len()
+            + self.flood.len()
+            + self.learned.len()
+            + self.open.len()
+            + self.line_scores.len()
+            + self.sessions.as_ref().map_or(0, |(t, _)| t.len())
+    }
+
+    /// Takes the reports made so far.
+    pub fn take_reports(&mut self) -> Vec<Report> {
+        std::mem::take(&mut self.reports)
+    }
+
+    /// Runs every detector on one line.
+    pub fn observe(&mut self, l: &LineIn<'_>) -> Verdict {
+        self.clock_ms = self.clock_ms.max(l.ts_ms);
+        let m = self.model.templates.add(l.message);
+        let id = m.id;
+        let line_score = self.line_score(id);
+        let mut flag: Option<String> = None;
+        self.rates(l, &mut flag);
+        self.novelty(l, id, m.is_new, &mut flag);
+        if line_score == Some(-1) && self.config.line_forest_alerts {
+            let key = format!("template={}", id.0);
+            let template = self.model.templates.template(id).to_string();
+            self.touch_or_open(
+                &mut flag,
+                "rare-message",
+                &key,
+                l,
+                NOVELTY_QUIET_MS,
+                1.0,
+                "",
+                || {
+                    (
+                        format!("the per-line forest scores template {} as rare", id.0),
+                        template.clone(),
+                    )
+                },
+            );
+        }
+        if let Some((tracker, _)) = &mut self.sessions {
+            let closed = tracker.add(l.message, l.host, id.0, l.line, l.ts_ms);
+            self.score_sessions(closed);
+        }
+        if self.clock_ms >= self.swept_ms.saturating_add(1000) {
+            self.sweep(self.clock_ms);
+        }
+        let anomaly = flag.and_then(|k| {
+            self.open.get(&k).map(|o| {
+                (
+                    o.a.id.clone(),
+                    format!("{} {}: {}", o.a.kind, o.a.key, o.a.explanation),
+                )
+            })
+        });
+        Verdict {
+            template: id,
+            line_score,
+            anomaly,
+        }
+    }
+
+    /// Closes what has been quiet long enough at `now_ms` (the daemon calls
+    /// it with the wall clock when lines stop coming).
+    pub fn tick(&mut self, now_ms: i64) {
+        self.clock_ms = self.clock_ms.max(now_ms);
+        self.sweep(self.clock_ms);
+    }
+
+    /// The end of the input: every open anomaly and session is closed.
+    pub fn finish(&mut self) {
+        let mut keys: Vec<String> = self.open.keys().cloned().collect();
+        keys.sort_by_key(|k| (self.open[k].a.first_line, k.clone()));
+        for k in keys {
+            self.close(&k);
+        }
+        if let Some((tracker, _)) = &mut self.sessions {
+            let closed = tracker.close_all();
+            self.score_sessions(closed);
+        }
+    }
+
+    fn line_score(&mut self, id: TemplateId) -> Option<i8> {
+        let forest = self.model.trained.as_ref()?.line_forest.as_ref()?;
+        let text = self.model.templates.template(id);
+        if let Some(&(len, v)) = self.line_scores.get(&id.0) {
+            if len == text.len() {
+                return Some(v);
+            }
+        }
+        let v = if forest.score(text) > forest.forest.threshold() {
+            -1
+        } else {
+            1
+        };
+        if self.line_scores.len() < 1_000_000 {
+            self.line_scores.insert(id.0, (text.len(), v));
+        }
+        Some(v)
+    }
+
+    fn baselines(&self) -> Option<&Baselines> {
+        self.model.trained.as_ref().map(|t| &t.baselines)
+    }
+
+    /// The learnt threshold's detector for (counted, host, ip), when the
+    /// history taught one.
+    fn learned_alert(
+        &mut self,
+        counted: Counted,
+        rule: RateRule,
+        l: &LineIn<'_>,
+        ip: &IpAddr,
+    ) -> Option<Option<(u32, Vec<Event>)>> {
+        let threshold = self.baselines()?.threshold(counted, l.host, ip)?;
+        let key = Baselines::key(counted, l.host, ip);
+        let det = self.learned.entry(key).or_insert_with(|| {
+            RateDetector::new(
+                RateRule {
+                    threshold: threshold.max(1),
+                    window_ms: rule.window_ms,
+                },
+                1,
+            )
+            .expect("a learnt rule is valid")
+        });
+        let ev = Event {
+            at_ms: l.ts_ms,
+            line: l.line,
+            aux: 0,
+        };
+        Some(match det.observe_event(&(), ev) {
+            Seen::Alert(e) => Some((threshold, e.events)),
+            Seen::Quiet => None,
+        })
+    }
+
+    fn rates(&mut self, l: &LineIn<'_>, flag: &mut Option<String>) {
+        let Some(event) = classify(l.program, l.message) else {
+            return;
+        };
+        let ev = |aux: u64| Event {
+            at_ms: l.ts_ms,
+            line: l.line,
+            aux,
+        };
+        match event {
+            AuthEvent::Failure {
+                ip: Some(ip),
+                user,
+                invalid_user,
+            } => {
+                let user = user.unwrap_or("");
+                let ipkey = format!("ip={ip}");
+                let words = ip.to_string();
+                // Burst: the default rule, or a learnt one for this pair.
+                let alert = match self.learned_alert(Counted::Failures, rules::BURST, l, &ip) {
+                    Some(a) => {
+                        self.burst.observe_event(&ip, ev(0));
+                        a
+                    }
+                    None => match self.burst.observe_event(&ip, ev(0)) {
+                        Seen::Alert(e) => Some((rules::BURST.threshold, e.events)),
+                        Seen::Quiet => None,
+                    },
+                };
+                self.rate_event(
+                    flag,
+                    "failed-login-burst",
+                    &ipkey,
+                    l,
+                    rules::BURST,
+                    alert,
+                    user,
+                    &words,
+                    "failed logins",
+                );
+                if invalid_user {
+                    let pair = hash2(&ip.to_string(), user);
+                    let fresh = match self.scan_pairs.get(&pair) {
+                        Some(&t) => l.ts_ms - t > rules::SCAN.window_ms,
+                        None => true,
+                    };
+                    if self.scan_pairs.len() >= self.config.max_keys {
+                        let (now, w) = (l.ts_ms, rules::SCAN.window_ms);
+                        self.scan_pairs.retain(|_, t| now - *t <= w);
+                        if self.scan_pairs.len() >= self.config.max_keys {
+                            self.scan_pairs.clear();
+                        }
+                    }
+                    self.scan_pairs.insert(pair, l.ts_ms);
+                    let alert = if fresh {
+                        match self.scan.observe_event(&ip, ev(0)) {
+                            Seen::Alert(e) => Some((rules::SCAN.threshold, e.events)),
+                            Seen::Quiet => None,
+                        }
+                    } else {
+                        None
+                    };
+                    self.rate_event(
+                        flag,
+                        "invalid-user-scan",
+                        &ipkey,
+                        l,
+                        rules::SCAN,
+                        alert,
+                        user,
+                        &words,
+                        "non-existent users tried",
+                    );
+                }
+                // Low and slow: only when no burst told of this address.
+                let slow = match self.slow.observe_event(&ip, ev(0)) {
+                    Seen::Alert(e)
+                        if !self
+                            .open
+                            .contains_key(&format!("failed-login-burst {ipkey}"))
+                            && !self.burst.in_episode(&ip) =>
+                    {
+                        Some((rules::SLOW.threshold, e.events))
+                    }
+                    _ => None,
+                };
+                self.rate_event(
+                    flag,
+                    "low-and-slow",
+                    &ipkey,
+                    l,
+                    rules::SLOW,
+                    slow,
+                    user,
+                    &words,
+                    "failed logins",
+                );
+                if !user.is_empty() {
+                    let user_key = user.to_string();
+                    let alert = match self
+                        .users
+                        .observe_event(&user_key, ev(hash2(&ip.to_string(), "")))
+                    {
+                        Seen::Alert(e) => {
+                            let sources: HashSet<u64> = e.events.iter().map(|e| e.aux).collect();
+                            (sources.len() >= rules::DISTRIBUTED_SOURCES)
+                                .then_some((rules::DISTRIBUTED.threshold, e.events))
+                        }
+                        Seen::Quiet => None,
+                    };
+                    self.rate_event(
+                        flag,
+                        "distributed-guessing",
+                        &format!("user={user}"),
+                        l,
+                        rules::DISTRIBUTED,
+                        alert,
+                        user,
+                        user,
+                        "failed logins from many addresses",
+                    );
+                }
+            }
+            AuthEvent::Success { ip: Some(ip), user } => {
+                let failures: Vec<Event> = self
+                    .slow
+                    .recent(&ip, l.ts_ms)
+                    .into_iter()
+                    .filter(|e| l.ts_ms - e.at_ms <= rules::SUCCESS_WINDOW_MS)
+                    .collect();
+                if failures.len() >= rules::SUCCESS_AFTER {
+                    let rule = RateRule {
+                        threshold: rules::SUCCESS_AFTER as u32,
+                        window_ms: rules::SUCCESS_WINDOW_MS,
+                    };
+                    let mut events = failures;
+                    events.push(ev(0));
+                    let key = format!("ip={ip} user={user}");
+                    self.rate_event(
+                        flag,
+                        "success-after-failures",
+                        &key,
+                        l,
+                        rule,
+                        Some((rule.threshold, events)),
+                        user,
+                        &ip.to_string(),
+                        "failures, then a login",
+                    );
+                }
+            }
+            AuthEvent::Connection { ip } => {
+                let ipkey = format!("ip={ip}");
+                let alert = match self.learned_alert(Counted::Connections, rules::FLOOD, l, &ip) {
+                    Some(a) => a,
+                    None => match self.flood.observe_event(&ip, ev(0)) {
+                        Seen::Alert(e) => Some((rules::FLOOD.threshold, e.events)),
+                        Seen::Quiet => None,
+                    },
+                };
+                self.rate_event(
+                    flag,
+                    "connection-flood",
+                    &ipkey,
+                    l,
+                    rules::FLOOD,
+                    alert,
+                    "",
+                    &ip.to_string(),
+                    "connections",
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// An event of a rate kind: opens the anomaly on an alert (with the
+    /// events that made it), or adds the line to the open one.
+    #[allow(clippy::too_many_arguments)]
+    fn rate_event(
+        &mut self,
+        flag: &mut Option<String>,
+        kind: &str,
+        key: &str,
+        l: &LineIn<'_>,
+        rule: RateRule,
+        alert: Option<(u32, Vec<Event>)>,
+        user: &str,
+        words: &str,
+        what: &str,
+    ) {
+        let k = format!("{kind} {key}");
+        if let Some(o) = self.open.get_mut(&k) {
+            add_line(o, l, user);
+            if kind == "success-after-failures" {
+                // Each success is its own alert's end; nothing more to add.
+            }
+            refresh(o, what);
+            flag.get_or_insert(k);
+            return;
+        }
+        let Some((threshold, events)) = alert else {
+            return;
+        };
+        let first_ms = events.first().map_or(l.ts_ms, |e| e.at_ms);
+        let learnt = threshold != rule.threshold;
+        let rule_words = format!(
+            "{threshold} in {}{}",
+            human_ms(rule.window_ms),
+            if learnt {
+                ", learnt from this host's history"
+            } else {
+                ""
+            }
+        );
+        let mut o = new_open(kind, key, l, first_ms, rule.window_ms, rule_words, words);
+        for e in &events {
+            if e.line != l.line {
+                push_line(&mut o.a, e.line, e.at_ms);
+                o.first_ms = o.first_ms.min(e.at_ms);
+            }
+        }
+        add_line(&mut o, l, user);
+        o.a.score = o.a.count as f64 / f64::from(threshold.max(1));
+        refresh(&mut o, what);
+        self.reports.push(Report::Opened(o.a.clone()));
+        self.open.insert(k.clone(), o);
+        flag.get_or_insert(k);
+    }
+
+    fn novelty(&mut self, l: &LineIn<'_>, id: TemplateId, is_new: bool, flag: &mut Option<String>) {
+        let Some(trained) = &mut self.model.trained else {
+            return;
+        };
+        if id == TemplateId::OVERFLOW {
+            return;
+        }
+        let pair = host_template(l.host, id);
+        let known_here = trained.host_templates.contains(&pair);
+        if !known_here && trained.host_templates.len() < super::model::MAX_HOST_TEMPLATES {
+            trained.host_templates.insert(pair);
+        }
+        let template = self.model.templates.template(id).to_string();
+        if is_new || id.0 >= trained.known_templates {
+            let key = format!("template={}", id.0);
+            if self.open.contains_key(&format!("new-template {key}"))
+                || self.new_alerted.insert(id.0)
+            {
+                self.touch_or_open(
+                    flag,
+                    "new-template",
+                    &key,
+                    l,
+                    NOVELTY_QUIET_MS,
+                    1.0,
+                    "",
+                    || {
+                        (
+                            format!("a message of a kind never seen before: {template}"),
+                            template.clone(),
+                        )
+                    },
+                );
+            }
+        } else if !known_here {
+            let key = format!("host={}", l.host);
+            let hosts = trained.hosts;
+            self.touch_or_open(flag, "new-for-host", &key, l, NOVELTY_QUIET_MS, 1.0, "", || {
+                (
+                    format!("{} logged messages of kinds it never logged before (known from other hosts: {hosts} in training), such as: {template}", l.host),
+                    template.clone(),
+                )
+            });
+        }
+    }
+
+    /// Adds the line to the open anomaly of `kind key`, or opens one.
+    #[allow(clippy::too_many_arguments)]
+    fn touch_or_open(
+        &mut self,
+        flag: &mut Option<String>,
+        kind: &str,
+        key: &str,
+        l: &LineIn<'_>,
+        quiet_ms: i64,
+        score: f64,
+        words: &str,
+        explain: impl FnOnce() -> (String, String),
+    ) {
+        let k = format!("{kind} {key}");
+        if let Some(o) = self.open.get_mut(&k) {
+            add_line(o, l, "");
+        } else {
+            let (explanation, template) = explain();
+            let mut o = new_open(
+                kind,
+                key,
+                l,
+                l.ts_ms,
+                quiet_ms,
+                "never seen in training".into(),
+                words,
+            );
+            add_line(&mut o, l, "");
+            o.a.score = score;
+            o.a.template = Some(template);
+            o.a.explanation = explanation;
+            o.a.baseline = o.rule.clone();
+            self.reports.push(Report::Opened(o.a.clone()));
+            self.open.insert(k.clone(), o);
+        }
+        flag.get_or_insert(k);
+    }
+
+    fn score_sessions(&mut self, closed: Vec<(String, super::sessions::OpenSession)>) {
+        let Some((_, Some(model))) = &self.sessions else {
+            return;
+        };
+        let mut found = Vec::new();
+        for (id, s) in closed {
+            let v = model.score(&s.events);
+            if !v.anomalous {
+                continue;
+            }
+            let mut why = Vec::new();
+            if v.rare_set {
+                why.push(format!(
+                    "its set of {} kinds of events occurred in {} of {} training sessions",
+                    s.events.iter().collect::<BTreeSet<_>>().len(),
+                    v.set_seen,
+                    model.sessions
+                ));
+            }
+            if v.forest_score > v.forest_threshold {
+                why.push(format!(
+                    "the Isolation Forest over its event counts scores {:.3} (threshold {:.3})",
+                    v.forest_score, v.forest_threshold
+                ));
+            }
+            let key = format!("session={id}");
+            let mut a = blank("session", &key, Some(&s.host), s.first_ms, self.clock_ms);
+            a.score = v.forest_score;
+            a.count = s.count;
+            a.baseline = format!("{} training sessions", model.sessions);
+            a.last_ts = rfc3339_ms(s.last_ms);
+            a.lines = s.lines.clone();
+            a.first_line = s.lines.first().copied().unwrap_or(0);
+            a.last_line = s.lines.last().copied().unwrap_or(0);
+            a.session = Some(id.clone());
+            a.explanation = format!("session {id} ({} lines): {}", s.count, why.join("; "));
+            a.logq = logq_command(Some(&s.host), s.first_ms, s.last_ms, &id);
+            found.push(a);
+        }
+        for a in found {
+            self.reports.push(Report::Closed(a));
+        }
+    }
+
+    fn sweep(&mut self, now: i64) {
+        self.swept_ms = now;
+        let quiet: Vec<String> = self
+            .open
+            .iter()
+            .filter(|(_, o)| now - o.last_ms > o.quiet_ms)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut quiet = quiet;
+        quiet.sort_by_key(|k| (self.open[k].a.first_line, k.clone()));
+        for k in quiet {
+            self.close(&k);
+        }
+        if let Some((tracker, _)) = &mut self.sessions {
+            let closed = tracker.close_idle(now);
+            self.score_sessions(closed);
+        }
+    }
+
+    fn close(&mut self, k: &str) {
+        if let Some(o) = self.open.remove(k) {
+            self.reports.push(Report::Closed(o.a));
+        }
+    }
+}
+
+fn hash2(a: &str, b: &str) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(a.as_bytes());
+    h.update(&[0]);
+    h.update(b.as_bytes());
+    h.digest()
+}
+
+fn blank(kind: &str, key: &str, host: Option<&str>, first_ms: i64, now_ms: i64) -> Anomaly {
+    Anomaly {
+        id: anomaly_id(kind, key, first_ms),
+        kind: kind.to_string(),
+        score: 1.0,
+        key: key.to_string(),
+        host: host.map(str::to_string),
+        template: None,
+        count: 0,
+        baseline: String::new(),
+        first_ts: rfc3339_ms(first_ms),
+        last_ts: rfc3339_ms(first_ms),
+        detected_ts: rfc3339_ms(now_ms),
+        first_line: 0,
+        last_line: 0,
+        lines: Vec::new(),
+        session: None,
+        explanation: String::new(),
+        examples: Vec::new(),
+        logq: String::new(),
+    }
+}
+
+fn new_open(
+    kind: &str,
+    key: &str,
+    l: &LineIn<'_>,
+    first_ms: i64,
+    quiet_ms: i64,
+    rule: String,
+    words: &str,
+) -> Open {
+    Open {
+        a: blank(kind, key, Some(l.host), first_ms, l.ts_ms),
+        first_ms,
+        last_ms: l.ts_ms,
+        quiet_ms,
+        hosts: BTreeSet::new(),
+        users: BTreeSet::new(),
+        rule,
+        words: words.to_string(),
+    }
+}
+
+fn push_line(a: &mut Anomaly, line: u64, _at_ms: i64) {
+    a.count += 1;
+    if a.lines.len() < MAX_LINES {
+        a.lines.push(line);
+    }
+    if a.first_line == 0 || line < a.first_line {
+        a.first_line = line;
+    }
+    a.last_line = a.last_line.max(line);
+}
+
+fn add_line(o: &mut Open, l: &LineIn<'_>, user: &str) {
+    push_line(&mut o.a, l.line, l.ts_ms);
+    o.last_ms = o.last_ms.max(l.ts_ms);
+    if o.hosts.len() < MAX_NAMES {
+        o.hosts.insert(l.host.to_string());
+    }
+    if !user.is_empty() && o.users.len() < MAX_NAMES {
+        o.users.insert(user.to_string());
+    }
+    if o.a.examples.len() < MAX_EXAMPLES {
+        o.a.examples.push(l.message.to_string());
+    }
+    o.a.last_ts = rfc3339_ms(o.last_ms);
+    let host = (o.hosts.len() == 1)
+        .then(|| o.hosts.iter().next().map(String::as_str))
+        .flatten();
+    o.a.logq = logq_command(host, o.first_ms, o.last_ms, &o.words);
+}
+
+/// Rewrites a rate anomaly's explanation from its counts.
+fn refresh(o: &mut Open, what: &str) {
+    let span = human_span(o.last_ms - o.first_ms);
+    let hosts: Vec<&str> = o.hosts.iter().map(String::as_str).collect();
+    let users: Vec<&str> = o.users.iter().map(String::as_str).collect();
+    let mut s = format!(
+        "{} {what} ({}) in {span} on {}",
+        o.a.count,
+        o.a.key,
+        hosts.join(", ")
+    );
+    if !users.is_empty() {
+        s.push_str(&format!(", users {}", users.join(", ")));
+    }
+    s.push_str(&format!("; threshold {}", o.rule));
+    o.a.baseline = o.rule.clone();
+    o.a.explanation = s;
+}
+
+fn human_span(ms: i64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 120_000 {
+        format!("{} s", ms / 1000)
+    } else if ms < 7_200_000 {
+        format!("{} min", ms / 60_000)
+    } else {
+        format!("{:.1} h", ms as f64 / 3_600_000.0)
+    }
+}

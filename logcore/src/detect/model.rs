@@ -1,0 +1,406 @@
+//! The model a site's history trains, and the training.
+//!
+//! [`Model`] is what `DATA_DIR/model.json` holds: the template miner (always,
+//! learning online even before any training) and, once trained, what the
+//! history taught ([`Trained`]): which templates and which (host, template)
+//! pairs are known, the per-line Isolation Forest over TF-IDF, the session
+//! model, and learnt rate baselines. [`Trainer`] builds it from lines in
+//! time order; it starts from the current miner so template ids never
+//! change.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use super::auth::{classify, AuthEvent};
+use super::sessions::{SessionModel, Tracker};
+use super::tfidf::words;
+use super::{DetectError, IsolationForest, IsolationForestParams, SparseVec, TfidfVectorizer};
+use crate::template::{TemplateId, TemplateMiner};
+
+/// Changes with any change of the serialized form of [`Model`].
+pub const MODEL_FORMAT: u32 = 1;
+
+/// Lines sampled for the per-line forest.
+const LINE_SAMPLE: usize = 20_000;
+/// Training sessions kept (a uniform sample beyond).
+const SESSION_SAMPLE: usize = 200_000;
+/// (host, template) pairs remembered at most.
+pub const MAX_HOST_TEMPLATES: usize = 1_000_000;
+/// Keys followed at once while learning rate baselines.
+const BASELINE_KEYS: usize = 200_000;
+
+/// The per-line forest's settings: the original design's Isolation Forest
+/// over TF-IDF vectors; 0.1 % of training lines score as anomalies.
+pub const LINE_FOREST: IsolationForestParams = IsolationForestParams {
+    n_trees: 100,
+    sample_size: 256,
+    contamination: Some(0.001),
+};
+
+/// The per-line detector: TF-IDF of a line's template words, Isolation
+/// Forest over those vectors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LineForest {
+    pub tfidf: TfidfVectorizer,
+    pub forest: IsolationForest,
+}
+
+impl LineForest {
+    /// The words the vectors are made of: the template's, without `<*>`.
+    pub fn template_words(template: &str) -> Vec<String> {
+        words(&template.replace("<*>", " "))
+    }
+
+    pub fn score(&self, template: &str) -> f64 {
+        self.forest
+            .score(&self.tfidf.transform(&Self::template_words(template)))
+    }
+}
+
+/// What training learnt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Trained {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub lines: u64,
+    /// Templates with a smaller id were known at training.
+    pub known_templates: u32,
+    /// xxh3 of (host, template id) for the pairs the history had.
+    pub host_templates: HashSet<u64>,
+    pub hosts: u64,
+    pub line_forest: Option<LineForest>,
+    pub sessions: Option<SessionModel>,
+    /// Rate baselines that differ from the defaults (see [`Baselines`]).
+    pub baselines: Baselines,
+}
+
+/// The whole model file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Model {
+    pub format: u32,
+    pub templates: TemplateMiner,
+    pub trained: Option<Trained>,
+}
+
+impl Model {
+    pub fn new(templates: TemplateMiner) -> Model {
+        Model {
+            format: MODEL_FORMAT,
+            templates,
+            trained: None,
+        }
+    }
+
+    pub fn to_json(&self) -> Result<String, DetectError> {
+        Ok(serde_json::to_string(self)?)
+    }
+
+    pub fn from_json(json: &str) -> Result<Model, DetectError> {
+        super::read_model(json, MODEL_FORMAT)
+    }
+}
+
+/// The hash of a (host, template) pair.
+pub fn host_template(host: &str, id: TemplateId) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(host.as_bytes());
+    h.update(&[0]);
+    h.update(&id.0.to_le_bytes());
+    h.digest()
+}
+
+/// Which count a baseline is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Counted {
+    /// Failed logins of one source address on one host.
+    Failures,
+    /// Connections of one source address on one host.
+    Connections,
+}
+
+/// Learnt thresholds for (host, address) pairs whose history crossed the
+/// default rule on at least [`Baselines::RECURRING_DAYS`] different days: a
+/// nightly backup opening 300 sessions from one address, a monitoring
+/// probe failing every minute. A one-day peak (an attack in the history)
+/// teaches nothing. Such a pair's threshold is twice its peak.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Baselines {
+    /// "KIND host ip" → the threshold within the rule's window.
+    pub thresholds: HashMap<String, u32>,
+}
+
+impl Baselines {
+    pub const RECURRING_DAYS: u32 = 2;
+
+    pub fn key(counted: Counted, host: &str, ip: &IpAddr) -> String {
+        format!("{counted:?} {host} {ip}")
+    }
+
+    pub fn threshold(&self, counted: Counted, host: &str, ip: &IpAddr) -> Option<u32> {
+        if self.thresholds.is_empty() {
+            return None;
+        }
+        self.thresholds.get(&Self::key(counted, host, ip)).copied()
+    }
+}
+
+/// A key's history while learning baselines.
+#[derive(Debug, Default)]
+struct PeakState {
+    times: VecDeque<i64>,
+    day: i64,
+    day_peak: usize,
+    peak: usize,
+    days_over: u32,
+}
+
+/// Peaks of (kind, host, address) counts within a window.
+#[derive(Debug)]
+struct PeakLearner {
+    window_ms: i64,
+    floor: usize,
+    keys: HashMap<String, PeakState>,
+}
+
+impl PeakLearner {
+    fn new(window_ms: i64, floor: u32) -> Self {
+        PeakLearner {
+            window_ms,
+            floor: floor as usize,
+            keys: HashMap::new(),
+        }
+    }
+
+    fn observe(&mut self, key: String, at_ms: i64) {
+        if self.keys.len() >= BASELINE_KEYS && !self.keys.contains_key(&key) {
+            let (window, floor) = (self.window_ms, self.floor);
+            // Forget keys idle for a window that never reached the floor.
+            self.keys.retain(|_, s| {
+                s.peak >= floor || s.times.back().is_some_and(|&t| at_ms - t <= window)
+            });
+            if self.keys.len() >= BASELINE_KEYS {
+                return;
+            }
+        }
+        let s = self.keys.entry(key).or_default();
+        let day = at_ms.div_euclid(86_400_000);
+        if day != s.day {
+            s.day = day;
+            s.day_peak = 0;
+        }
+        s.times.push_back(at_ms);
+        while s.times.front().is_some_and(|&t| at_ms - t > self.window_ms) {
+            s.times.pop_front();
+        }
+        let n = s.times.len();
+        if n > s.day_peak {
+            if s.day_peak < self.floor && n >= self.floor {
+                s.days_over += 1;
+            }
+            s.day_peak = n;
+        }
+        s.peak = s.peak.max(n);
+    }
+
+    fn baselines(&self, into: &mut HashMap<String, u32>) {
+        for (key, s) in &self.keys {
+            if s.days_over >= Baselines::RECURRING_DAYS {
+                into.insert(key.clone(), (2 * s.peak).min(u32::MAX as usize) as u32);
+            }
+        }
+    }
+}
+
+/// The detectors' fixed rules (see `engine`).
+pub mod rules {
+    use crate::detect::RateRule;
+
+    const MIN: i64 = 60_000;
+    /// fail2ban's default: 5 failures in 10 minutes from one address.
+    pub const BURST: RateRule = RateRule::FAIL2BAN;
+    /// 5 distinct non-existent users from one address in 10 minutes.
+    pub const SCAN: RateRule = RateRule {
+        threshold: 5,
+        window_ms: 10 * MIN,
+    };
+    /// 10 failures from one address in 24 hours, below the burst rule.
+    pub const SLOW: RateRule = RateRule {
+        threshold: 10,
+        window_ms: 24 * 60 * MIN,
+    };
+    /// 10 failures against one user within an hour, from at least
+    /// [`DISTRIBUTED_SOURCES`] addresses.
+    pub const DISTRIBUTED: RateRule = RateRule {
+        threshold: 10,
+        window_ms: 60 * MIN,
+    };
+    pub const DISTRIBUTED_SOURCES: usize = 5;
+    /// A success after this many failures from its address within an hour.
+    pub const SUCCESS_AFTER: usize = 5;
+    pub const SUCCESS_WINDOW_MS: i64 = 60 * MIN;
+    /// 50 connections from one address in a minute.
+    pub const FLOOD: RateRule = RateRule {
+        threshold: 50,
+        window_ms: MIN,
+    };
+}
+
+/// Builds a [`Model`] from lines in time order.
+pub struct Trainer {
+    miner: TemplateMiner,
+    seed: u64,
+    rng: StdRng,
+    from_ms: i64,
+    to_ms: i64,
+    lines: u64,
+    host_templates: HashSet<u64>,
+    hosts: HashSet<String>,
+    /// Reservoir of the lines' template ids.
+    line_sample: Vec<TemplateId>,
+    sessions: Option<Tracker>,
+    session_regex: Option<String>,
+    session_sample: Vec<Vec<u32>>,
+    sessions_seen: u64,
+    failures: PeakLearner,
+    connections: PeakLearner,
+}
+
+impl Trainer {
+    /// `miner`: the current one (its ids are kept). `session_regex`: the
+    /// sessions to learn, if any; `idle_ms` as the engine's.
+    pub fn new(
+        miner: TemplateMiner,
+        session_regex: Option<&str>,
+        session_idle_ms: i64,
+        seed: u64,
+    ) -> Result<Trainer, DetectError> {
+        let sessions = session_regex
+            .map(|re| Tracker::new(re, session_idle_ms, 1_000_000))
+            .transpose()?;
+        Ok(Trainer {
+            miner,
+            seed,
+            rng: StdRng::seed_from_u64(seed),
+            from_ms: i64::MAX,
+            to_ms: i64::MIN,
+            lines: 0,
+            host_templates: HashSet::new(),
+            hosts: HashSet::new(),
+            line_sample: Vec::new(),
+            sessions,
+            session_regex: session_regex.map(str::to_string),
+            session_sample: Vec::new(),
+            sessions_seen: 0,
+            failures: PeakLearner::new(rules::BURST.window_ms, rules::BURST.threshold),
+            connections: PeakLearner::new(rules::FLOOD.window_ms, rules::FLOOD.threshold),
+        })
+    }
+
+    /// Learns one line.
+    pub fn feed(&mut self, line: u64, at_ms: i64, host: &str, program: &str, message: &str) {
+        self.lines += 1;
+        self.from_ms = self.from_ms.min(at_ms);
+        self.to_ms = self.to_ms.max(at_ms);
+        let id = self.miner.add(message).id;
+        if self.host_templates.len() < MAX_HOST_TEMPLATES {
+            self.host_templates.insert(host_template(host, id));
+        }
+        if !self.hosts.contains(host) {
+            self.hosts.insert(host.to_string());
+        }
+        // Reservoir sampling (Algorithm R).
+        if self.line_sample.len() < LINE_SAMPLE {
+            self.line_sample.push(id);
+        } else {
+            let j = self.rng.gen_range(0..self.lines);
+            if (j as usize) < LINE_SAMPLE {
+                self.line_sample[j as usize] = id;
+            }
+        }
+        match classify(program, message) {
+            Some(AuthEvent::Failure { ip: Some(ip), .. }) => self
+                .failures
+                .observe(Baselines::key(Counted::Failures, host, &ip), at_ms),
+            Some(AuthEvent::Connection { ip }) => self
+                .connections
+                .observe(Baselines::key(Counted::Connections, host, &ip), at_ms),
+            _ => {}
+        }
+        if let Some(tracker) = &mut self.sessions {
+            let mut closed = tracker.add(message, host, id.0, line, at_ms);
+            closed.extend(tracker.close_idle(at_ms));
+            for (_, s) in closed {
+                self.keep_session(s.events);
+            }
+        }
+    }
+
+    fn keep_session(&mut self, events: Vec<u32>) {
+        self.sessions_seen += 1;
+        if self.session_sample.len() < SESSION_SAMPLE {
+            self.session_sample.push(events);
+        } else {
+            let j = self.rng.gen_range(0..self.sessions_seen);
+            if (j as usize) < SESSION_SAMPLE {
+                self.session_sample[j as usize] = events;
+            }
+        }
+    }
+
+    /// The model; `Empty` when no line was fed.
+    pub fn finish(mut self) -> Result<Model, DetectError> {
+        if self.lines == 0 {
+            return Err(DetectError::Empty);
+        }
+        if let Some(mut tracker) = self.sessions.take() {
+            for (_, s) in tracker.close_all() {
+                self.keep_session(s.events);
+            }
+        }
+        let line_forest = self.line_forest()?;
+        let sessions = match (&self.session_regex, self.session_sample.is_empty()) {
+            (Some(re), false) => Some(SessionModel::fit(re, &self.session_sample, self.seed)?),
+            _ => None,
+        };
+        let mut baselines = Baselines::default();
+        self.failures.baselines(&mut baselines.thresholds);
+        self.connections.baselines(&mut baselines.thresholds);
+        let trained = Trained {
+            from_ms: self.from_ms,
+            to_ms: self.to_ms,
+            lines: self.lines,
+            known_templates: self.miner.len() as u32,
+            host_templates: self.host_templates,
+            hosts: self.hosts.len() as u64,
+            line_forest,
+            sessions,
+            baselines,
+        };
+        Ok(Model {
+            format: MODEL_FORMAT,
+            templates: self.miner,
+            trained: Some(trained),
+        })
+    }
+
+    /// TF-IDF over the sampled lines' templates (as they are at the end),
+    /// and the forest over those vectors.
+    fn line_forest(&self) -> Result<Option<LineForest>, DetectError> {
+        let docs: Vec<Vec<String>> = self
+            .line_sample
+            .iter()
+            .map(|&id| LineForest::template_words(self.miner.template(id)))
+            .collect();
+        if docs.iter().all(Vec::is_empty) {
+            return Ok(None);
+        }
+        let tfidf = TfidfVectorizer::fit(&docs)?;
+        let vectors: Vec<SparseVec> = docs.iter().map(|d| tfidf.transform(d)).collect();
+        let forest = IsolationForest::fit(&vectors, LINE_FOREST, self.seed)?;
+        Ok(Some(LineForest { tfidf, forest }))
+    }
+}
