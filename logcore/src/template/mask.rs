@@ -1,8 +1,15 @@
-//! Masking: the variables that are obvious from one token alone, replaced
+//! Masking: the variables that are obvious from their own text, replaced
 //! by `<*>` before a message reaches the parse tree. The rules are the same
 //! for every system (no per-source regexes).
 //!
-//! A token is split into leading punctuation, a core and trailing
+//! A quantity is masked first, as one token over the words it spans: a
+//! number with a unit of size or time (`5.2 KB`, `<1 sec`, `0 bytes`,
+//! `10ms`), with the same amount in other units in brackets right after
+//! it (`1190 bytes (1.16 KB)`). A value that is written with or without
+//! a unit or a restatement then gives messages of one length, which the
+//! tree needs to bring them together.
+//!
+//! Any other token is split into leading punctuation, a core and trailing
 //! punctuation (`(10.0.0.1),` → `(`, `10.0.0.1`, `),`); only the core is
 //! masked, so the punctuation stays part of the template. Then, first rule
 //! that applies:
@@ -60,8 +67,109 @@ fn is_edge_punct(c: char) -> bool {
     )
 }
 
-/// The masked form of one whitespace-separated token.
-pub fn mask_token(token: &str) -> Cow<'_, str> {
+/// A token of a message: its text and its masked form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token<'a> {
+    /// The text in the message. A quantity spans its words and the
+    /// spaces between them (`1190 bytes (1.16 KB)`).
+    pub original: &'a str,
+    pub masked: Cow<'a, str>,
+}
+
+/// A message split on whitespace and masked: each token alone
+/// ([`mask_token`]), except that a quantity (a number with its unit and
+/// the same amount in other units in brackets after it) becomes one
+/// token.
+pub fn tokenize(message: &str) -> Vec<Token<'_>> {
+    let words: Vec<(usize, &str)> = message
+        .split_whitespace()
+        .map(|w| (w.as_ptr() as usize - message.as_ptr() as usize, w))
+        .collect();
+    let mut tokens = Vec::with_capacity(words.len());
+    let mut i = 0;
+    while i < words.len() {
+        let (start, word) = words[i];
+        let Some((taken, masked)) = quantity(&words[i..]) else {
+            tokens.push(Token {
+                original: word,
+                masked: mask_token(word),
+            });
+            i += 1;
+            continue;
+        };
+        let (last_start, last) = words[i + taken - 1];
+        tokens.push(Token {
+            original: &message[start..last_start + last.len()],
+            masked: Cow::Owned(masked),
+        });
+        i += taken;
+    }
+    tokens
+}
+
+/// A quantity at the start of `words`: a number and its unit, as two
+/// words (`5.2 KB,`) or one (`5.2KB,`), and then, right after, the same
+/// amount in other units in brackets (`1190 bytes (1.16 KB)`). Gives the
+/// words it takes and its masked form, `<*>` in the punctuation around
+/// it. A value that is written with or without its unit, or with or
+/// without a restatement, then has one shape: Proxifier's `0 bytes
+/// sent` and `1190 bytes (1.16 KB) sent`, `lifetime 00:01` and `lifetime
+/// <1 sec`.
+fn quantity(words: &[(usize, &str)]) -> Option<(usize, String)> {
+    let (lead, mut taken, mut trail) = value_with_unit(words)?;
+    // A comparison sign is part of the value: `<1 sec` is `<*>`.
+    let lead = lead.trim_end_matches(['<', '>']);
+    if trail.is_empty() {
+        if let Some(("(", more, rest)) = value_with_unit(&words[taken..]) {
+            if let Some(rest) = rest.strip_prefix(')') {
+                taken += more;
+                trail = rest;
+            }
+        }
+    }
+    Some((taken, format!("{lead}{WILDCARD}{trail}")))
+}
+
+/// A number with a unit at the start of `words`: the number's leading
+/// punctuation, the words taken (one or two) and the unit's trailing
+/// punctuation.
+fn value_with_unit<'a>(words: &[(usize, &'a str)]) -> Option<(&'a str, usize, &'a str)> {
+    let (lead, core, trail) = split_edges(words.first()?.1);
+    let digits = number_len(core)?;
+    if digits < core.len() {
+        return is_unit(&core[digits..]).then_some((lead, 1, trail));
+    }
+    let (unit_lead, unit, unit_trail) = split_edges(words.get(1)?.1);
+    (trail.is_empty() && unit_lead.is_empty() && is_unit(unit)).then_some((lead, 2, unit_trail))
+}
+
+/// The length of the number at the start of `core`: `[-+]?\d+([.,]\d+)*`.
+fn number_len(core: &str) -> Option<usize> {
+    let bytes = core.as_bytes();
+    let mut i = usize::from(matches!(bytes.first(), Some(b'-' | b'+')));
+    let mut len = None;
+    while i < bytes.len() && bytes[i].is_ascii_digit() {
+        i += 1;
+        len = Some(i);
+        if i + 1 < bytes.len() && matches!(bytes[i], b'.' | b',') && bytes[i + 1].is_ascii_digit() {
+            i += 1;
+        }
+    }
+    len
+}
+
+/// Units of size and of time, as log messages write them after a number.
+fn is_unit(word: &str) -> bool {
+    const UNITS: [&str; 34] = [
+        "B", "KB", "kB", "MB", "GB", "TB", "PB", "KiB", "MiB", "GiB", "TiB", "byte", "bytes",
+        "Bytes", "ns", "us", "µs", "ms", "s", "sec", "secs", "second", "seconds", "min", "mins",
+        "minute", "minutes", "h", "hr", "hrs", "hour", "hours", "day", "days",
+    ];
+    UNITS.contains(&word)
+}
+
+/// A token's leading punctuation, core and trailing punctuation.
+fn split_edges(token: &str) -> (&str, &str, &str) {
     let start = token
         .char_indices()
         .find(|&(_, c)| !is_edge_punct(c))
@@ -71,7 +179,12 @@ pub fn mask_token(token: &str) -> Cow<'_, str> {
         .rev()
         .find(|&(_, c)| !is_edge_punct(c))
         .map_or(start, |(i, c)| start + i + c.len_utf8());
-    let (lead, core, trail) = (&token[..start], &token[start..end], &token[end..]);
+    (&token[..start], &token[start..end], &token[end..])
+}
+
+/// The masked form of one whitespace-separated token.
+pub fn mask_token(token: &str) -> Cow<'_, str> {
+    let (lead, core, trail) = split_edges(token);
     if core.is_empty() {
         // An empty value in brackets or quotes stands where a value
         // would: `()` is masked like `(host)`.
@@ -246,6 +359,54 @@ mod tests {
         for (token, want) in cases {
             assert_eq!(mask_token(token), want, "token {token:?}");
         }
+    }
+
+    fn masked(message: &str) -> Vec<String> {
+        tokenize(message)
+            .into_iter()
+            .map(|t| t.masked.into_owned())
+            .collect()
+    }
+
+    /// A value written with its unit, with a restatement in other units
+    /// or without either, has one shape; otherwise one event splits into
+    /// a template per way of writing its numbers.
+    #[test]
+    fn a_quantity_is_one_token() {
+        assert_eq!(
+            masked("0 bytes sent, lifetime 00:01"),
+            ["<*>", "sent,", "lifetime", "<*>"]
+        );
+        assert_eq!(
+            masked("1190 bytes (1.16 KB) sent, lifetime <1 sec"),
+            ["<*>", "sent,", "lifetime", "<*>"]
+        );
+        assert_eq!(
+            masked("(estimated size 5.2 KB, free 317.5KB)"),
+            ["(estimated", "size", "<*>,", "free", "<*>)"]
+        );
+        assert_eq!(masked("took 0.607292 sec. to"), ["took", "<*>.", "to"]);
+        assert_eq!(
+            masked("wake time set +0.270003 s"),
+            ["wake", "time", "set", "<*>"]
+        );
+        assert_eq!(masked("read 1,024 Bytes"), ["read", "<*>"]);
+        let tokens = tokenize("sent 1190 bytes (1.16 KB), done");
+        assert_eq!(tokens[1].original, "1190 bytes (1.16 KB),");
+        assert_eq!(tokens[1].masked, "<*>,");
+    }
+
+    /// Only a number right before a unit word is a quantity: other words
+    /// after numbers stay, so events that differ in them stay apart.
+    #[test]
+    fn other_words_after_numbers_are_kept() {
+        assert_eq!(masked("5 apples"), ["<*>", "apples"]);
+        assert_eq!(masked("size 5, KB"), ["size", "<*>,", "KB"]);
+        assert_eq!(masked("grade B"), ["grade", "B"]);
+        assert_eq!(masked("v2 MB"), ["v2", "MB"]);
+        // A bracket that is not the same amount again is not taken.
+        assert_eq!(masked("5 KB (cached)"), ["<*>", "(cached)"]);
+        assert_eq!(masked("5 KB (1 MB"), ["<*>", "(<*>"]);
     }
 
     #[test]
