@@ -16,7 +16,15 @@
 //!
 //! 1. `key=value` with a non-empty key and value: the value is masked,
 //!    `uid=0` → `uid=<*>`; an empty value (`ruser=`) is kept.
-//! 2. an HDFS block id `blk_-?\d+` → `blk_<*>`.
+//! 2. an identifier of words and numbers joined by `_` that starts with
+//!    a word keeps its words and masks its numbers: `blk_-12` →
+//!    `blk_<*>`, `rdd_2_3` → `rdd_<*>_<*>`, `broadcast_9_piece0` →
+//!    `broadcast_<*>_piece<*>`. The words say what kind of object the id
+//!    names, which is part of the event: Spark stores broadcast pieces
+//!    and RDD blocks `as bytes` and whole broadcasts `as values`, two
+//!    messages one word apart that the kind of block keeps apart. An id
+//!    whose first part has a digit (`root14_local`) is a name, masked
+//!    whole by rule 4.
 //! 3. a word of three letters or more right before `:`, `,` or `|` with
 //!    a digit after it keeps the word and separator, and the rest is
 //!    masked on its own: `removeNotification:0|a|-1` →
@@ -200,8 +208,8 @@ pub fn mask_token(token: &str) -> Cow<'_, str> {
             return Cow::Borrowed(token);
         }
         Cow::Owned(format!("{}={WILDCARD}", &core[..eq]))
-    } else if is_block_id(core) {
-        Cow::Borrowed("blk_<*>")
+    } else if let Some(masked) = mask_underscore_id(core) {
+        Cow::Owned(masked)
     } else if let Some((word, rest)) = split_leading_word(core) {
         Cow::Owned(format!("{word}{}", mask_token(rest)))
     } else if is_variable(core) || is_date_word(core) {
@@ -213,7 +221,7 @@ pub fn mask_token(token: &str) -> Cow<'_, str> {
 }
 
 /// Rule 4: a number, or a word with a digit that is made of parts
-/// (`10.0.0.1`, `/proc/1`, `node-4`, `a_1`) or is a long hex id; a plain
+/// (`10.0.0.1`, `/proc/1`, `node-4`, `root14_local`) or is a long hex id; a plain
 /// word with a digit (`SOCKS5`, `ssh2`, `eth0`) is kept.
 fn is_variable(core: &str) -> bool {
     let bytes = core.as_bytes();
@@ -283,13 +291,40 @@ fn is_date_word(core: &str) -> bool {
     WORDS.contains(&core)
 }
 
-/// `blk_-?\d+`, the HDFS block id.
-fn is_block_id(core: &str) -> bool {
-    let Some(rest) = core.strip_prefix("blk_") else {
-        return false;
-    };
-    let digits = rest.strip_prefix('-').unwrap_or(rest);
-    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+/// Rule 2: an identifier of words and numbers joined by `_`, whose first
+/// part is a word and which has a number, keeps its words and masks its
+/// numbers, also those at the end of a word: `blk_-12` → `blk_<*>`,
+/// `rdd_2_3` → `rdd_<*>_<*>`, `broadcast_9_piece0` →
+/// `broadcast_<*>_piece<*>`. `None` for any other core, which the later
+/// rules then mask whole or keep.
+fn mask_underscore_id(core: &str) -> Option<String> {
+    let (kind, _) = core.split_once('_')?;
+    if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let mut masked = String::with_capacity(core.len());
+    let mut has_number = false;
+    for (i, part) in core.split('_').enumerate() {
+        if i > 0 {
+            masked.push('_');
+        }
+        let digits = part.strip_prefix('-').unwrap_or(part);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            masked.push_str(WILDCARD);
+            has_number = true;
+            continue;
+        }
+        let word = part.trim_end_matches(|c: char| c.is_ascii_digit());
+        if word.is_empty() || !word.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return None;
+        }
+        masked.push_str(word);
+        if word.len() < part.len() {
+            masked.push_str(WILDCARD);
+            has_number = true;
+        }
+    }
+    has_number.then_some(masked)
 }
 
 /// The parameter a template token takes from the original token: the part
@@ -346,7 +381,18 @@ mod tests {
             ("ssh2", "ssh2"),
             ("jA9J1UvC004306:", "<*>:"),
             ("a3f9e0c1", "<*>"),
-            ("broadcast_9_piece0", "<*>"),
+            ("broadcast_9_piece0", "broadcast_<*>_piece<*>"),
+            ("rdd_2_3", "rdd_<*>_<*>"),
+            (
+                "attempt_1445_0020_m_000003_0:",
+                "attempt_<*>_<*>_m_<*>_<*>:",
+            ),
+            ("container_e17_1445_01", "container_e<*>_<*>_<*>"),
+            ("SERVICE_UNAVAILABLE", "SERVICE_UNAVAILABLE"),
+            ("_private_1", "<*>"),
+            ("log4j_2", "<*>"),
+            ("root14_local", "<*>"),
+            ("a3f9_1", "<*>"),
             ("Jun", "<*>"),
             ("June", "June"),
             ("password", "password"),

@@ -39,8 +39,9 @@ pub use mask::WILDCARD;
 
 /// The version of the serialized miner; changes with any change of its
 /// fields or of the meaning of a template (such as the masking rules).
-/// 2: a quantity with its unit is one token.
-pub const FORMAT_VERSION: u32 = 2;
+/// 2: a quantity with its unit is one token. 3: an id of words and
+/// numbers joined by `_` keeps its words.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// A template's number, given in order of creation and stable for the
 /// miner's life (and across save and load).

@@ -185,3 +185,23 @@ fn quantities_written_differently_share_a_template() {
         ]
     );
 }
+
+/// Messages one word apart about different kinds of object stay apart,
+/// as the words of an id are kept; ids of one kind with other numbers
+/// still share a template. Without it, "stored as bytes" and "stored as
+/// values" became one event whose parameter is the storage format.
+#[test]
+fn the_kind_of_an_id_separates_events() {
+    let mut m = miner();
+    let bytes = m.add(
+        "Block broadcast_9_piece0 stored as bytes in memory (estimated size 5.2 KB, free 5.2 KB)",
+    );
+    let values =
+        m.add("Block broadcast_9 stored as values in memory (estimated size 8.8 KB, free 14.0 KB)");
+    assert_ne!(bytes.id, values.id);
+    let later = m.add(
+        "Block broadcast_10 stored as values in memory (estimated size 384.0 B, free 317.5 KB)",
+    );
+    assert_eq!(later.id, values.id);
+    assert_eq!(later.params, ["10", "384.0 B", "317.5 KB"]);
+}
