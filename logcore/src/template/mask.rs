@@ -346,6 +346,22 @@ pub fn param_of<'a>(template_token: &str, original: &'a str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any message, also with quantities cut off at its end or
+        /// brackets that do not close: no panic, and the tokens cover
+        /// its words in order, each once, so parameters are the
+        /// message's own text.
+        #[test]
+        fn tokens_cover_the_words_of_any_message(
+            message in "([0-9]{1,3}|[.,<>()_ -]|KB|bytes|sec|blk|rdd|é|\t){0,24}"
+        ) {
+            let tokens = tokenize(&message);
+            let words: Vec<&str> = tokens.iter().flat_map(|t| t.original.split_whitespace()).collect();
+            prop_assert_eq!(words, message.split_whitespace().collect::<Vec<_>>());
+        }
+    }
 
     /// What each masking rule promises; a regression here changes which
     /// lines share a template for every system.
