@@ -1,15 +1,30 @@
-//! Masking: the variables that are obvious from one token alone, replaced
+//! Masking: the variables that are obvious from their own text, replaced
 //! by `<*>` before a message reaches the parse tree. The rules are the same
 //! for every system (no per-source regexes).
 //!
-//! A token is split into leading punctuation, a core and trailing
+//! A quantity is masked first, as one token over the words it spans: a
+//! number with a unit of size or time (`5.2 KB`, `<1 sec`, `0 bytes`,
+//! `10ms`), with the same amount in other units in brackets right after
+//! it (`1190 bytes (1.16 KB)`). A value that is written with or without
+//! a unit or a restatement then gives messages of one length, which the
+//! tree needs to bring them together.
+//!
+//! Any other token is split into leading punctuation, a core and trailing
 //! punctuation (`(10.0.0.1),` → `(`, `10.0.0.1`, `),`); only the core is
 //! masked, so the punctuation stays part of the template. Then, first rule
 //! that applies:
 //!
 //! 1. `key=value` with a non-empty key and value: the value is masked,
 //!    `uid=0` → `uid=<*>`; an empty value (`ruser=`) is kept.
-//! 2. an HDFS block id `blk_-?\d+` → `blk_<*>`.
+//! 2. an identifier of words and numbers joined by `_` that starts with
+//!    a word keeps its words and masks its numbers: `blk_-12` →
+//!    `blk_<*>`, `rdd_2_3` → `rdd_<*>_<*>`, `broadcast_9_piece0` →
+//!    `broadcast_<*>_piece<*>`. The words say what kind of object the id
+//!    names, which is part of the event: Spark stores broadcast pieces
+//!    and RDD blocks `as bytes` and whole broadcasts `as values`, two
+//!    messages one word apart that the kind of block keeps apart. An id
+//!    whose first part has a digit (`root14_local`) is a name, masked
+//!    whole by rule 4.
 //! 3. a word of three letters or more right before `:`, `,` or `|` with
 //!    a digit after it keeps the word and separator, and the rest is
 //!    masked on its own: `removeNotification:0|a|-1` →
@@ -60,8 +75,109 @@ fn is_edge_punct(c: char) -> bool {
     )
 }
 
-/// The masked form of one whitespace-separated token.
-pub fn mask_token(token: &str) -> Cow<'_, str> {
+/// A token of a message: its text and its masked form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token<'a> {
+    /// The text in the message. A quantity spans its words and the
+    /// spaces between them (`1190 bytes (1.16 KB)`).
+    pub original: &'a str,
+    pub masked: Cow<'a, str>,
+}
+
+/// A message split on whitespace and masked: each token alone
+/// ([`mask_token`]), except that a quantity (a number with its unit and
+/// the same amount in other units in brackets after it) becomes one
+/// token.
+pub fn tokenize(message: &str) -> Vec<Token<'_>> {
+    let words: Vec<(usize, &str)> = message
+        .split_whitespace()
+        .map(|w| (w.as_ptr() as usize - message.as_ptr() as usize, w))
+        .collect();
+    let mut tokens = Vec::with_capacity(words.len());
+    let mut i = 0;
+    while i < words.len() {
+        let (start, word) = words[i];
+        let Some((taken, masked)) = quantity(&words[i..]) else {
+            tokens.push(Token {
+                original: word,
+                masked: mask_token(word),
+            });
+            i += 1;
+            continue;
+        };
+        let (last_start, last) = words[i + taken - 1];
+        tokens.push(Token {
+            original: &message[start..last_start + last.len()],
+            masked: Cow::Owned(masked),
+        });
+        i += taken;
+    }
+    tokens
+}
+
+/// A quantity at the start of `words`: a number and its unit, as two
+/// words (`5.2 KB,`) or one (`5.2KB,`), and then, right after, the same
+/// amount in other units in brackets (`1190 bytes (1.16 KB)`). Gives the
+/// words it takes and its masked form, `<*>` in the punctuation around
+/// it. A value that is written with or without its unit, or with or
+/// without a restatement, then has one shape: Proxifier's `0 bytes
+/// sent` and `1190 bytes (1.16 KB) sent`, `lifetime 00:01` and `lifetime
+/// <1 sec`.
+fn quantity(words: &[(usize, &str)]) -> Option<(usize, String)> {
+    let (lead, mut taken, mut trail) = value_with_unit(words)?;
+    // A comparison sign is part of the value: `<1 sec` is `<*>`.
+    let lead = lead.trim_end_matches(['<', '>']);
+    if trail.is_empty() {
+        if let Some(("(", more, rest)) = value_with_unit(&words[taken..]) {
+            if let Some(rest) = rest.strip_prefix(')') {
+                taken += more;
+                trail = rest;
+            }
+        }
+    }
+    Some((taken, format!("{lead}{WILDCARD}{trail}")))
+}
+
+/// A number with a unit at the start of `words`: the number's leading
+/// punctuation, the words taken (one or two) and the unit's trailing
+/// punctuation.
+fn value_with_unit<'a>(words: &[(usize, &'a str)]) -> Option<(&'a str, usize, &'a str)> {
+    let (lead, core, trail) = split_edges(words.first()?.1);
+    let digits = number_len(core)?;
+    if digits < core.len() {
+        return is_unit(&core[digits..]).then_some((lead, 1, trail));
+    }
+    let (unit_lead, unit, unit_trail) = split_edges(words.get(1)?.1);
+    (trail.is_empty() && unit_lead.is_empty() && is_unit(unit)).then_some((lead, 2, unit_trail))
+}
+
+/// The length of the number at the start of `core`: `[-+]?\d+([.,]\d+)*`.
+fn number_len(core: &str) -> Option<usize> {
+    let bytes = core.as_bytes();
+    let mut i = usize::from(matches!(bytes.first(), Some(b'-' | b'+')));
+    let mut len = None;
+    while i < bytes.len() && bytes[i].is_ascii_digit() {
+        i += 1;
+        len = Some(i);
+        if i + 1 < bytes.len() && matches!(bytes[i], b'.' | b',') && bytes[i + 1].is_ascii_digit() {
+            i += 1;
+        }
+    }
+    len
+}
+
+/// Units of size and of time, as log messages write them after a number.
+fn is_unit(word: &str) -> bool {
+    const UNITS: [&str; 34] = [
+        "B", "KB", "kB", "MB", "GB", "TB", "PB", "KiB", "MiB", "GiB", "TiB", "byte", "bytes",
+        "Bytes", "ns", "us", "µs", "ms", "s", "sec", "secs", "second", "seconds", "min", "mins",
+        "minute", "minutes", "h", "hr", "hrs", "hour", "hours", "day", "days",
+    ];
+    UNITS.contains(&word)
+}
+
+/// A token's leading punctuation, core and trailing punctuation.
+fn split_edges(token: &str) -> (&str, &str, &str) {
     let start = token
         .char_indices()
         .find(|&(_, c)| !is_edge_punct(c))
@@ -71,7 +187,12 @@ pub fn mask_token(token: &str) -> Cow<'_, str> {
         .rev()
         .find(|&(_, c)| !is_edge_punct(c))
         .map_or(start, |(i, c)| start + i + c.len_utf8());
-    let (lead, core, trail) = (&token[..start], &token[start..end], &token[end..]);
+    (&token[..start], &token[start..end], &token[end..])
+}
+
+/// The masked form of one whitespace-separated token.
+pub fn mask_token(token: &str) -> Cow<'_, str> {
+    let (lead, core, trail) = split_edges(token);
     if core.is_empty() {
         // An empty value in brackets or quotes stands where a value
         // would: `()` is masked like `(host)`.
@@ -87,8 +208,8 @@ pub fn mask_token(token: &str) -> Cow<'_, str> {
             return Cow::Borrowed(token);
         }
         Cow::Owned(format!("{}={WILDCARD}", &core[..eq]))
-    } else if is_block_id(core) {
-        Cow::Borrowed("blk_<*>")
+    } else if let Some(masked) = mask_underscore_id(core) {
+        Cow::Owned(masked)
     } else if let Some((word, rest)) = split_leading_word(core) {
         Cow::Owned(format!("{word}{}", mask_token(rest)))
     } else if is_variable(core) || is_date_word(core) {
@@ -100,7 +221,7 @@ pub fn mask_token(token: &str) -> Cow<'_, str> {
 }
 
 /// Rule 4: a number, or a word with a digit that is made of parts
-/// (`10.0.0.1`, `/proc/1`, `node-4`, `a_1`) or is a long hex id; a plain
+/// (`10.0.0.1`, `/proc/1`, `node-4`, `root14_local`) or is a long hex id; a plain
 /// word with a digit (`SOCKS5`, `ssh2`, `eth0`) is kept.
 fn is_variable(core: &str) -> bool {
     let bytes = core.as_bytes();
@@ -170,13 +291,40 @@ fn is_date_word(core: &str) -> bool {
     WORDS.contains(&core)
 }
 
-/// `blk_-?\d+`, the HDFS block id.
-fn is_block_id(core: &str) -> bool {
-    let Some(rest) = core.strip_prefix("blk_") else {
-        return false;
-    };
-    let digits = rest.strip_prefix('-').unwrap_or(rest);
-    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+/// Rule 2: an identifier of words and numbers joined by `_`, whose first
+/// part is a word and which has a number, keeps its words and masks its
+/// numbers, also those at the end of a word: `blk_-12` → `blk_<*>`,
+/// `rdd_2_3` → `rdd_<*>_<*>`, `broadcast_9_piece0` →
+/// `broadcast_<*>_piece<*>`. `None` for any other core, which the later
+/// rules then mask whole or keep.
+fn mask_underscore_id(core: &str) -> Option<String> {
+    let (kind, _) = core.split_once('_')?;
+    if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return None;
+    }
+    let mut masked = String::with_capacity(core.len());
+    let mut has_number = false;
+    for (i, part) in core.split('_').enumerate() {
+        if i > 0 {
+            masked.push('_');
+        }
+        let digits = part.strip_prefix('-').unwrap_or(part);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            masked.push_str(WILDCARD);
+            has_number = true;
+            continue;
+        }
+        let word = part.trim_end_matches(|c: char| c.is_ascii_digit());
+        if word.is_empty() || !word.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return None;
+        }
+        masked.push_str(word);
+        if word.len() < part.len() {
+            masked.push_str(WILDCARD);
+            has_number = true;
+        }
+    }
+    has_number.then_some(masked)
 }
 
 /// The parameter a template token takes from the original token: the part
@@ -198,6 +346,22 @@ pub fn param_of<'a>(template_token: &str, original: &'a str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any message, also with quantities cut off at its end or
+        /// brackets that do not close: no panic, and the tokens cover
+        /// its words in order, each once, so parameters are the
+        /// message's own text.
+        #[test]
+        fn tokens_cover_the_words_of_any_message(
+            message in "([0-9]{1,3}|[.,<>()_ -]|KB|bytes|sec|blk|rdd|é|\t){0,24}"
+        ) {
+            let tokens = tokenize(&message);
+            let words: Vec<&str> = tokens.iter().flat_map(|t| t.original.split_whitespace()).collect();
+            prop_assert_eq!(words, message.split_whitespace().collect::<Vec<_>>());
+        }
+    }
 
     /// What each masking rule promises; a regression here changes which
     /// lines share a template for every system.
@@ -233,7 +397,18 @@ mod tests {
             ("ssh2", "ssh2"),
             ("jA9J1UvC004306:", "<*>:"),
             ("a3f9e0c1", "<*>"),
-            ("broadcast_9_piece0", "<*>"),
+            ("broadcast_9_piece0", "broadcast_<*>_piece<*>"),
+            ("rdd_2_3", "rdd_<*>_<*>"),
+            (
+                "attempt_1445_0020_m_000003_0:",
+                "attempt_<*>_<*>_m_<*>_<*>:",
+            ),
+            ("container_e17_1445_01", "container_e<*>_<*>_<*>"),
+            ("SERVICE_UNAVAILABLE", "SERVICE_UNAVAILABLE"),
+            ("_private_1", "<*>"),
+            ("log4j_2", "<*>"),
+            ("root14_local", "<*>"),
+            ("a3f9_1", "<*>"),
             ("Jun", "<*>"),
             ("June", "June"),
             ("password", "password"),
@@ -246,6 +421,54 @@ mod tests {
         for (token, want) in cases {
             assert_eq!(mask_token(token), want, "token {token:?}");
         }
+    }
+
+    fn masked(message: &str) -> Vec<String> {
+        tokenize(message)
+            .into_iter()
+            .map(|t| t.masked.into_owned())
+            .collect()
+    }
+
+    /// A value written with its unit, with a restatement in other units
+    /// or without either, has one shape; otherwise one event splits into
+    /// a template per way of writing its numbers.
+    #[test]
+    fn a_quantity_is_one_token() {
+        assert_eq!(
+            masked("0 bytes sent, lifetime 00:01"),
+            ["<*>", "sent,", "lifetime", "<*>"]
+        );
+        assert_eq!(
+            masked("1190 bytes (1.16 KB) sent, lifetime <1 sec"),
+            ["<*>", "sent,", "lifetime", "<*>"]
+        );
+        assert_eq!(
+            masked("(estimated size 5.2 KB, free 317.5KB)"),
+            ["(estimated", "size", "<*>,", "free", "<*>)"]
+        );
+        assert_eq!(masked("took 0.607292 sec. to"), ["took", "<*>.", "to"]);
+        assert_eq!(
+            masked("wake time set +0.270003 s"),
+            ["wake", "time", "set", "<*>"]
+        );
+        assert_eq!(masked("read 1,024 Bytes"), ["read", "<*>"]);
+        let tokens = tokenize("sent 1190 bytes (1.16 KB), done");
+        assert_eq!(tokens[1].original, "1190 bytes (1.16 KB),");
+        assert_eq!(tokens[1].masked, "<*>,");
+    }
+
+    /// Only a number right before a unit word is a quantity: other words
+    /// after numbers stay, so events that differ in them stay apart.
+    #[test]
+    fn other_words_after_numbers_are_kept() {
+        assert_eq!(masked("5 apples"), ["<*>", "apples"]);
+        assert_eq!(masked("size 5, KB"), ["size", "<*>,", "KB"]);
+        assert_eq!(masked("grade B"), ["grade", "B"]);
+        assert_eq!(masked("v2 MB"), ["v2", "MB"]);
+        // A bracket that is not the same amount again is not taken.
+        assert_eq!(masked("5 KB (cached)"), ["<*>", "(cached)"]);
+        assert_eq!(masked("5 KB (1 MB"), ["<*>", "(<*>"]);
     }
 
     #[test]

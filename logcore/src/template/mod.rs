@@ -4,9 +4,10 @@
 //!
 //! A message (the text after the syslog header) is split on whitespace and
 //! masked token by token ([`mask`]: numbers, addresses, ids, `key=value`
-//! values). It then goes down a tree of fixed depth: first by its token
-//! count, then by its first [`MinerConfig::depth`] tokens (a token that is
-//! masked goes to the `<*>` child). The leaf holds templates of that shape;
+//! values; a number with its unit is one token). It then goes down a tree
+//! of fixed depth: first by its token count, then by its first
+//! [`MinerConfig::depth`] tokens (a token that is masked goes to the `<*>`
+//! child). The leaf holds templates of that shape;
 //! the message joins the most similar one if the share of the template's
 //! non-`<*>` positions that hold the message's token reaches
 //! [`MinerConfig::sim_threshold`] (Drain divides by all positions; see
@@ -38,7 +39,9 @@ pub use mask::WILDCARD;
 
 /// The version of the serialized miner; changes with any change of its
 /// fields or of the meaning of a template (such as the masking rules).
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: a quantity with its unit is one token. 3: an id of words and
+/// numbers joined by `_` keeps its words.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// A template's number, given in order of creation and stable for the
 /// miner's life (and across save and load).
@@ -177,11 +180,9 @@ impl TemplateMiner {
 
     /// Learns from `message` and says which template it belongs to.
     pub fn add(&mut self, message: &str) -> Match {
-        let original: Vec<&str> = message.split_whitespace().collect();
-        let masked: Vec<String> = original
-            .iter()
-            .map(|t| mask::mask_token(t).into_owned())
-            .collect();
+        let tokens = mask::tokenize(message);
+        let original: Vec<&str> = tokens.iter().map(|t| t.original).collect();
+        let masked: Vec<String> = tokens.into_iter().map(|t| t.masked.into_owned()).collect();
         let learn = self.templates.len() < self.config.max_templates;
         let leaf = if learn {
             Some(self.leaf_for_add(&masked))
@@ -238,9 +239,9 @@ impl TemplateMiner {
     /// The template `add` would give `message` without changing anything,
     /// or `None` where `add` would start a new one.
     pub fn match_only(&self, message: &str) -> Option<TemplateId> {
-        let masked: Vec<String> = message
-            .split_whitespace()
-            .map(|t| mask::mask_token(t).into_owned())
+        let masked: Vec<String> = mask::tokenize(message)
+            .into_iter()
+            .map(|t| t.masked.into_owned())
             .collect();
         let leaf = self.leaf_for_match(&masked)?;
         match self.best_in(leaf, &masked) {
@@ -254,7 +255,7 @@ impl TemplateMiner {
     /// differ or the id is unknown.
     pub fn params(&self, id: TemplateId, message: &str) -> Option<Vec<String>> {
         let template = self.templates.get(id.0 as usize)?;
-        let original: Vec<&str> = message.split_whitespace().collect();
+        let original: Vec<&str> = mask::tokenize(message).iter().map(|t| t.original).collect();
         (original.len() == template.tokens.len()).then(|| params_of(&template.tokens, &original))
     }
 

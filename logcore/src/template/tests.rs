@@ -158,3 +158,50 @@ fn children_per_node_are_capped() {
     assert!(m.nodes[root as usize].children.len() <= 4);
     assert!(m.nodes[root as usize].children.contains_key(WILDCARD));
 }
+
+/// A connection log that writes a byte count with or without its size in
+/// KB, and a lifetime as `00:01` or `<1 sec`, is one event: without the
+/// quantity rule it split into a template per combination, and the value
+/// a user extracts is the whole quantity.
+#[test]
+fn quantities_written_differently_share_a_template() {
+    let mut m = miner();
+    let a = m.add("h.example.org:5070 close, 0 bytes sent, 0 bytes received, lifetime 00:01");
+    let b = m.add(
+        "h.example.org:5070 close, 1190 bytes (1.16 KB) sent, 815 bytes received, lifetime <1 sec",
+    );
+    assert_eq!(a.id, b.id);
+    assert_eq!(
+        m.template(a.id),
+        "<*> close, <*> sent, <*> received, lifetime <*>"
+    );
+    assert_eq!(
+        b.params,
+        [
+            "h.example.org:5070",
+            "1190 bytes (1.16 KB)",
+            "815 bytes",
+            "<1 sec"
+        ]
+    );
+}
+
+/// Messages one word apart about different kinds of object stay apart,
+/// as the words of an id are kept; ids of one kind with other numbers
+/// still share a template. Without it, "stored as bytes" and "stored as
+/// values" became one event whose parameter is the storage format.
+#[test]
+fn the_kind_of_an_id_separates_events() {
+    let mut m = miner();
+    let bytes = m.add(
+        "Block broadcast_9_piece0 stored as bytes in memory (estimated size 5.2 KB, free 5.2 KB)",
+    );
+    let values =
+        m.add("Block broadcast_9 stored as values in memory (estimated size 8.8 KB, free 14.0 KB)");
+    assert_ne!(bytes.id, values.id);
+    let later = m.add(
+        "Block broadcast_10 stored as values in memory (estimated size 384.0 B, free 317.5 KB)",
+    );
+    assert_eq!(later.id, values.id);
+    assert_eq!(later.params, ["10", "384.0 B", "317.5 KB"]);
+}
