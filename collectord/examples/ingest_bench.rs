@@ -4,7 +4,7 @@
 //! postfix, an application with request ids).
 //!
 //! ```text
-//! cargo run --release -p collectord --example ingest_bench -- [LINES] [--agents N] [--batch LINES] [--threads N] [--corpus numbered] [--dump FILE]
+//! cargo run --release -p collectord --example ingest_bench -- [LINES] [--agents N] [--batch LINES] [--threads N] [--corpus numbered] [--detect] [--dump FILE]
 //! ```
 //!
 //! Prints lines/s end to end (first batch sent to last ACK), collector CPU
@@ -36,6 +36,9 @@ struct Args {
     numbered: bool,
     /// Write the corpus here (one line each) and exit.
     dump: Option<String>,
+    /// Run the anomaly detectors on every line (`--detect`), as collectord
+    /// does by default.
+    detect: bool,
 }
 
 fn args() -> Args {
@@ -46,6 +49,7 @@ fn args() -> Args {
         threads: 1,
         numbered: false,
         dump: None,
+        detect: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -60,6 +64,7 @@ fn args() -> Args {
             "--threads" => a.threads = num() as u32,
             "--corpus" => a.numbered = it.next().as_deref() == Some("numbered"),
             "--dump" => a.dump = it.next(),
+            "--detect" => a.detect = true,
             n => a.lines = n.parse().expect("LINES is a number"),
         }
     }
@@ -329,7 +334,12 @@ fn main() {
         writer_threads: a.threads,
         retention: Policy { days: 0, bytes: 0 },
     };
-    let store = Store::open(&store_options).unwrap();
+    let mut store = Store::open(&store_options).unwrap();
+    let config = collectord::config::Config::default();
+    let detect_options = collectord::detect::DetectOptions::from_config(&config);
+    if a.detect {
+        store.start_detection(detect_options.clone()).unwrap();
+    }
     let stats = Arc::new(Stats::default());
     let (tx, rx) = mpsc::channel(writer::QUEUE);
     let writer_stats = stats.clone();
@@ -339,6 +349,7 @@ fn main() {
             let (_options, options) = watch::channel(writer::WriterOptions {
                 commit_interval: Duration::from_millis(500),
                 retention: Policy { days: 0, bytes: 0 },
+                detect: detect_options,
             });
             writer::run(store, rx, options, writer_stats)
         })
@@ -410,8 +421,11 @@ fn main() {
     let index_bytes = index::dir_bytes(&dir.path().join("index"));
     let archive_bytes = index::dir_bytes(&dir.path().join("archive"));
     println!(
-        "lines            {lines} ({} agents, {} lines per batch, {} writer threads)",
-        a.agents, a.batch, a.threads
+        "lines            {lines} ({} agents, {} lines per batch, {} writer threads, detectors {})",
+        a.agents,
+        a.batch,
+        a.threads,
+        if a.detect { "on" } else { "off" }
     );
     println!(
         "raw bytes        {raw_bytes} ({:.1} per line)",

@@ -133,34 +133,53 @@ fn any_ip(m: &str) -> Option<IpAddr> {
         .find_map(parse_ip)
 }
 
+/// Words of a failed login, not any "fail" or "invalid" (HDFS's "added to
+/// invalidSet of 10.251.39.209:50010" is no login); then words of a
+/// connection. Matched ignoring ASCII case, all in one pass.
+const FAILURE_WORDS: &[&str] = &[
+    "authentication failure",
+    "authentication failed",
+    "auth failed",
+    "auth failure",
+    "login failed",
+    "failed login",
+    "login incorrect",
+    "failed password",
+    "invalid password",
+    "bad password",
+    "invalid user",
+    "unknown user",
+    "user unknown",
+    "access denied",
+    "failed to authenticate",
+];
+const CONNECTION_WORDS: &[&str] = &["connect from", "connection from", "connected from"];
+const UNKNOWN_USER_WORDS: &[&str] = &["unknown user", "invalid user", "user unknown"];
+
+fn words() -> &'static aho_corasick::AhoCorasick {
+    static WORDS: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
+    WORDS.get_or_init(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(FAILURE_WORDS.iter().chain(CONNECTION_WORDS))
+            .expect("fixed patterns build")
+    })
+}
+
 fn generic(m: &str) -> Option<AuthEvent<'_>> {
-    // Cheap filter first: most lines have no digit-dot-digit address.
-    let lower_has = |needles: &[&str]| {
-        needles.iter().any(|n| {
-            m.as_bytes()
-                .windows(n.len())
-                .any(|w| w.eq_ignore_ascii_case(n.as_bytes()))
-        })
-    };
-    // Words of a failed login, not any "fail" or "invalid" (HDFS's
-    // "added to invalidSet of 10.251.39.209:50010" is no login).
-    if lower_has(&[
-        "authentication failure",
-        "authentication failed",
-        "auth failed",
-        "auth failure",
-        "login failed",
-        "failed login",
-        "login incorrect",
-        "failed password",
-        "invalid password",
-        "bad password",
-        "invalid user",
-        "unknown user",
-        "user unknown",
-        "access denied",
-        "failed to authenticate",
-    ]) {
+    let mut failure = false;
+    let mut connection = false;
+    let mut unknown_user = false;
+    for found in words().find_overlapping_iter(m) {
+        let i = found.pattern().as_usize();
+        if i < FAILURE_WORDS.len() {
+            failure = true;
+            unknown_user |= UNKNOWN_USER_WORDS.contains(&FAILURE_WORDS[i]);
+        } else {
+            connection = true;
+        }
+    }
+    if failure {
         let ip = any_ip(m)?;
         // pam's "user=root", not "ruser=".
         let user = m
@@ -170,10 +189,10 @@ fn generic(m: &str) -> Option<AuthEvent<'_>> {
         return Some(AuthEvent::Failure {
             ip: Some(ip),
             user,
-            invalid_user: lower_has(&["unknown user", "invalid user", "user unknown"]),
+            invalid_user: unknown_user,
         });
     }
-    if lower_has(&["connect from", "connection from", "connected from"]) {
+    if connection {
         return any_ip(m).map(|ip| AuthEvent::Connection { ip });
     }
     None

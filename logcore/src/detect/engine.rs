@@ -107,6 +107,11 @@ struct Open {
     /// The rule's words ("5 in 10 min"), and words for the logq command.
     rule: String,
     words: String,
+    /// What flagged lines carry in the index: kind, key and the explanation
+    /// as it was when the anomaly opened.
+    reason: String,
+    /// The words `refresh` describes the count with.
+    what: String,
 }
 
 /// The detectors; see the module docs.
@@ -118,11 +123,12 @@ pub struct Engine {
     /// (address, user) pairs of invalid users seen lately, with their time.
     scan_pairs: HashMap<u64, i64>,
     slow: RateDetector<IpAddr>,
-    users: RateDetector<String>,
+    /// Keyed by the hash of the user name.
+    users: RateDetector<u64>,
     flood: RateDetector<IpAddr>,
     /// Learnt baselines' own detectors, by baseline key.
     learned: HashMap<String, RateDetector<()>>,
-    open: HashMap<String, Open>,
+    open: HashMap<u64, Open>,
     reports: Vec<Report>,
     sessions: Option<(Tracker, Option<SessionModel>)>,
     line_scores: HashMap<u32, (usize, i8)>,
@@ -207,23 +213,20 @@ impl Engine {
     /// Runs every detector on one line.
     pub fn observe(&mut self, l: &LineIn<'_>) -> Verdict {
         self.clock_ms = self.clock_ms.max(l.ts_ms);
-        let m = self.model.templates.add(l.message);
-        let id = m.id;
+        let (id, is_new) = self.model.templates.add_id(l.message);
         let line_score = self.line_score(id);
-        let mut flag: Option<String> = None;
+        let mut flag: Option<u64> = None;
         self.rates(l, &mut flag);
-        self.novelty(l, id, m.is_new, &mut flag);
+        self.novelty(l, id, is_new, &mut flag);
         if line_score == Some(-1) && self.config.line_forest_alerts {
-            let key = format!("template={}", id.0);
             let template = self.model.templates.template(id).to_string();
             self.touch_or_open(
                 &mut flag,
                 "rare-message",
-                &key,
+                Ent::Template(id.0),
                 l,
                 NOVELTY_QUIET_MS,
                 1.0,
-                "",
                 || {
                     (
                         format!("the per-line forest scores template {} as rare", id.0),
@@ -263,10 +266,10 @@ impl Engine {
 
     /// The end of the input: every open anomaly and session is closed.
     pub fn finish(&mut self) {
-        let mut keys: Vec<String> = self.open.keys().cloned().collect();
-        keys.sort_by_key(|k| (self.open[k].a.first_line, k.clone()));
+        let mut keys: Vec<u64> = self.open.keys().copied().collect();
+        keys.sort_by_key(|k| (self.open[k].a.first_line, *k));
         for k in keys {
-            self.close(&k);
+            self.close(k);
         }
         if let Some((tracker, _)) = &mut self.sessions {
             let closed = tracker.close_all();
@@ -329,7 +332,7 @@ impl Engine {
         })
     }
 
-    fn rates(&mut self, l: &LineIn<'_>, flag: &mut Option<String>) {
+    fn rates(&mut self, l: &LineIn<'_>, flag: &mut Option<u64>) {
         let Some(event) = classify(l.program, l.message) else {
             return;
         };
@@ -345,8 +348,6 @@ impl Engine {
                 invalid_user,
             } => {
                 let user = user.unwrap_or("");
-                let ipkey = format!("ip={ip}");
-                let words = ip.to_string();
                 // Burst: the default rule, or a learnt one for this pair.
                 let alert = match self.learned_alert(Counted::Failures, rules::BURST, l, &ip) {
                     Some(a) => {
@@ -358,19 +359,18 @@ impl Engine {
                         Seen::Quiet => None,
                     },
                 };
-                self.rate_event(
+                let burst_open = self.rate_event(
                     flag,
                     "failed-login-burst",
-                    &ipkey,
+                    Ent::Ip(ip),
                     l,
                     rules::BURST,
                     alert,
                     user,
-                    &words,
                     "failed logins",
                 );
                 if invalid_user {
-                    let pair = hash2(&ip.to_string(), user);
+                    let pair = hash_ip(&ip, user);
                     let fresh = match self.scan_pairs.get(&pair) {
                         Some(&t) => l.ts_ms - t > rules::SCAN.window_ms,
                         None => true,
@@ -394,23 +394,17 @@ impl Engine {
                     self.rate_event(
                         flag,
                         "invalid-user-scan",
-                        &ipkey,
+                        Ent::Ip(ip),
                         l,
                         rules::SCAN,
                         alert,
                         user,
-                        &words,
                         "non-existent users tried",
                     );
                 }
                 // Low and slow: only when no burst told of this address.
                 let slow = match self.slow.observe_event(&ip, ev(0)) {
-                    Seen::Alert(e)
-                        if !self
-                            .open
-                            .contains_key(&format!("failed-login-burst {ipkey}"))
-                            && !self.burst.in_episode(&ip) =>
-                    {
+                    Seen::Alert(e) if !burst_open && !self.burst.in_episode(&ip) => {
                         Some((rules::SLOW.threshold, e.events))
                     }
                     _ => None,
@@ -418,19 +412,17 @@ impl Engine {
                 self.rate_event(
                     flag,
                     "low-and-slow",
-                    &ipkey,
+                    Ent::Ip(ip),
                     l,
                     rules::SLOW,
                     slow,
                     user,
-                    &words,
                     "failed logins",
                 );
                 if !user.is_empty() {
-                    let user_key = user.to_string();
                     let alert = match self
                         .users
-                        .observe_event(&user_key, ev(hash2(&ip.to_string(), "")))
+                        .observe_event(&hash2(user, ""), ev(hash_ip(&ip, "")))
                     {
                         Seen::Alert(e) => {
                             let sources: HashSet<u64> = e.events.iter().map(|e| e.aux).collect();
@@ -442,11 +434,10 @@ impl Engine {
                     self.rate_event(
                         flag,
                         "distributed-guessing",
-                        &format!("user={user}"),
+                        Ent::User(user),
                         l,
                         rules::DISTRIBUTED,
                         alert,
-                        user,
                         user,
                         "failed logins from many addresses",
                     );
@@ -466,22 +457,19 @@ impl Engine {
                     };
                     let mut events = failures;
                     events.push(ev(0));
-                    let key = format!("ip={ip} user={user}");
                     self.rate_event(
                         flag,
                         "success-after-failures",
-                        &key,
+                        Ent::IpUser(ip, user),
                         l,
                         rule,
                         Some((rule.threshold, events)),
                         user,
-                        &ip.to_string(),
                         "failures, then a login",
                     );
                 }
             }
             AuthEvent::Connection { ip } => {
-                let ipkey = format!("ip={ip}");
                 let alert = match self.learned_alert(Counted::Connections, rules::FLOOD, l, &ip) {
                     Some(a) => a,
                     None => match self.flood.observe_event(&ip, ev(0)) {
@@ -492,12 +480,11 @@ impl Engine {
                 self.rate_event(
                     flag,
                     "connection-flood",
-                    &ipkey,
+                    Ent::Ip(ip),
                     l,
                     rules::FLOOD,
                     alert,
                     "",
-                    &ip.to_string(),
                     "connections",
                 );
             }
@@ -508,30 +495,26 @@ impl Engine {
     /// An event of a rate kind: opens the anomaly on an alert (with the
     /// events that made it), or adds the line to the open one.
     #[allow(clippy::too_many_arguments)]
+    /// Returns whether the anomaly is open after the line.
     fn rate_event(
         &mut self,
-        flag: &mut Option<String>,
+        flag: &mut Option<u64>,
         kind: &str,
-        key: &str,
+        ent: Ent<'_>,
         l: &LineIn<'_>,
         rule: RateRule,
         alert: Option<(u32, Vec<Event>)>,
         user: &str,
-        words: &str,
         what: &str,
-    ) {
-        let k = format!("{kind} {key}");
+    ) -> bool {
+        let k = ent.id(kind);
         if let Some(o) = self.open.get_mut(&k) {
             add_line(o, l, user);
-            if kind == "success-after-failures" {
-                // Each success is its own alert's end; nothing more to add.
-            }
-            refresh(o, what);
             flag.get_or_insert(k);
-            return;
+            return true;
         }
         let Some((threshold, events)) = alert else {
-            return;
+            return false;
         };
         let first_ms = events.first().map_or(l.ts_ms, |e| e.at_ms);
         let learnt = threshold != rule.threshold;
@@ -544,7 +527,15 @@ impl Engine {
                 ""
             }
         );
-        let mut o = new_open(kind, key, l, first_ms, rule.window_ms, rule_words, words);
+        let mut o = new_open(
+            kind,
+            &ent.key(),
+            l,
+            first_ms,
+            rule.window_ms,
+            rule_words,
+            &ent.words(),
+        );
         for e in &events {
             if e.line != l.line {
                 push_line(&mut o.a, e.line, e.at_ms);
@@ -553,13 +544,16 @@ impl Engine {
         }
         add_line(&mut o, l, user);
         o.a.score = o.a.count as f64 / f64::from(threshold.max(1));
-        refresh(&mut o, what);
+        o.what = what.to_string();
+        finalize(&mut o);
+        o.reason = format!("{} {}: {} [{}]", o.a.kind, o.a.key, o.a.explanation, o.a.id);
         self.reports.push(Report::Opened(o.a.clone()));
-        self.open.insert(k.clone(), o);
+        self.open.insert(k, o);
         flag.get_or_insert(k);
+        true
     }
 
-    fn novelty(&mut self, l: &LineIn<'_>, id: TemplateId, is_new: bool, flag: &mut Option<String>) {
+    fn novelty(&mut self, l: &LineIn<'_>, id: TemplateId, is_new: bool, flag: &mut Option<u64>) {
         let Some(trained) = &mut self.model.trained else {
             return;
         };
@@ -571,32 +565,21 @@ impl Engine {
         if !known_here && trained.host_templates.len() < super::model::MAX_HOST_TEMPLATES {
             trained.host_templates.insert(pair);
         }
-        let template = self.model.templates.template(id).to_string();
         if is_new || id.0 >= trained.known_templates {
-            let key = format!("template={}", id.0);
-            if self.open.contains_key(&format!("new-template {key}"))
-                || self.new_alerted.insert(id.0)
-            {
-                self.touch_or_open(
-                    flag,
-                    "new-template",
-                    &key,
-                    l,
-                    NOVELTY_QUIET_MS,
-                    1.0,
-                    "",
-                    || {
-                        (
-                            format!("a message of a kind never seen before: {template}"),
-                            template.clone(),
-                        )
-                    },
-                );
+            let ent = Ent::Template(id.0);
+            if self.open.contains_key(&ent.id("new-template")) || self.new_alerted.insert(id.0) {
+                let template = self.model.templates.template(id).to_string();
+                self.touch_or_open(flag, "new-template", ent, l, NOVELTY_QUIET_MS, 1.0, || {
+                    (
+                        format!("a message of a kind never seen before: {template}"),
+                        template.clone(),
+                    )
+                });
             }
         } else if !known_here {
-            let key = format!("host={}", l.host);
             let hosts = trained.hosts;
-            self.touch_or_open(flag, "new-for-host", &key, l, NOVELTY_QUIET_MS, 1.0, "", || {
+            let template = self.model.templates.template(id).to_string();
+            self.touch_or_open(flag, "new-for-host", Ent::Host(l.host), l, NOVELTY_QUIET_MS, 1.0, || {
                 (
                     format!("{} logged messages of kinds it never logged before (known from other hosts: {hosts} in training), such as: {template}", l.host),
                     template.clone(),
@@ -609,36 +592,37 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     fn touch_or_open(
         &mut self,
-        flag: &mut Option<String>,
+        flag: &mut Option<u64>,
         kind: &str,
-        key: &str,
+        ent: Ent<'_>,
         l: &LineIn<'_>,
         quiet_ms: i64,
         score: f64,
-        words: &str,
         explain: impl FnOnce() -> (String, String),
     ) {
-        let k = format!("{kind} {key}");
+        let k = ent.id(kind);
         if let Some(o) = self.open.get_mut(&k) {
             add_line(o, l, "");
         } else {
             let (explanation, template) = explain();
             let mut o = new_open(
                 kind,
-                key,
+                &ent.key(),
                 l,
                 l.ts_ms,
                 quiet_ms,
                 "never seen in training".into(),
-                words,
+                &ent.words(),
             );
             add_line(&mut o, l, "");
             o.a.score = score;
             o.a.template = Some(template);
             o.a.explanation = explanation;
             o.a.baseline = o.rule.clone();
+            finalize(&mut o);
+            o.reason = format!("{} {}: {} [{}]", o.a.kind, o.a.key, o.a.explanation, o.a.id);
             self.reports.push(Report::Opened(o.a.clone()));
-            self.open.insert(k.clone(), o);
+            self.open.insert(k, o);
         }
         flag.get_or_insert(k);
     }
@@ -689,16 +673,15 @@ impl Engine {
 
     fn sweep(&mut self, now: i64) {
         self.swept_ms = now;
-        let quiet: Vec<String> = self
+        let mut quiet: Vec<u64> = self
             .open
             .iter()
             .filter(|(_, o)| now - o.last_ms > o.quiet_ms)
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| *k)
             .collect();
-        let mut quiet = quiet;
-        quiet.sort_by_key(|k| (self.open[k].a.first_line, k.clone()));
+        quiet.sort_by_key(|k| (self.open[k].a.first_line, *k));
         for k in quiet {
-            self.close(&k);
+            self.close(k);
         }
         if let Some((tracker, _)) = &mut self.sessions {
             let closed = tracker.close_idle(now);
@@ -706,11 +689,89 @@ impl Engine {
         }
     }
 
-    fn close(&mut self, k: &str) {
-        if let Some(o) = self.open.remove(k) {
+    fn close(&mut self, k: u64) {
+        if let Some(mut o) = self.open.remove(&k) {
+            finalize(&mut o);
             self.reports.push(Report::Closed(o.a));
         }
     }
+}
+
+/// What an anomaly is about; hashed (with the kind) to find the open
+/// anomaly without formatting its key for every line.
+#[derive(Debug, Clone, Copy)]
+enum Ent<'a> {
+    Ip(IpAddr),
+    User(&'a str),
+    IpUser(IpAddr, &'a str),
+    Template(u32),
+    Host(&'a str),
+}
+
+impl Ent<'_> {
+    fn id(&self, kind: &str) -> u64 {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        h.update(kind.as_bytes());
+        let ip_bytes = |h: &mut xxhash_rust::xxh3::Xxh3, ip: &IpAddr| match ip {
+            IpAddr::V4(v) => h.update(&v.octets()),
+            IpAddr::V6(v) => h.update(&v.octets()),
+        };
+        match self {
+            Ent::Ip(ip) => {
+                h.update(b"\0ip");
+                ip_bytes(&mut h, ip);
+            }
+            Ent::User(u) => {
+                h.update(b"\0user");
+                h.update(u.as_bytes());
+            }
+            Ent::IpUser(ip, u) => {
+                h.update(b"\0ipuser");
+                ip_bytes(&mut h, ip);
+                h.update(u.as_bytes());
+            }
+            Ent::Template(t) => {
+                h.update(b"\0template");
+                h.update(&t.to_le_bytes());
+            }
+            Ent::Host(host) => {
+                h.update(b"\0host");
+                h.update(host.as_bytes());
+            }
+        }
+        h.digest()
+    }
+
+    /// The anomaly's `key`.
+    fn key(&self) -> String {
+        match self {
+            Ent::Ip(ip) => format!("ip={ip}"),
+            Ent::User(u) => format!("user={u}"),
+            Ent::IpUser(ip, u) => format!("ip={ip} user={u}"),
+            Ent::Template(t) => format!("template={t}"),
+            Ent::Host(h) => format!("host={h}"),
+        }
+    }
+
+    /// What the `logq` command searches for.
+    fn words(&self) -> String {
+        match self {
+            Ent::Ip(ip) | Ent::IpUser(ip, _) => ip.to_string(),
+            Ent::User(u) => u.to_string(),
+            Ent::Template(_) | Ent::Host(_) => String::new(),
+        }
+    }
+}
+
+fn hash_ip(ip: &IpAddr, salt: &str) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    match ip {
+        IpAddr::V4(v) => h.update(&v.octets()),
+        IpAddr::V6(v) => h.update(&v.octets()),
+    }
+    h.update(&[0]);
+    h.update(salt.as_bytes());
+    h.digest()
 }
 
 fn hash2(a: &str, b: &str) -> u64 {
@@ -762,6 +823,8 @@ fn new_open(
         users: BTreeSet::new(),
         rule,
         words: words.to_string(),
+        reason: String::new(),
+        what: String::new(),
     }
 }
 
@@ -779,20 +842,30 @@ fn push_line(a: &mut Anomaly, line: u64, _at_ms: i64) {
 fn add_line(o: &mut Open, l: &LineIn<'_>, user: &str) {
     push_line(&mut o.a, l.line, l.ts_ms);
     o.last_ms = o.last_ms.max(l.ts_ms);
-    if o.hosts.len() < MAX_NAMES {
+    if o.hosts.len() < MAX_NAMES && !o.hosts.contains(l.host) {
         o.hosts.insert(l.host.to_string());
     }
-    if !user.is_empty() && o.users.len() < MAX_NAMES {
+    if !user.is_empty() && o.users.len() < MAX_NAMES && !o.users.contains(user) {
         o.users.insert(user.to_string());
     }
     if o.a.examples.len() < MAX_EXAMPLES {
         o.a.examples.push(l.message.to_string());
     }
+}
+
+/// Brings the anomaly's times, command and explanation up to date, before
+/// it is reported.
+fn finalize(o: &mut Open) {
+    o.a.first_ts = rfc3339_ms(o.first_ms);
     o.a.last_ts = rfc3339_ms(o.last_ms);
     let host = (o.hosts.len() == 1)
         .then(|| o.hosts.iter().next().map(String::as_str))
         .flatten();
     o.a.logq = logq_command(host, o.first_ms, o.last_ms, &o.words);
+    if !o.what.is_empty() {
+        let what = o.what.clone();
+        refresh(o, &what);
+    }
 }
 
 /// Rewrites a rate anomaly's explanation from its counts.

@@ -305,7 +305,7 @@ impl Trainer {
         self.lines += 1;
         self.from_ms = self.from_ms.min(at_ms);
         self.to_ms = self.to_ms.max(at_ms);
-        let id = self.miner.add(message).id;
+        let (id, _) = self.miner.add_id(message);
         if self.host_templates.len() < MAX_HOST_TEMPLATES {
             self.host_templates.insert(host_template(host, id));
         }

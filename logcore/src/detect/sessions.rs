@@ -144,7 +144,7 @@ impl Tracker {
     /// Closes every session.
     pub fn close_all(&mut self) -> Vec<(String, OpenSession)> {
         let mut all: Vec<(String, OpenSession)> = self.open.drain().collect();
-        all.sort_by_key(|(_, s)| (s.first_ms, s.lines.first().copied()));
+        sort(&mut all);
         all
     }
 
@@ -176,9 +176,17 @@ impl Tracker {
             .into_iter()
             .filter_map(|id| self.open.remove(&id).map(|s| (id, s)))
             .collect();
-        out.sort_by_key(|(_, s)| (s.first_ms, s.lines.first().copied()));
+        sort(&mut out);
         out
     }
+}
+
+/// Sessions in the order they started (then by id: the same input gives
+/// the same output).
+fn sort(sessions: &mut [(String, OpenSession)]) {
+    sessions.sort_by(|(a_id, a), (b_id, b)| {
+        (a.first_ms, a.lines.first(), a_id).cmp(&(b.first_ms, b.lines.first(), b_id))
+    });
 }
 
 /// Event ids as the vectorizers take them.
@@ -259,9 +267,10 @@ mod tests {
         t.add("Deleting block blk_1", "h", 4, 2, 5);
         let all = t.close_all();
         let ids: Vec<&str> = all.iter().map(|(id, _)| id.as_str()).collect();
-        assert_eq!(ids, ["blk_1", "blk_-2"]);
-        assert_eq!(all[0].1.events, [3, 4]);
-        assert_eq!(all[1].1.lines, [1]);
+        // Both start on line 1: by id.
+        assert_eq!(ids, ["blk_-2", "blk_1"]);
+        assert_eq!(all[1].1.events, [3, 4]);
+        assert_eq!(all[0].1.lines, [1]);
     }
 
     #[test]

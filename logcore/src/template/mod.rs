@@ -31,6 +31,7 @@
 
 pub mod mask;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -182,7 +183,26 @@ impl TemplateMiner {
     pub fn add(&mut self, message: &str) -> Match {
         let tokens = mask::tokenize(message);
         let original: Vec<&str> = tokens.iter().map(|t| t.original).collect();
-        let masked: Vec<String> = tokens.into_iter().map(|t| t.masked.into_owned()).collect();
+        let masked: Vec<Cow<'_, str>> = tokens.into_iter().map(|t| t.masked).collect();
+        let (id, is_new) = self.learn(masked);
+        let params = match self.templates.get(id.0 as usize) {
+            Some(template) => params_of(&template.tokens, &original),
+            None => original.iter().map(|t| t.to_string()).collect(),
+        };
+        Match { id, params, is_new }
+    }
+
+    /// [`Self::add`] without the parameters, for the detectors: the id, and
+    /// whether this message started the template.
+    pub fn add_id(&mut self, message: &str) -> (TemplateId, bool) {
+        let masked: Vec<Cow<'_, str>> = mask::tokenize(message)
+            .into_iter()
+            .map(|t| t.masked)
+            .collect();
+        self.learn(masked)
+    }
+
+    fn learn(&mut self, masked: Vec<Cow<'_, str>>) -> (TemplateId, bool) {
         let learn = self.templates.len() < self.config.max_templates;
         let leaf = if learn {
             Some(self.leaf_for_add(&masked))
@@ -190,11 +210,7 @@ impl TemplateMiner {
             self.leaf_for_match(&masked)
         };
         let Some(leaf) = leaf else {
-            return Match {
-                id: TemplateId::OVERFLOW,
-                params: original.iter().map(|t| t.to_string()).collect(),
-                is_new: false,
-            };
+            return (TemplateId::OVERFLOW, false);
         };
         let best = self.best_in(leaf, &masked);
         let (index, is_new) = match best {
@@ -208,7 +224,7 @@ impl TemplateMiner {
             _ if learn => {
                 let index = self.templates.len() as u32;
                 self.templates.push(Template {
-                    tokens: masked,
+                    tokens: masked.into_iter().map(Cow::into_owned).collect(),
                     count: 0,
                 });
                 self.texts.push(String::new());
@@ -216,32 +232,20 @@ impl TemplateMiner {
                 self.nodes[leaf as usize].templates.push(index);
                 (index, true)
             }
-            _ => {
-                return Match {
-                    id: TemplateId::OVERFLOW,
-                    params: original.iter().map(|t| t.to_string()).collect(),
-                    is_new: false,
-                };
-            }
+            _ => return (TemplateId::OVERFLOW, false),
         };
-        let template = &mut self.templates[index as usize];
         if learn {
-            template.count += 1;
+            self.templates[index as usize].count += 1;
         }
-        let params = params_of(&template.tokens, &original);
-        Match {
-            id: TemplateId(index),
-            params,
-            is_new,
-        }
+        (TemplateId(index), is_new)
     }
 
     /// The template `add` would give `message` without changing anything,
     /// or `None` where `add` would start a new one.
     pub fn match_only(&self, message: &str) -> Option<TemplateId> {
-        let masked: Vec<String> = mask::tokenize(message)
+        let masked: Vec<Cow<'_, str>> = mask::tokenize(message)
             .into_iter()
-            .map(|t| t.masked.into_owned())
+            .map(|t| t.masked)
             .collect();
         let leaf = self.leaf_for_match(&masked)?;
         match self.best_in(leaf, &masked) {
@@ -260,7 +264,7 @@ impl TemplateMiner {
     }
 
     /// Goes down the tree, making the nodes that are missing.
-    fn leaf_for_add(&mut self, masked: &[String]) -> u32 {
+    fn leaf_for_add(&mut self, masked: &[Cow<'_, str>]) -> u32 {
         let len = masked.len() as u32;
         let mut node = match self.roots.get(&len) {
             Some(&n) => n,
@@ -299,7 +303,7 @@ impl TemplateMiner {
     }
 
     /// Goes down the tree without changing it.
-    fn leaf_for_match(&self, masked: &[String]) -> Option<u32> {
+    fn leaf_for_match(&self, masked: &[Cow<'_, str>]) -> Option<u32> {
         let mut node = *self.roots.get(&(masked.len() as u32))?;
         for token in masked.iter().take(self.config.depth) {
             let children = &self.nodes[node as usize].children;
@@ -325,7 +329,7 @@ impl TemplateMiner {
 
     /// The leaf's template most similar to `masked` with its similarity;
     /// ties go to the one with more `<*>`, then to the older.
-    fn best_in(&self, leaf: u32, masked: &[String]) -> Option<(u32, f64)> {
+    fn best_in(&self, leaf: u32, masked: &[Cow<'_, str>]) -> Option<(u32, f64)> {
         let mut best: Option<(u32, f64, usize)> = None;
         for &index in &self.nodes[leaf as usize].templates {
             let tokens = &self.templates[index as usize].tokens;
@@ -340,11 +344,11 @@ impl TemplateMiner {
         best.map(|(index, sim, _)| (index, sim))
     }
 
-    fn generalise(&mut self, index: u32, masked: &[String]) {
+    fn generalise(&mut self, index: u32, masked: &[Cow<'_, str>]) {
         let tokens = &mut self.templates[index as usize].tokens;
         let mut changed = false;
         for (t, m) in tokens.iter_mut().zip(masked) {
-            if t != m && t != WILDCARD {
+            if t.as_str() != m.as_ref() && t != WILDCARD {
                 *t = WILDCARD.to_string();
                 changed = true;
             }
@@ -374,13 +378,13 @@ fn route_key(token: &str) -> &str {
 /// hurts, so a template that is all parameters takes any message of its
 /// shape), and two masked tokens that differ only in punctuation
 /// (`<*>,` and `<*>),`) count as equal. Also gives the number of `<*>`.
-fn similarity(template: &[String], masked: &[String]) -> (f64, usize) {
+fn similarity(template: &[String], masked: &[Cow<'_, str>]) -> (f64, usize) {
     let mut same = 0;
     let mut wild = 0;
     for (t, m) in template.iter().zip(masked) {
         if t == WILDCARD {
             wild += 1;
-        } else if t == m
+        } else if t.as_str() == m.as_ref()
             || (t.contains(WILDCARD)
                 && m.contains(WILDCARD)
                 && mask::skeleton(t) == mask::skeleton(m))
