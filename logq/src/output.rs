@@ -392,7 +392,7 @@ const FLAG_NAMES: [(u32, &str); 6] = [
 /// Writes serialized JSON with DEL and the C1 controls (U+0080..U+009F,
 /// which some terminals obey) as `\u` escapes, which serde_json leaves
 /// as they are. The same JSON value: outside strings JSON is ASCII.
-fn write_json_for_terminal(out: &mut impl Write, json: &[u8]) -> io::Result<()> {
+pub fn write_json_for_terminal(out: &mut impl Write, json: &[u8]) -> io::Result<()> {
     let mut start = 0;
     let mut i = 0;
     while i < json.len() {
@@ -412,7 +412,11 @@ fn write_json_for_terminal(out: &mut impl Write, json: &[u8]) -> io::Result<()> 
     out.write_all(&json[start..])
 }
 
-fn write_short_time(out: &mut impl Write, ms: i64, zone: Option<FixedOffset>) -> io::Result<()> {
+pub fn write_short_time(
+    out: &mut impl Write,
+    ms: i64,
+    zone: Option<FixedOffset>,
+) -> io::Result<()> {
     let Some(utc) = DateTime::from_timestamp_millis(ms) else {
         return write!(out, "@{}", ms.div_euclid(1000));
     };
