@@ -19,7 +19,8 @@ pub mod flags {
     pub const INVALID_UTF8: u32 = 0x08;
     /// The line contains NUL or other control bytes (kept as they were).
     pub const CONTROL: u32 = 0x10;
-    /// Reserved for the anomaly detectors.
+    /// An anomaly detector flagged the line; [`super::Record::anomaly`]
+    /// says why.
     pub const ANOMALY: u32 = 0x100;
 }
 
@@ -62,6 +63,13 @@ pub struct Record {
     /// line's identity (its sequence number).
     pub offset: u64,
     pub flags: u32,
+    /// Why an anomaly detector flagged the line (with [`flags::ANOMALY`]),
+    /// in one line: `failed-login-burst ip=203.0.113.9: 12 failed logins
+    /// in 41 s (threshold 5 in 10 min) [a3f9]`. `None` for other lines.
+    /// The index keeps it (see [`crate::schema`]); `logq -o json` prints
+    /// it as `anomaly_reason`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anomaly: Option<String>,
 }
 
 impl Record {
@@ -103,6 +111,7 @@ impl Record {
             stream: origin.stream,
             offset,
             flags,
+            anomaly: None,
         }
     }
 

@@ -20,6 +20,7 @@
 //! | `stream` | 16 hex digits, raw string, indexed + fast | the line's file (its identity, with `offset`); see [`stream_key`] |
 //! | `offset` | u64, fast | the line's identity |
 //! | `flags` | u64, indexed + fast | [`crate::record::flags`] bits (anomaly = 0x100) |
+//! | `anomaly` | raw string, indexed + fast, only on anomalies | the detector's reason ([`Record::anomaly`]); its column's presence is `logq --anomalies` |
 //!
 //! - The line is read from the archive ([`RecordReader`] decompresses one
 //!   block of about [`crate::archive::BLOCK_BYTES`] and keeps the recent
@@ -46,6 +47,15 @@
 //!   It records no frequencies and no positions: a phrase query is answered
 //!   by looking up its words and re-matching the line.
 //! - No field has fieldnorms (nothing is scored).
+//! - `anomaly` is written exactly when the line is an anomaly: when the
+//!   record has [`flags::ANOMALY`] or a reason (the document then has the
+//!   flag too), with the reason, or `""` when there is none (read back as
+//!   `None`). So "any anomaly" is tantivy's `ExistsQuery` on the column,
+//!   which follows the column's optional index from one anomalous document
+//!   to the next instead of testing every document's flags; the column
+//!   costs nothing on segments without anomalies and a few bits per line
+//!   on the others. The index term (the whole reason) finds the lines of
+//!   one explanation. Added in schema version 5.
 //! - `event_time` is not in the inverted index: tantivy's `RangeQuery` reads
 //!   a fast field whenever the field has one, so index terms for it would
 //!   only cost bytes.
@@ -69,11 +79,11 @@ use tantivy::{DocAddress, DocId, Index, IndexSettings, Searcher, TantivyDocument
 
 use crate::archive::{day_of, ArchiveReader, Location};
 use crate::parse;
-use crate::record::Record;
+use crate::record::{self, flags, Record};
 use crate::tokenizer::{LogTokenizer, TOKENIZER_NAME};
 
 /// The version of this schema and of what the fields mean.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// How a stream id is kept in the index: 16 lowercase hex digits. As a
 /// u64 column the ids (hashes) cost 8 bytes per line as soon as a segment
@@ -115,6 +125,7 @@ pub mod names {
     pub const STREAM: &str = "stream";
     pub const OFFSET: &str = "offset";
     pub const FLAGS: &str = "flags";
+    pub const ANOMALY: &str = "anomaly";
 }
 
 /// The schema and its field handles.
@@ -135,6 +146,7 @@ pub struct LogSchema {
     pub stream: Field,
     pub offset: Field,
     pub flags: Field,
+    pub anomaly: Field,
 }
 
 impl Default for LogSchema {
@@ -180,9 +192,10 @@ impl LogSchema {
         let message = b.add_text_field(names::MESSAGE, words);
         let archive_line = b.add_u64_field(names::ARCHIVE_LINE, fast());
         let archive_breaks = b.add_u64_field(names::ARCHIVE_BREAKS, fast());
-        let stream = b.add_text_field(names::STREAM, keyword);
+        let stream = b.add_text_field(names::STREAM, keyword.clone());
         let offset = b.add_u64_field(names::OFFSET, fast());
         let flags = b.add_u64_field(names::FLAGS, indexed_fast());
+        let anomaly = b.add_text_field(names::ANOMALY, keyword.clone());
         LogSchema {
             schema: b.build(),
             event_time,
@@ -199,6 +212,7 @@ impl LogSchema {
             stream,
             offset,
             flags,
+            anomaly,
         }
     }
 
@@ -239,7 +253,12 @@ impl LogSchema {
         }
         doc.add_text(self.stream, stream_key(record.stream));
         doc.add_u64(self.offset, record.offset);
-        doc.add_u64(self.flags, u64::from(record.flags));
+        let anomalous = record.has(flags::ANOMALY) || record.anomaly.is_some();
+        let flag = if anomalous { flags::ANOMALY } else { 0 };
+        doc.add_u64(self.flags, u64::from(record.flags | flag));
+        if anomalous {
+            doc.add_text(self.anomaly, record.anomaly.as_deref().unwrap_or(""));
+        }
         doc.add_text(self.message, &text);
         doc
     }
@@ -269,6 +288,7 @@ impl LogSchema {
             stream: OnceCell::new(),
             offset: OnceCell::new(),
             flags: OnceCell::new(),
+            anomaly: OnceCell::new(),
             archive_line: OnceCell::new(),
             archive_breaks: OnceCell::new(),
             hosts: Default::default(),
@@ -318,6 +338,7 @@ pub struct RecordReader {
     stream: LazyStr,
     offset: Lazy<u64>,
     flags: Lazy<u64>,
+    anomaly: LazyStr,
     archive_line: Lazy<u64>,
     archive_breaks: Lazy<u64>,
     /// Host names by term ordinal: a segment has few, and looking one up
@@ -417,6 +438,16 @@ impl RecordReader {
                 String::new()
             })
         };
+        let flags = num(&self.flags, names::FLAGS)?
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or_default();
+        // Only anomalies have the column's value: others need not open it.
+        let anomaly = if want != Want::Line && flags & record::flags::ANOMALY != 0 {
+            string(str_column(ff, &self.anomaly, names::ANOMALY)?, doc)?
+                .filter(|reason| !reason.is_empty())
+        } else {
+            None
+        };
         Ok(Record {
             receive_time_ms,
             event_time_ms: column(ff, &self.event_time, names::EVENT_TIME)?
@@ -440,9 +471,8 @@ impl RecordReader {
                 .and_then(parse_stream_key)
                 .unwrap_or_default(),
             offset: num(&self.offset, names::OFFSET)?.unwrap_or_default(),
-            flags: num(&self.flags, names::FLAGS)?
-                .and_then(|v| u32::try_from(v).ok())
-                .unwrap_or_default(),
+            flags,
+            anomaly,
         })
     }
 }
@@ -662,6 +692,73 @@ mod tests {
             search(&ix, &q).len(),
             records.iter().filter(|r| r.severity == Some(5)).count()
         );
+    }
+
+    #[test]
+    fn anomaly_reasons_come_back_and_exists_finds_only_anomalies() {
+        // `logq --anomalies` must find every flagged line from the index
+        // alone and no other, and `-o json` must show the detector's
+        // reason as it was written.
+        let reason = "failed-login-burst ip=203.0.113.9: 12 failed logins in 41 s \
+                      (threshold 5 in 10 min) [a3f9]";
+        let records: Vec<Record> = (0..6u64)
+            .map(|i| {
+                let mut r = Record::from_line(
+                    &origin(1_764_022_801_000 + i as i64),
+                    i,
+                    0,
+                    format!("Nov 24 22:20:0{i} web1 sshd[1]: line {i}").into_bytes(),
+                );
+                match i {
+                    1 => {
+                        r.flags |= flags::ANOMALY;
+                        r.anomaly = Some(reason.to_owned());
+                    }
+                    // Flagged without a reason: still an anomaly.
+                    3 => r.flags |= flags::ANOMALY,
+                    // A reason without the flag: the document gets the flag.
+                    4 => r.anomaly = Some("rare-template [77]".to_owned()),
+                    _ => {}
+                }
+                r
+            })
+            .collect();
+        let ix = index_of(&records);
+        let exists = tantivy::query::ExistsQuery::new(names::ANOMALY.to_owned(), false);
+        let mut got = search(&ix, &exists);
+        got.sort_by_key(|r| r.offset);
+        let got: Vec<(u64, bool, Option<&str>)> = got
+            .iter()
+            .map(|r| (r.offset, r.has(flags::ANOMALY), r.anomaly.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, true, Some(reason)),
+                (3, true, None),
+                (4, true, Some("rare-template [77]"))
+            ]
+        );
+        // The whole reason is one term.
+        let q = TermQuery::new(
+            Term::from_field_text(ix.s.anomaly, reason),
+            IndexRecordOption::Basic,
+        );
+        let one: Vec<u64> = search(&ix, &q).iter().map(|r| r.offset).collect();
+        assert_eq!(one, [1]);
+        // Other lines read back without a reason, and a raw read skips it.
+        let reader = ix.index.reader().unwrap();
+        let searcher = reader.searcher();
+        let rr = ix.s.record_reader(searcher.segment_reader(0)).unwrap();
+        let mut ar = ArchiveReader::new(ix.archive.path());
+        for doc in 0..6 {
+            let r = rr.record(doc, &mut ar).unwrap();
+            assert_eq!(r.anomaly.is_some(), [1, 4].contains(&r.offset), "{r:?}");
+            assert_eq!(
+                rr.record_with(doc, &mut ar, Want::Line).unwrap().anomaly,
+                None
+            );
+        }
     }
 
     #[test]

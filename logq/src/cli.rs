@@ -37,6 +37,10 @@ pub const EXAMPLES: &[Example] = &[
         command: "logq -C 3 segfault",
         what: "three lines before and after each match",
     },
+    Example {
+        command: "logq --patterns --since yesterday program:sshd",
+        what: "sshd's kinds of message since yesterday, with counts, latest first",
+    },
 ];
 
 /// Exit statuses, as grep's, for `--help` and logq(1).
@@ -146,6 +150,29 @@ pub struct Cli {
     /// The short output marks such lines with `! ` in every search.
     #[arg(long)]
     pub anomalies: bool,
+
+    /// Print the kinds of line that match instead of the lines: each
+    /// message template with its count, latest first.
+    ///
+    /// A template is a message (the text after the syslog header) with
+    /// the parts that vary (numbers, addresses, ids, `key=value` values,
+    /// words that differ between similar lines) as `<*>`, as collectord's
+    /// template miner finds them; the templates of collectord's model
+    /// (`model.json` in the data directory) keep their ids and texts, so
+    /// they are the ones anomaly explanations name. One line per template,
+    /// `COUNT<TAB>LAST<TAB>TEMPLATE`, where LAST is the time of its newest
+    /// line as short output prints it; the template whose newest line is
+    /// latest comes first (`sort -rn` orders by count). With `-o json`,
+    /// one object per template: template_id, template, count, first, last,
+    /// example (the newest message), hosts (up to 10) and more_hosts.
+    #[arg(
+        long,
+        conflicts_with_all = [
+            "count", "follow", "lines", "reverse",
+            "context", "after_context", "before_context",
+        ]
+    )]
+    pub patterns: bool,
 
     /// Print the newest lines first.
     #[arg(short = 'r', long)]
@@ -336,6 +363,34 @@ mod tests {
     }
 
     #[test]
+    fn patterns_conflicts_with_what_prints_or_counts_lines() {
+        // --patterns prints groups: line counts, newest-N, context and
+        // follow have no meaning for them, and must fail, not be ignored.
+        for args in [
+            &["--patterns", "-c"][..],
+            &["--patterns", "-f"],
+            &["--patterns", "-n", "5"],
+            &["--patterns", "-r"],
+            &["--patterns", "-C", "2"],
+            &["--patterns", "-A", "1"],
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ArgumentConflict, "{args:?}");
+        }
+        let cli = parse(&[
+            "--patterns",
+            "-H",
+            "web*",
+            "-p",
+            "err",
+            "--anomalies",
+            "sshd",
+        ])
+        .unwrap();
+        assert!(cli.patterns && cli.anomalies);
+    }
+
+    #[test]
     fn context_flags_combine_like_grep() {
         assert_eq!(parse(&["-C", "3", "x"]).unwrap().context_lines(), (3, 3));
         assert_eq!(
@@ -363,7 +418,7 @@ mod tests {
         // An example that clap, the query parser or --since refuses teaches
         // the operator something false.
         let examples: Vec<Vec<String>> = EXAMPLES.iter().map(Example::words).collect();
-        assert_eq!(examples.len(), 7);
+        assert_eq!(examples.len(), 8);
         assert!(examples.iter().all(|words| words[0] == "logq"));
         for args in examples {
             let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));

@@ -7,6 +7,7 @@ pub mod cli;
 mod config;
 mod lines;
 mod output;
+mod patterns;
 mod print;
 mod search;
 mod time;
@@ -83,6 +84,9 @@ fn run(cli: Cli) -> Result<bool> {
     let data_dir = config::data_dir(cli.data_dir.clone())?;
     let opened = search::open(&data_dir)?;
     let plan = search::plan(&expr, &filters, cli.case_sensitive, &opened.schema)?;
+    if cli.patterns {
+        return patterns::run(&opened, &plan, &data_dir, cli.output);
+    }
     if cli.count {
         return print::count(&opened, &plan, &data_dir, cli.by);
     }

@@ -342,7 +342,7 @@ impl<W: Write> Printer<W> {
                 .map(|(_, name)| *name)
                 .collect(),
             anomaly: r.has(flags::ANOMALY),
-            anomaly_reason: None,
+            anomaly_reason: r.anomaly.as_deref(),
             is_match: kind == LineKind::Match,
         };
         self.json.clear();
@@ -372,7 +372,8 @@ struct JsonLine<'a> {
     offset: u64,
     flags: Vec<&'static str>,
     anomaly: bool,
-    /// Always null until the detectors store their reasons.
+    /// The detector's explanation (`Record::anomaly`); null for other
+    /// lines, and for an anomaly stored without one.
     anomaly_reason: Option<&'a str>,
     #[serde(rename = "match")]
     is_match: bool,
@@ -391,7 +392,7 @@ const FLAG_NAMES: [(u32, &str); 6] = [
 /// Writes serialized JSON with DEL and the C1 controls (U+0080..U+009F,
 /// which some terminals obey) as `\u` escapes, which serde_json leaves
 /// as they are. The same JSON value: outside strings JSON is ASCII.
-fn write_json_for_terminal(out: &mut impl Write, json: &[u8]) -> io::Result<()> {
+pub fn write_json_for_terminal(out: &mut impl Write, json: &[u8]) -> io::Result<()> {
     let mut start = 0;
     let mut i = 0;
     while i < json.len() {
@@ -411,7 +412,11 @@ fn write_json_for_terminal(out: &mut impl Write, json: &[u8]) -> io::Result<()> 
     out.write_all(&json[start..])
 }
 
-fn write_short_time(out: &mut impl Write, ms: i64, zone: Option<FixedOffset>) -> io::Result<()> {
+pub fn write_short_time(
+    out: &mut impl Write,
+    ms: i64,
+    zone: Option<FixedOffset>,
+) -> io::Result<()> {
     let Some(utc) = DateTime::from_timestamp_millis(ms) else {
         return write!(out, "@{}", ms.div_euclid(1000));
     };
@@ -667,7 +672,26 @@ mod tests {
         let j: serde_json::Value = serde_json::from_str(&json(&r, LineKind::Match)).unwrap();
         assert_eq!(j["anomaly"], true);
         assert_eq!(j["flags"], serde_json::json!(["anomaly"]));
+        assert_eq!(j["anomaly_reason"], serde_json::Value::Null);
         assert!(!short(&record(SSHD)).starts_with('!'));
+    }
+
+    #[test]
+    fn json_carries_the_anomaly_reason_and_short_output_does_not() {
+        // `logq --anomalies -o json | jq .anomaly_reason` must say why the
+        // detector flagged a line; short output stays the line (grep-like).
+        let reason = "failed-login-burst ip=203.0.113.9: 12 failed logins in 41 s \
+                      (threshold 5 in 10 min) [a3f9]";
+        let mut r = record(SSHD);
+        r.flags |= flags::ANOMALY;
+        r.anomaly = Some(reason.to_owned());
+        let j: serde_json::Value = serde_json::from_str(&json(&r, LineKind::Match)).unwrap();
+        assert_eq!(j["anomaly"], true);
+        assert_eq!(j["anomaly_reason"], reason);
+        assert_eq!(
+            short(&r),
+            "! Nov 24 22:20:01 web1 sshd[812]: Failed password for root from 203.0.113.9\n"
+        );
     }
 
     #[test]

@@ -41,9 +41,12 @@
 //!   case; the regex runs without `(?i)`. The index clause stays (as a
 //!   superset) and every such atom is checked.
 //! - [`Filters`]: hosts and programs (any of the globs), the severity
-//!   range, the event time range (`since` inclusive, `until` exclusive) are
-//!   index clauses and exact; `anomalies` (the [`flags::ANOMALY`] bit) has no
-//!   index term and is checked.
+//!   range, the event time range (`since` inclusive, `until` exclusive) and
+//!   `anomalies` (the [`flags::ANOMALY`] bit) are index clauses and exact.
+//!   An anomaly is a document with a value in the `anomaly` column
+//!   (`logcore::schema` writes one exactly when the flag is set), found
+//!   with an `ExistsQuery`, which steps through that column's sparse index
+//!   rather than testing every document.
 //!
 //! How the index clause of a node is built: a word is the AND of its term
 //! queries; a phrase the AND of its words' terms; a prefix a `RegexQuery`
@@ -53,7 +56,7 @@
 //! them (every document when a child has no clause); NOT of an exact child
 //! is every document minus the child, NOT of an inexact one every document.
 //! A node is *exact* when its clause finds exactly its lines; the plan needs
-//! the check unless the whole expression is exact and `anomalies` is off.
+//! the check unless the whole expression is exact.
 //! [`Plan::matches`] evaluates the whole expression and every filter, so a
 //! caller that checks gets exact results whatever the index found.
 
@@ -70,7 +73,8 @@ use logcore::schema::{line_text, LogSchema, Want};
 use logcore::tokenizer::{is_delimiter, query_terms, LogTokenizer};
 use regex_syntax::hir::{Hir, HirKind};
 use tantivy::query::{
-    AllQuery, BooleanQuery, EmptyQuery, Occur, Query, RangeQuery, RegexQuery, TermQuery,
+    AllQuery, BooleanQuery, EmptyQuery, ExistsQuery, Occur, Query, RangeQuery, RegexQuery,
+    TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::{TokenStream, Tokenizer};
@@ -187,6 +191,9 @@ pub fn plan(
     if let Some((lo, hi)) = filters.severity {
         clauses.push((Occur::Must, severity_query(schema.severity, lo, hi)));
     }
+    if filters.anomalies {
+        clauses.push((Occur::Must, anomalies_query()));
+    }
     if filters.since_ms.is_some() || filters.until_ms.is_some() {
         let bound = |t: Option<i64>, inclusive: bool| match t {
             None => Bound::Unbounded,
@@ -208,7 +215,7 @@ pub fn plan(
     };
     Ok(Plan {
         query,
-        needs_check: !indexed.exact || filters.anomalies,
+        needs_check: !indexed.exact,
         check,
         hosts,
         programs,
@@ -534,6 +541,15 @@ fn any_glob(globs: &[Glob], field: Field) -> Result<Option<Box<dyn Query>>> {
         .map(|g| Ok((Occur::Should, g.query(field)?)))
         .collect::<Result<Vec<_>>>()?;
     Ok(Some(Box::new(BooleanQuery::new(clauses))))
+}
+
+/// The documents of anomalies: those with a value in the `anomaly` column
+/// (see the module documentation).
+fn anomalies_query() -> Box<dyn Query> {
+    Box::new(ExistsQuery::new(
+        logcore::schema::names::ANOMALY.to_owned(),
+        false,
+    ))
 }
 
 fn severity_query(field: Field, lo: u8, hi: u8) -> Box<dyn Query> {
@@ -971,8 +987,12 @@ mod tests {
                     0,
                     l.as_bytes().to_vec(),
                 );
+                // Every sixth has a reason, the others only the flag.
                 if i % 3 == 0 {
                     r.flags |= flags::ANOMALY;
+                }
+                if i % 6 == 0 {
+                    r.anomaly = Some(format!("test-rule line={i} [{i:04x}]"));
                 }
                 r
             })
@@ -1259,7 +1279,7 @@ mod tests {
     #[test]
     fn time_range_and_anomalies() {
         // --since is inclusive, --until exclusive; --anomalies keeps only
-        // flagged lines although the index has no term for the flag.
+        // flagged lines, from the index alone (no line is read to decide).
         let ram = Ram::new(&records());
         let times: Vec<i64> = records().iter().map(|r| r.event_time_ms).collect();
         let range = Filters {
@@ -1273,8 +1293,26 @@ mod tests {
             ..Filters::default()
         };
         let plan = plan_for(&Expr::All, &anomalies, false);
-        assert!(plan.needs_check());
+        assert!(!plan.needs_check());
+        assert_eq!(
+            ram.hits(plan.query()),
+            [0, 3, 6, 9, 12, 15],
+            "every third line is flagged"
+        );
         assert_eq!(run(&ram, &q("root"), &anomalies, false), [0, 3, 6, 12, 15]);
+        let plan = plan_for(&q("root"), &anomalies, false);
+        assert!(!plan.needs_check(), "a word and --anomalies are exact");
+        assert_eq!(ram.hits(plan.query()), [0, 3, 6, 12, 15]);
+        // NOT of a flagged-only query, and the flag with a time range.
+        let both = Filters {
+            anomalies: true,
+            since_ms: Some(times[3]),
+            until_ms: Some(times[12]),
+            ..Filters::default()
+        };
+        // Line 6 (CRON, 22:17:01) is flagged but stamped before the range.
+        assert_eq!(run(&ram, &Expr::All, &both, false), [3, 9]);
+        assert_eq!(run(&ram, &q("NOT root"), &both, false), [9]);
     }
 
     #[test]

@@ -23,7 +23,7 @@ _logq() {
 
     case "${cmd}" in
         logq)
-            opts="-e -s -H -t -p -r -n -c -A -B -C -o -f -h -V --regexp --case-sensitive --host --program --severity --since --until --anomalies --reverse --lines --count --by --after-context --before-context --context --output --color --follow --data-dir --help --version"
+            opts="-e -s -H -t -p -r -n -c -A -B -C -o -f -h -V --regexp --case-sensitive --host --program --severity --since --until --anomalies --patterns --reverse --lines --count --by --after-context --before-context --context --output --color --follow --data-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -20,6 +20,7 @@ never\t''"
 complete -c logq -l data-dir -d 'The collector\'s data directory [default: `data-dir` from /etc/collectord/collectord.toml, else /var/lib/collectord]' -r -F
 complete -c logq -s s -l case-sensitive -d 'Match case: words, phrases, prefixes and regular expressions'
 complete -c logq -l anomalies -d 'Only lines the anomaly detectors flagged'
+complete -c logq -l patterns -d 'Print the kinds of line that match instead of the lines: each message template with its count, latest first'
 complete -c logq -s r -l reverse -d 'Print the newest lines first'
 complete -c logq -s c -l count -d 'Print how many lines match instead of the lines'
 complete -c logq -s f -l follow -d 'Keep running and print new matching lines as collectord indexes them (like tail -f), until interrupted'

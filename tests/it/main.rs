@@ -7,6 +7,7 @@ mod crash;
 mod delivery;
 mod lifecycle;
 mod output;
+mod patterns;
 mod query;
 mod reload;
 mod writer;

@@ -236,7 +236,8 @@ fn logq_page() -> ProgramPage {
             (
                 "/var/lib/collectord".into(),
                 "collectord's data directory by default: index/ is searched, archive/ \
-                 holds the lines. logq only reads it, while collectord writes. The \
+                 holds the lines, model.json (when collectord has written one) gives \
+                 --patterns its templates. logq only reads it, while collectord writes. The \
                  packaged collectord.service makes it readable by the group adm: add \
                  an operator to adm to let them run logq."
                     .into(),
