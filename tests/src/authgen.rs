@@ -30,7 +30,7 @@
 mod attacks;
 mod background;
 pub mod clock;
-
+pub mod score;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
