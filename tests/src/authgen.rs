@@ -30,6 +30,7 @@
 mod attacks;
 mod background;
 pub mod clock;
+mod reboot;
 pub mod score;
 
 use std::collections::{BTreeSet, HashMap};
