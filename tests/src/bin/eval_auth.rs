@@ -198,6 +198,7 @@ fn check_replay(collectord: &Path) -> Result<()> {
 
 fn run() -> Result<()> {
     let args = args()?;
+    let mut out = io::stdout().lock();
     let collectord = collectord(args.collectord)?;
 
     let t = Instant::now();
@@ -215,7 +216,8 @@ fn run() -> Result<()> {
         .with_context(|| format!("write the scenario into {}", dir.display()))?;
     let p = &s.params;
     let attacks = s.episodes.iter().filter(|e| e.kind.is_attack()).count();
-    println!(
+    writeln!(
+        out,
         "auth scenario: seed {}, {} hosts, {} training days ({} lines), {} test days ({} lines), {} attack episodes, {} hard negatives; made in {:.1}s{}",
         p.seed,
         p.hosts,
@@ -230,7 +232,7 @@ fn run() -> Result<()> {
             Some(d) => format!(", kept in {}", d.display()),
             None => String::new(),
         }
-    );
+    )?;
     // After writing, so that --keep has the files even when this fails.
     check_replay(&collectord)?;
     let mut cmd = Command::new(&collectord);
@@ -238,14 +240,15 @@ fn run() -> Result<()> {
         .arg("--train")
         .arg(&files.train)
         .arg(&files.test);
-    println!(
+    writeln!(
+        out,
         "running: {} replay --train {} {}",
         collectord.display(),
         files.train.display(),
         files.test.display()
-    );
+    )?;
     let t = Instant::now();
-    let (status, out, err) = spawn(&mut cmd)
+    let (status, stdout, err) = spawn(&mut cmd)
         .with_context(|| format!("run {}", collectord.display()))?
         .wait(args.timeout)
         .context("collectord replay")?;
@@ -256,9 +259,9 @@ fn run() -> Result<()> {
             tail(&err, 20)
         );
     }
-    let out = String::from_utf8_lossy(&out);
-    let (alerts, bad) = parse_alerts(&out);
-    println!(
+    let (alerts, bad) = parse_alerts(&String::from_utf8_lossy(&stdout));
+    writeln!(
+        out,
         "replay: {seconds:.1}s ({:.0} lines/s), {} alerts{}",
         (s.train.len() + s.test.len()) as f64 / seconds.max(1e-9),
         alerts.len(),
@@ -267,14 +270,12 @@ fn run() -> Result<()> {
         } else {
             format!(", {} output lines not read as alerts", bad.len())
         }
-    );
+    )?;
     for (n, why) in bad.iter().take(5) {
-        println!("  output line {n}: {why}");
+        writeln!(out, "  output line {n}: {why}")?;
     }
-    println!();
+    writeln!(out)?;
     let report = score(&s.episodes, s.test.len(), s.test_host_days(), &alerts);
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
     report.print(&s, &alerts, &mut out)?;
     writeln!(out)?;
     writeln!(out, "{}", report.verdict(&s.episodes))?;
@@ -283,6 +284,14 @@ fn run() -> Result<()> {
 
 fn main() {
     if let Err(err) = run() {
+        // A closed pipe (`eval-auth | head`) is the reader's choice.
+        let broken_pipe = err
+            .chain()
+            .filter_map(|e| e.downcast_ref::<io::Error>())
+            .any(|e| e.kind() == io::ErrorKind::BrokenPipe);
+        if broken_pipe {
+            return;
+        }
         eprintln!("eval-auth: error: {err:#}");
         std::process::exit(2);
     }
