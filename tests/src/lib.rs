@@ -2,6 +2,7 @@
 //! collectord on 127.0.0.1 port 0, agentd pointed at it, logq over the data
 //! directory, each in a directory of its own.
 
+pub mod authgen;
 pub mod corpus;
 pub mod notify;
 mod numbered;
