@@ -149,7 +149,7 @@ impl Detector {
         });
         if let Some((_id, reason)) = verdict.anomaly {
             record.flags |= flags::ANOMALY;
-            let _ = reason; // MERGE: record.anomaly = Some(reason);
+            record.anomaly = Some(reason);
         }
         self.write_reports()
     }

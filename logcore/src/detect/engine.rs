@@ -29,7 +29,7 @@ use super::anomaly::{
     anomaly_id, human_ms, logq_command, rfc3339_ms, Anomaly, MAX_EXAMPLES, MAX_LINES,
 };
 use super::auth::{classify, AuthEvent};
-use super::model::{host_template, rules, Baselines, Counted, Model};
+use super::model::{family, host_family, host_hash, rules, Baselines, Counted, Model};
 use super::rate::{Event, RateDetector, RateRule, Seen};
 use super::sessions::{SessionModel, Tracker};
 use super::DetectError;
@@ -38,6 +38,9 @@ use crate::template::TemplateId;
 const MIN: i64 = 60_000;
 /// How long a novelty anomaly stays open to gather its lines.
 const NOVELTY_QUIET_MS: i64 = 60 * MIN;
+/// A kind of line new to a host is an anomaly when fewer than this share
+/// of the hosts logged it in training.
+const NEW_FOR_HOST_SHARE: f64 = 0.5;
 /// Hosts and users named in an explanation at most.
 const MAX_NAMES: usize = 5;
 
@@ -132,6 +135,8 @@ pub struct Engine {
     reports: Vec<Report>,
     sessions: Option<(Tracker, Option<SessionModel>)>,
     line_scores: HashMap<u32, (usize, i8)>,
+    /// Template id → (its text's length, its family), while the text holds.
+    families: HashMap<u32, (usize, u64)>,
     new_alerted: HashSet<u32>,
     clock_ms: i64,
     swept_ms: i64,
@@ -163,6 +168,7 @@ impl Engine {
             reports: Vec::new(),
             sessions,
             line_scores: HashMap::new(),
+            families: HashMap::new(),
             new_alerted: HashSet::new(),
             clock_ms: i64::MIN,
             swept_ms: i64::MIN,
@@ -560,12 +566,32 @@ impl Engine {
         if id == TemplateId::OVERFLOW {
             return;
         }
-        let pair = host_template(l.host, id);
-        let known_here = trained.host_templates.contains(&pair);
-        if !known_here && trained.host_templates.len() < super::model::MAX_HOST_TEMPLATES {
-            trained.host_templates.insert(pair);
+        let text = self.model.templates.template(id);
+        let fam = match self.families.get(&id.0) {
+            Some(&(len, f)) if len == text.len() => f,
+            _ => {
+                let f = family(text);
+                if self.families.len() < 1_000_000 {
+                    self.families.insert(id.0, (text.len(), f));
+                }
+                f
+            }
+        };
+        let pair = host_family(host_hash(l.host), fam);
+        let known_here = trained.host_families.contains(&pair);
+        let fleet = trained.families.get(&fam).copied().unwrap_or(0);
+        if !known_here && trained.host_families.len() < super::model::MAX_HOST_TEMPLATES {
+            trained.host_families.insert(pair);
         }
-        if is_new || id.0 >= trained.known_templates {
+        // A new family is news; a template new in a known family is not.
+        let is_new = (is_new || id.0 >= trained.known_templates) && fleet == 0;
+        // New to this host, and logged by few hosts of the fleet (not a
+        // reboot's lines, which half the fleet logged in a week).
+        let new_here = !known_here
+            && fleet > 0
+            && f64::from(fleet) < NEW_FOR_HOST_SHARE * trained.hosts as f64;
+        if is_new {
+            trained.families.insert(fam, 1);
             let ent = Ent::Template(id.0);
             if self.open.contains_key(&ent.id("new-template")) || self.new_alerted.insert(id.0) {
                 let template = self.model.templates.template(id).to_string();
@@ -576,12 +602,12 @@ impl Engine {
                     )
                 });
             }
-        } else if !known_here {
-            let hosts = trained.hosts;
+        } else if new_here {
+            let hosts = fleet;
             let template = self.model.templates.template(id).to_string();
             self.touch_or_open(flag, "new-for-host", Ent::Host(l.host), l, NOVELTY_QUIET_MS, 1.0, || {
                 (
-                    format!("{} logged messages of kinds it never logged before (known from other hosts: {hosts} in training), such as: {template}", l.host),
+                    format!("{} logged messages of kinds it never logged before, which {hosts} other host(s) logged in training, such as: {template}", l.host),
                     template.clone(),
                 )
             });

@@ -69,8 +69,11 @@ pub struct Trained {
     pub lines: u64,
     /// Templates with a smaller id were known at training.
     pub known_templates: u32,
-    /// xxh3 of (host, template id) for the pairs the history had.
-    pub host_templates: HashSet<u64>,
+    /// The families (see [`family`]) the history had, with how many hosts
+    /// logged each.
+    pub families: HashMap<u64, u32>,
+    /// xxh3 of (host, family) for the pairs the history had.
+    pub host_families: HashSet<u64>,
     pub hosts: u64,
     pub line_forest: Option<LineForest>,
     pub sessions: Option<SessionModel>,
@@ -104,12 +107,37 @@ impl Model {
     }
 }
 
-/// The hash of a (host, template) pair.
-pub fn host_template(host: &str, id: TemplateId) -> u64 {
+/// Tokens of a template that make its family.
+pub const FAMILY_TOKENS: usize = 4;
+
+/// A template's family: the hash of its first [`FAMILY_TOKENS`] tokens
+/// (all but the last of a shorter one). Novelty is judged by family, not
+/// by template: `alice : TTY=<*> ; ... COMMAND=<*> status nginx` and `...
+/// COMMAND=<*> restart nginx` are two templates (the command's words are
+/// words) but one kind of line, and so are `Hostname set to <web1>.` and
+/// `Hostname set to <db1>.`.
+pub fn family(template: &str) -> u64 {
+    let tokens: Vec<&str> = template.split_whitespace().collect();
+    let n = FAMILY_TOKENS.min(tokens.len().saturating_sub(1)).max(1);
     let mut h = xxhash_rust::xxh3::Xxh3::new();
-    h.update(host.as_bytes());
-    h.update(&[0]);
-    h.update(&id.0.to_le_bytes());
+    for t in tokens.iter().take(n) {
+        h.update(t.as_bytes());
+        h.update(&[0]);
+    }
+    h.update(&(tokens.len() as u64).min(n as u64 + 1).to_le_bytes());
+    h.digest()
+}
+
+/// The hash of a host name.
+pub fn host_hash(host: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(host.as_bytes())
+}
+
+/// The hash of a (host, family) pair.
+pub fn host_family(host: u64, family: u64) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(&host.to_le_bytes());
+    h.update(&family.to_le_bytes());
     h.digest()
 }
 
@@ -257,7 +285,8 @@ pub struct Trainer {
     from_ms: i64,
     to_ms: i64,
     lines: u64,
-    host_templates: HashSet<u64>,
+    /// (template id, host hash) pairs of the history.
+    host_templates: HashSet<(u32, u64)>,
     hosts: HashSet<String>,
     /// Reservoir of the lines' template ids.
     line_sample: Vec<TemplateId>,
@@ -307,7 +336,7 @@ impl Trainer {
         self.to_ms = self.to_ms.max(at_ms);
         let (id, _) = self.miner.add_id(message);
         if self.host_templates.len() < MAX_HOST_TEMPLATES {
-            self.host_templates.insert(host_template(host, id));
+            self.host_templates.insert((id.0, host_hash(host)));
         }
         if !self.hosts.contains(host) {
             self.hosts.insert(host.to_string());
@@ -366,6 +395,15 @@ impl Trainer {
             (Some(re), false) => Some(SessionModel::fit(re, &self.session_sample, self.seed)?),
             _ => None,
         };
+        // Families by the templates as they are at the end.
+        let mut families: HashMap<u64, u32> = HashMap::new();
+        let mut host_families = HashSet::new();
+        for &(id, host) in &self.host_templates {
+            let f = family(self.miner.template(TemplateId(id)));
+            if host_families.insert(host_family(host, f)) {
+                *families.entry(f).or_insert(0) += 1;
+            }
+        }
         let mut baselines = Baselines::default();
         self.failures.baselines(&mut baselines.thresholds);
         self.connections.baselines(&mut baselines.thresholds);
@@ -374,7 +412,8 @@ impl Trainer {
             to_ms: self.to_ms,
             lines: self.lines,
             known_templates: self.miner.len() as u32,
-            host_templates: self.host_templates,
+            families,
+            host_families,
             hosts: self.hosts.len() as u64,
             line_forest,
             sessions,
