@@ -108,14 +108,16 @@ impl Model {
 }
 
 /// Tokens of a template that make its family.
-pub const FAMILY_TOKENS: usize = 4;
+pub const FAMILY_TOKENS: usize = 3;
 
 /// A template's family: the hash of its first [`FAMILY_TOKENS`] tokens
 /// (all but the last of a shorter one). Novelty is judged by family, not
 /// by template: `alice : TTY=<*> ; ... COMMAND=<*> status nginx` and `...
 /// COMMAND=<*> restart nginx` are two templates (the command's words are
 /// words) but one kind of line, and so are `Hostname set to <web1>.` and
-/// `Hostname set to <db1>.`.
+/// `Hostname set to <db1>.`, and `Disconnected from user carol <*> port
+/// <*>` and `... user dave ...` (three tokens: names tend to come fourth,
+/// after `for user`, `from user`, `session opened for`).
 pub fn family(template: &str) -> u64 {
     let tokens: Vec<&str> = template.split_whitespace().collect();
     let n = FAMILY_TOKENS.min(tokens.len().saturating_sub(1)).max(1);
