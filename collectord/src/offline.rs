@@ -54,6 +54,7 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         session_idle_ms: config.session_idle_secs as i64 * 1000,
         max_keys: config.detect_max_keys as usize,
         line_forest_alerts: config.line_forest_alerts,
+        list_lines: false,
     }
 }
 

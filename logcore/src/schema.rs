@@ -20,7 +20,7 @@
 //! | `stream` | 16 hex digits, raw string, indexed + fast | the line's file (its identity, with `offset`); see [`stream_key`] |
 //! | `offset` | u64, fast | the line's identity |
 //! | `flags` | u64, indexed + fast | [`crate::record::flags`] bits (anomaly = 0x100) |
-//! | `anomaly` | raw string, indexed + fast, only on anomalies | the detector's reason ([`Record::anomaly`]); its column's presence is `logq --anomalies` |
+//! | `anomaly` | raw string, fast only, only on anomalies | the detector's reason ([`Record::anomaly`]); its column's presence is `logq --anomalies` |
 //!
 //! - The line is read from the archive ([`RecordReader`] decompresses one
 //!   block of about [`crate::archive::BLOCK_BYTES`] and keeps the recent
@@ -195,7 +195,11 @@ impl LogSchema {
         let stream = b.add_text_field(names::STREAM, keyword.clone());
         let offset = b.add_u64_field(names::OFFSET, fast());
         let flags = b.add_u64_field(names::FLAGS, indexed_fast());
-        let anomaly = b.add_text_field(names::ANOMALY, keyword.clone());
+        // A column only: indexing every anomaly's reason as a term cost 15 %
+        // of ingest CPU when half the lines were in an attack (building the
+        // term dictionary of unique reasons); `--anomalies` needs only the
+        // column's presence.
+        let anomaly = b.add_text_field(names::ANOMALY, TextOptions::default().set_fast("raw"));
         LogSchema {
             schema: b.build(),
             event_time,
@@ -739,13 +743,6 @@ mod tests {
                 (4, true, Some("rare-template [77]"))
             ]
         );
-        // The whole reason is one term.
-        let q = TermQuery::new(
-            Term::from_field_text(ix.s.anomaly, reason),
-            IndexRecordOption::Basic,
-        );
-        let one: Vec<u64> = search(&ix, &q).iter().map(|r| r.offset).collect();
-        assert_eq!(one, [1]);
         // Other lines read back without a reason, and a raw read skips it.
         let reader = ix.index.reader().unwrap();
         let searcher = reader.searcher();

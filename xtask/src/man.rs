@@ -69,7 +69,7 @@ impl ProgramPage {
     fn render(self, date: &str) -> File {
         let name = self.command.get_name().to_owned();
         let version = self.command.get_version().unwrap_or_default().to_owned();
-        let man = Man::new(self.command)
+        let man = Man::new(self.command.clone())
             .title(name.to_uppercase())
             .section(self.section)
             .date(date)
@@ -87,6 +87,7 @@ impl ProgramPage {
         let mut text = String::from_utf8(out).expect("clap_mangen writes UTF-8");
 
         let mut roff = Roff::new();
+        commands(&mut roff, &self.command);
         if !self.signals.is_empty() {
             roff.control("SH", ["SIGNALS"]);
             for (signals, what) in &self.signals {
@@ -481,6 +482,66 @@ fn item<const N: usize>(roff: &mut Roff, tag: [Inline; N], text: &str) {
     roff.control("TP", []);
     roff.text(tag);
     roff.text([roman(text)]);
+}
+
+/// A COMMANDS section for a program with subcommands: each one's usage,
+/// what it does, and its own options (the global ones are under OPTIONS).
+fn commands(roff: &mut Roff, command: &clap::Command) {
+    let subs: Vec<&clap::Command> = command
+        .get_subcommands()
+        .filter(|s| s.get_name() != "help")
+        .collect();
+    if subs.is_empty() {
+        return;
+    }
+    roff.control("SH", ["COMMANDS"]);
+    for sub in subs {
+        let mut usage = format!("{} {}", command.get_name(), sub.get_name());
+        let mut options = Vec::new();
+        for arg in sub.get_arguments().filter(|a| !a.is_global_set()) {
+            let value = if arg.get_action().takes_values() {
+                arg.get_value_names()
+                    .map(|v| v.join(" "))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            let help = arg
+                .get_long_help()
+                .or(arg.get_help())
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            match arg.get_long() {
+                Some(long) if long == "help" => {}
+                Some(long) => {
+                    let flag = if value.is_empty() {
+                        format!("--{long}")
+                    } else {
+                        format!("--{long} {value}")
+                    };
+                    usage.push_str(&format!(" [{flag}]"));
+                    options.push((flag, help));
+                }
+                None => {
+                    usage.push_str(&format!(" {value}..."));
+                    options.push((format!("{value}..."), help));
+                }
+            }
+        }
+        roff.control("TP", []);
+        roff.text([bold(usage)]);
+        let about = sub
+            .get_long_about()
+            .or(sub.get_about())
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        roff.text([roman(about)]);
+        roff.control("RS", []);
+        for (flag, help) in options {
+            item(roff, [bold(flag)], &help);
+        }
+        roff.control("RE", []);
+    }
 }
 
 /// Lines kept as they are, indented.

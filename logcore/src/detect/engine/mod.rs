@@ -55,6 +55,9 @@ pub struct EngineConfig {
     pub max_keys: usize,
     /// Alert on lines the per-line forest calls -1.
     pub line_forest_alerts: bool,
+    /// Reports list their line numbers (`replay`); the daemon's numbers
+    /// mean nothing to a reader, its reports give the `logq` command.
+    pub list_lines: bool,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +67,7 @@ impl Default for EngineConfig {
             session_idle_ms: 30 * MIN,
             max_keys: 100_000,
             line_forest_alerts: false,
+            list_lines: true,
         }
     }
 }
@@ -189,6 +193,14 @@ impl Engine {
             + self.open.len()
             + self.line_scores.len()
             + self.sessions.as_ref().map_or(0, |(t, _)| t.len())
+    }
+
+    fn report(&mut self, mut r: Report) {
+        if !self.config.list_lines {
+            let (Report::Opened(a) | Report::Closed(a)) = &mut r;
+            a.lines = Vec::new();
+        }
+        self.reports.push(r);
     }
 
     /// Takes the reports made so far.
@@ -533,7 +545,7 @@ impl Engine {
         o.what = what.to_string();
         finalize(&mut o);
         o.reason = format!("{} {}: {} [{}]", o.a.kind, o.a.key, o.a.explanation, o.a.id);
-        self.reports.push(Report::Opened(o.a.clone()));
+        self.report(Report::Opened(o.a.clone()));
         self.open.insert(k, o);
         flag.get_or_insert(k);
         true
@@ -627,7 +639,7 @@ impl Engine {
             o.a.baseline = o.rule.clone();
             finalize(&mut o);
             o.reason = format!("{} {}: {} [{}]", o.a.kind, o.a.key, o.a.explanation, o.a.id);
-            self.reports.push(Report::Opened(o.a.clone()));
+            self.report(Report::Opened(o.a.clone()));
             self.open.insert(k, o);
         }
         flag.get_or_insert(k);
@@ -673,7 +685,7 @@ impl Engine {
             found.push(a);
         }
         for a in found {
-            self.reports.push(Report::Closed(a));
+            self.report(Report::Closed(a));
         }
     }
 
@@ -698,7 +710,7 @@ impl Engine {
     fn close(&mut self, k: u64) {
         if let Some(mut o) = self.open.remove(&k) {
             finalize(&mut o);
-            self.reports.push(Report::Closed(o.a));
+            self.report(Report::Closed(o.a));
         }
     }
 }
