@@ -164,7 +164,7 @@ pub fn train(args: &TrainArgs, config: &Config) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
         path.display()
     );
-    println!("collectord: a running collectord reads it on `systemctl reload collectord`");
+    println!("collectord: a running collectord takes it within a second");
     Ok(())
 }
 
