@@ -146,6 +146,7 @@ impl Detector {
             host: &record.host,
             program: record.program.as_deref().unwrap_or(""),
             message: &record.message,
+            severity: record.severity,
         });
         if let Some((_id, reason)) = verdict.anomaly {
             record.flags |= flags::ANOMALY;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use logcore::detect::replay::{self, Output};
-use logcore::detect::{EngineConfig, Model, Trainer};
+use logcore::detect::{EngineConfig, LineIn, Model, Trainer};
 use logcore::template::{MinerConfig, TemplateMiner};
 
 use crate::cli::{ReplayArgs, TrainArgs};
@@ -106,13 +106,14 @@ pub fn train_from_index(
         history::MAX_LINES,
         |r| {
             n += 1;
-            trainer.feed(
-                n,
-                r.event_time_ms,
-                &r.host,
-                r.program.as_deref().unwrap_or(""),
-                &r.message,
-            );
+            trainer.feed(&LineIn {
+                line: n,
+                ts_ms: r.event_time_ms,
+                host: &r.host,
+                program: r.program.as_deref().unwrap_or(""),
+                message: &r.message,
+                severity: r.severity,
+            });
         },
     )?;
     if lines == 0 {

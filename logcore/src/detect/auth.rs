@@ -28,6 +28,16 @@ pub enum AuthEvent<'a> {
     Connection { ip: IpAddr },
 }
 
+impl AuthEvent<'_> {
+    /// The source address the line names.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            AuthEvent::Failure { ip, .. } | AuthEvent::Success { ip, .. } => *ip,
+            AuthEvent::Connection { ip } => Some(*ip),
+        }
+    }
+}
+
 /// Classifies a message of `program`; `None` for lines that say nothing
 /// about logins or connections.
 pub fn classify<'a>(program: &str, message: &'a str) -> Option<AuthEvent<'a>> {

@@ -13,6 +13,8 @@
 //!
 //! - `auth`: what a line says about logins and connections.
 //! - `sessions`: lines sharing an id, scored when they end.
+//! - `windows`: each host's lines per 10 minutes as a vector, scored by an
+//!   Isolation Forest trained on the history's windows.
 //! - `model`: what training on a site's history learns ([`Model`], the
 //!   file `model.json`), and [`Trainer`].
 //! - `engine`: every detector on every line, as collectord and `collectord
@@ -31,6 +33,7 @@ pub mod rate;
 pub mod replay;
 pub mod sessions;
 pub mod tfidf;
+pub mod windows;
 
 pub use anomaly::Anomaly;
 pub use engine::{Engine, EngineConfig, LineIn, Report, Verdict};

@@ -16,8 +16,10 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::auth::{classify, AuthEvent};
+use super::engine::LineIn;
 use super::sessions::{SessionModel, Tracker};
 use super::tfidf::words;
+use super::windows::{self, Window, WindowModel};
 use super::{DetectError, IsolationForest, IsolationForestParams, SparseVec, TfidfVectorizer};
 use crate::template::{TemplateId, TemplateMiner};
 
@@ -77,6 +79,9 @@ pub struct Trained {
     pub hosts: u64,
     pub line_forest: Option<LineForest>,
     pub sessions: Option<SessionModel>,
+    /// Per-host windows (see `windows`), when the history had enough.
+    #[serde(default)]
+    pub windows: Option<WindowModel>,
     /// Rate baselines that differ from the defaults (see [`Baselines`]).
     pub baselines: Baselines,
 }
@@ -128,6 +133,14 @@ pub fn family(template: &str) -> u64 {
     }
     h.update(&(tokens.len() as u64).min(n as u64 + 1).to_le_bytes());
     h.digest()
+}
+
+/// The hash of a source address, as the engine's windows count them.
+pub fn ip_hash(ip: &IpAddr) -> u64 {
+    match ip {
+        IpAddr::V4(v) => xxhash_rust::xxh3::xxh3_64(&v.octets()),
+        IpAddr::V6(v) => xxhash_rust::xxh3::xxh3_64(&v.octets()),
+    }
 }
 
 /// The hash of a host name.
@@ -298,6 +311,10 @@ pub struct Trainer {
     sessions_seen: u64,
     failures: PeakLearner,
     connections: PeakLearner,
+    windows: windows::Tracker,
+    /// A uniform sample of the history's windows.
+    window_sample: Vec<Window>,
+    windows_seen: u64,
 }
 
 impl Trainer {
@@ -328,11 +345,15 @@ impl Trainer {
             sessions_seen: 0,
             failures: PeakLearner::new(rules::BURST.window_ms, rules::BURST.threshold),
             connections: PeakLearner::new(rules::FLOOD.window_ms, rules::FLOOD.threshold),
+            windows: windows::Tracker::new(BASELINE_KEYS),
+            window_sample: Vec::new(),
+            windows_seen: 0,
         })
     }
 
     /// Learns one line.
-    pub fn feed(&mut self, line: u64, at_ms: i64, host: &str, program: &str, message: &str) {
+    pub fn feed(&mut self, l: &LineIn<'_>) {
+        let (line, at_ms, host, program, message) = (l.line, l.ts_ms, l.host, l.program, l.message);
         self.lines += 1;
         self.from_ms = self.from_ms.min(at_ms);
         self.to_ms = self.to_ms.max(at_ms);
@@ -352,7 +373,16 @@ impl Trainer {
                 self.line_sample[j as usize] = id;
             }
         }
-        match classify(program, message) {
+        let event = classify(program, message);
+        let ip = event.as_ref().and_then(AuthEvent::ip);
+        let error = l.severity.is_some_and(|s| s <= 3);
+        if let Some((_, w)) =
+            self.windows
+                .add(host, at_ms, id.0, ip.map(|ip| ip_hash(&ip)), error, line)
+        {
+            self.keep_window(w);
+        }
+        match event {
             Some(AuthEvent::Failure { ip: Some(ip), .. }) => self
                 .failures
                 .observe(Baselines::key(Counted::Failures, host, &ip), at_ms),
@@ -366,6 +396,19 @@ impl Trainer {
             closed.extend(tracker.close_idle(at_ms));
             for (_, s) in closed {
                 self.keep_session(s.events);
+            }
+        }
+    }
+
+    fn keep_window(&mut self, mut w: Window) {
+        w.lines = Vec::new();
+        self.windows_seen += 1;
+        if self.window_sample.len() < SESSION_SAMPLE {
+            self.window_sample.push(w);
+        } else {
+            let j = self.rng.gen_range(0..self.windows_seen);
+            if (j as usize) < SESSION_SAMPLE {
+                self.window_sample[j as usize] = w;
             }
         }
     }
@@ -392,6 +435,10 @@ impl Trainer {
                 self.keep_session(s.events);
             }
         }
+        for (_, w) in self.windows.close_all() {
+            self.keep_window(w);
+        }
+        let windows = WindowModel::fit(&self.window_sample, self.seed)?;
         let line_forest = self.line_forest()?;
         let sessions = match (&self.session_regex, self.session_sample.is_empty()) {
             (Some(re), false) => Some(SessionModel::fit(re, &self.session_sample, self.seed)?),
@@ -419,6 +466,7 @@ impl Trainer {
             hosts: self.hosts.len() as u64,
             line_forest,
             sessions,
+            windows,
             baselines,
         };
         Ok(Model {

@@ -113,13 +113,14 @@ pub fn train(
     )?;
     for_each_line(paths, 1, |p| {
         let r = &p.record;
-        trainer.feed(
-            p.line,
-            r.event_time_ms,
-            &r.host,
-            r.program.as_deref().unwrap_or(""),
-            &r.message,
-        );
+        trainer.feed(&LineIn {
+            line: p.line,
+            ts_ms: r.event_time_ms,
+            host: &r.host,
+            program: r.program.as_deref().unwrap_or(""),
+            message: &r.message,
+            severity: r.severity,
+        });
         Ok(())
     })?;
     Ok(trainer.finish()?)
@@ -151,6 +152,7 @@ pub fn replay(
             host: &r.host,
             program: r.program.as_deref().unwrap_or(""),
             message: &r.message,
+            severity: r.severity,
         });
         text.clear();
         match output {

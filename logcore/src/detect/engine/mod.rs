@@ -32,6 +32,7 @@ use super::auth::{classify, AuthEvent};
 use super::model::{family, host_family, host_hash, rules, Baselines, Counted, Model};
 use super::rate::{Event, RateDetector, RateRule, Seen};
 use super::sessions::{SessionModel, Tracker};
+use super::windows::{self, WindowModel};
 use super::DetectError;
 use crate::template::TemplateId;
 use open::{add_line, blank, finalize, hash2, hash_ip, new_open, push_line, Ent, Open};
@@ -82,6 +83,8 @@ pub struct LineIn<'a> {
     pub host: &'a str,
     pub program: &'a str,
     pub message: &'a str,
+    /// 0 (emerg) ..= 7 (debug), when the line says.
+    pub severity: Option<u8>,
 }
 
 /// What the engine says about one line.
@@ -118,6 +121,7 @@ pub struct Engine {
     open: HashMap<u64, Open>,
     reports: Vec<Report>,
     sessions: Option<(Tracker, Option<SessionModel>)>,
+    windows: Option<(windows::Tracker, Option<WindowModel>)>,
     line_scores: HashMap<u32, (usize, i8)>,
     /// Template id → (its text's length, its family), while the text holds.
     families: HashMap<u32, (usize, u64)>,
@@ -140,7 +144,10 @@ impl Engine {
             .map(|re| Tracker::new(re, config.session_idle_ms, keys))
             .transpose()?
             .map(|t| (t, session_model));
+        let window_model = model.trained.as_ref().and_then(|t| t.windows.clone());
+        let windows = Some((windows::Tracker::new(keys), window_model));
         Ok(Engine {
+            windows,
             burst: RateDetector::new(rules::BURST, keys)?,
             scan: RateDetector::new(rules::SCAN, keys)?,
             scan_pairs: HashMap::new(),
@@ -168,6 +175,9 @@ impl Engine {
     /// Replaces the trained part of the model (a retraining finished); the
     /// miner in use stays, as it has learnt since.
     pub fn set_trained(&mut self, trained: super::model::Trained) {
+        if let Some((_, model)) = &mut self.windows {
+            *model = trained.windows.clone();
+        }
         self.model.trained = Some(trained);
         self.line_scores.clear();
         if let Some((_, model)) = &mut self.sessions {
@@ -193,6 +203,7 @@ impl Engine {
             + self.open.len()
             + self.line_scores.len()
             + self.sessions.as_ref().map_or(0, |(t, _)| t.len())
+            + self.windows.as_ref().map_or(0, |(t, _)| t.len())
     }
 
     fn report(&mut self, mut r: Report) {
@@ -214,7 +225,18 @@ impl Engine {
         let (id, is_new) = self.model.templates.add_id(l.message);
         let line_score = self.line_score(id);
         let mut flag: Option<u64> = None;
-        self.rates(l, &mut flag);
+        let event = classify(l.program, l.message);
+        let ip = event.as_ref().and_then(AuthEvent::ip);
+        if let Some(event) = event {
+            self.rates(l, event, &mut flag);
+        }
+        if let Some((tracker, Some(_))) = &mut self.windows {
+            let error = l.severity.is_some_and(|s| s <= 3);
+            let ip = ip.map(|ip| hash_ip(&ip, ""));
+            if let Some(closed) = tracker.add(l.host, l.ts_ms, id.0, ip, error, l.line) {
+                self.score_windows(vec![closed]);
+            }
+        }
         self.novelty(l, id, is_new, &mut flag);
         if line_score == Some(-1) && self.config.line_forest_alerts {
             let template = self.model.templates.template(id).to_string();
@@ -273,6 +295,10 @@ impl Engine {
             let closed = tracker.close_all();
             self.score_sessions(closed);
         }
+        if let Some((tracker, _)) = &mut self.windows {
+            let closed = tracker.close_all();
+            self.score_windows(closed);
+        }
     }
 
     fn line_score(&mut self, id: TemplateId) -> Option<i8> {
@@ -330,10 +356,7 @@ impl Engine {
         })
     }
 
-    fn rates(&mut self, l: &LineIn<'_>, flag: &mut Option<u64>) {
-        let Some(event) = classify(l.program, l.message) else {
-            return;
-        };
+    fn rates(&mut self, l: &LineIn<'_>, event: AuthEvent<'_>, flag: &mut Option<u64>) {
         let ev = |aux: u64| Event {
             at_ms: l.ts_ms,
             line: l.line,
@@ -689,6 +712,65 @@ impl Engine {
         }
     }
 
+    fn score_windows(&mut self, closed: Vec<(String, windows::Window)>) {
+        let Some((_, Some(model))) = &self.windows else {
+            return;
+        };
+        let mut found = Vec::new();
+        for (host, w) in closed {
+            let (score, excess) = model.score(&w);
+            if excess.is_empty() {
+                continue;
+            }
+            let what: Vec<String> = excess
+                .iter()
+                .take(3)
+                .map(|e| match e.template {
+                    Some(t) => format!(
+                        "{} lines of \"{}\" (at most {} in a window of the history)",
+                        e.value,
+                        self.model.templates.template(TemplateId(t)),
+                        e.max_seen
+                    ),
+                    None => format!(
+                        "{} distinct source addresses (at most {} in a window of the history)",
+                        e.value, e.max_seen
+                    ),
+                })
+                .collect();
+            let end = w.start_ms + windows::WINDOW_MS;
+            let key = format!("host={host}");
+            let mut a = blank("host-window", &key, Some(&host), w.start_ms, self.clock_ms);
+            a.score = score;
+            a.count = u64::from(w.total);
+            a.baseline = format!(
+                "{} windows of {} of the history",
+                model.windows,
+                human_ms(windows::WINDOW_MS)
+            );
+            a.last_ts = rfc3339_ms(end - 1);
+            a.first_line = w.lines.first().copied().unwrap_or(0);
+            a.last_line = w.lines.last().copied().unwrap_or(0);
+            a.lines = w.lines;
+            a.template = excess
+                .first()
+                .and_then(|e| e.template)
+                .map(|t| self.model.templates.template(TemplateId(t)).to_string());
+            a.explanation = format!(
+                "{host}'s {} from {} (Isolation Forest score {score:.3}; the history's 99th percentile {:.3}): {}",
+                human_ms(windows::WINDOW_MS),
+                rfc3339_ms(w.start_ms),
+                model.threshold(),
+                what.join("; ")
+            );
+            a.logq = logq_command(Some(&host), w.start_ms, end - 1, "");
+            found.push(a);
+        }
+        for a in found {
+            self.report(Report::Closed(a));
+        }
+    }
+
     fn sweep(&mut self, now: i64) {
         self.swept_ms = now;
         let mut quiet: Vec<u64> = self
@@ -704,6 +786,10 @@ impl Engine {
         if let Some((tracker, _)) = &mut self.sessions {
             let closed = tracker.close_idle(now);
             self.score_sessions(closed);
+        }
+        if let Some((tracker, _)) = &mut self.windows {
+            let closed = tracker.close_ended(now);
+            self.score_windows(closed);
         }
     }
 

@@ -33,6 +33,7 @@ impl Feed {
             host,
             program,
             message,
+            severity: None,
         })
     }
 
@@ -241,17 +242,25 @@ fn trained_with_backups(days: i64, per_minute: i64) -> Model {
                 "Connection from 10.0.0.5 port {} on 10.0.0.1 port 22",
                 30000 + i
             );
-            t.feed(n, night + i * 60_000 / per_minute, "web1", "sshd", &msg);
+            t.feed(&LineIn {
+                line: n,
+                ts_ms: night + i * 60_000 / per_minute,
+                host: "web1",
+                program: "sshd",
+                message: &msg,
+                severity: None,
+            });
         }
         for h in 0..24 {
             n += 1;
-            t.feed(
-                n,
-                T0 + d * DAY + h * 3_600_000,
-                "web1",
-                "CRON",
-                "pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)",
-            );
+            t.feed(&LineIn {
+                line: n,
+                ts_ms: T0 + d * DAY + h * 3_600_000,
+                host: "web1",
+                program: "CRON",
+                message: "pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)",
+                severity: None,
+            });
         }
     }
     t.finish().unwrap()
@@ -307,7 +316,14 @@ fn a_one_night_peak_in_the_history_teaches_nothing() {
 fn trained_on(lines: &[(&str, &str, &str)]) -> Model {
     let mut t = Trainer::new(TemplateMiner::new(MinerConfig::default()), None, 0, 0).unwrap();
     for (i, (host, program, msg)) in lines.iter().enumerate() {
-        t.feed(i as u64 + 1, T0 + i as i64 * S, host, program, msg);
+        t.feed(&LineIn {
+            line: i as u64 + 1,
+            ts_ms: T0 + i as i64 * S,
+            host: host,
+            program: program,
+            message: msg,
+            severity: None,
+        });
     }
     t.finish().unwrap()
 }
