@@ -634,3 +634,68 @@ fn train_on_collected_lines_then_a_new_kind_of_line_is_an_anomaly() {
     assert!(flagged.contains("Out of memory"), "{flagged}");
     assert_eq!(records(&collector.data_dir).len(), 1);
 }
+
+/// A burst from `ip` half an hour old: the rule fires, and the first
+/// writer tick after it (its wall clock) closes the episode, so its
+/// `closed` record tells the test that a tick has passed.
+fn old_burst(ip: &str) -> String {
+    failures(now_us() - 30 * 60_000_000, ip, 5)
+}
+
+/// Regression: a fresh collectord trained on the lines of its first second
+/// (the first tick after the first line) and then, for a day, called every
+/// kind of line those lines lacked "never seen before": an operator's first
+/// day was a flood of false new-template alerts. Its first training comes
+/// one `retrain-hours` after the first line.
+#[test]
+fn a_fresh_collector_does_not_train_on_its_first_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("syslog");
+    fs::write(
+        &path,
+        normal_day(now_us() - 40 * 60_000_000) + &old_burst("203.0.113.20"),
+    )
+    .unwrap();
+    let collector = Collector::start(&tmp.path().join("collector"), "");
+    let _agent = Agent::start(&tmp.path().join("agent"), collector.addr, &[&path], "");
+    // Ticks after the lines: one closes the first burst, a later one the
+    // second (a training would have started at the first).
+    wait_for_record(
+        &collector,
+        "closed",
+        "failed-login-burst",
+        "ip=203.0.113.20",
+    );
+    append(&path, &old_burst("203.0.113.21"));
+    wait_for_record(
+        &collector,
+        "closed",
+        "failed-login-burst",
+        "ip=203.0.113.21",
+    );
+    assert!(
+        !collector.log().contains("Training the detectors"),
+        "{}",
+        collector.log()
+    );
+    append(
+        &path,
+        &(syslog(
+            now_us(),
+            "web1",
+            "kernel",
+            "Out of memory: Killed process 4242 (java) total-vm:8388608kB",
+        ) + &old_burst("203.0.113.22")),
+    );
+    wait_for_record(
+        &collector,
+        "closed",
+        "failed-login-burst",
+        "ip=203.0.113.22",
+    );
+    let all = records(&collector.data_dir);
+    assert!(
+        all.iter().all(|r| r["kind"] == "failed-login-burst"),
+        "{all:?}"
+    );
+}
