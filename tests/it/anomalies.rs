@@ -572,6 +572,11 @@ fn train_on_collected_lines_then_a_new_kind_of_line_is_an_anomaly() {
             && said.contains(&format!("wrote {}", model.display())),
         "{said}"
     );
+    // The daemon takes the file by itself; a SIGHUP does nothing for it.
+    assert!(
+        said.contains("takes it within a second") && !said.contains("reload collectord"),
+        "{said}"
+    );
     let json: Value = serde_json::from_str(&fs::read_to_string(&model).unwrap()).unwrap();
     assert_eq!(json["trained"]["lines"], 30, "{said}");
 
