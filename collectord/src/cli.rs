@@ -35,7 +35,7 @@ pub const EXAMPLES: &[Example] = &[
     },
     Example {
         command: "sudo -u collectord collectord train --since 14d",
-        what: "train the detectors on the last 14 days now; a running collectord takes the model within a second",
+        what: "train the detectors on the last 14 days now (the running daemon takes the model)",
     },
     Example {
         command: "collectord replay --train auth.log.1 auth.log | jq -r .explanation",
@@ -108,8 +108,8 @@ pub struct Cli {
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Train the anomaly detectors on the index over a time range, and
-    /// write DATA_DIR/model.json (a running collectord takes it within a
-    /// second; it also retrains by itself every `retrain-hours`).
+    /// write DATA_DIR/model.json (the daemon reads it at start and within a
+    /// second of a change; it also retrains by itself every `retrain-hours`).
     Train(TrainArgs),
     /// Run the detectors over log files offline, as the daemon runs them,
     /// with each line's own timestamp as the clock, and print one JSON

@@ -6,7 +6,8 @@
 //! - Cold start: without `model.json` the template miner learns from the
 //!   first line and the rate rules run with their fixed floors; the other
 //!   detectors need a training. The first one starts at once when the index
-//!   holds lines, then every `retrain-hours`, over the last `train-days`.
+//!   held lines at start (on a new data directory: `retrain-hours` after the
+//!   first line), then every `retrain-hours`, over the last `train-days`.
 //! - A training runs on its own thread, on the index as committed (read
 //!   like logq reads it), from a copy of the live miner; the writer takes
 //!   the result at its next tick, keeps its own miner (which has learnt
@@ -251,6 +252,12 @@ impl Detector {
             }
         }
         let every = i64::from(self.options.retrain_hours) * 3_600_000;
+        if self.last_training.is_none() && !self.has_history && self.line > 0 {
+            // A new data directory: the first training is one period after
+            // the first line, not at once on the first second's lines (whose
+            // model would call every later kind of line new).
+            self.last_training = Some(Instant::now());
+        }
         let due = every > 0
             && self.training.is_none()
             && match self.last_training {

@@ -165,7 +165,9 @@ pub fn train(args: &TrainArgs, config: &Config) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
         path.display()
     );
-    println!("collectord: a running collectord takes it within a second");
+    if path == model_path(&config.data_dir) {
+        println!("collectord: a running collectord takes it within a second, without a reload");
+    }
     Ok(())
 }
 

@@ -30,7 +30,7 @@ complete -c collectord -n "__fish_collectord_needs_command" -l data-dir -d 'Dire
 complete -c collectord -n "__fish_collectord_needs_command" -l check-config -d 'Check the config file and exit: 0 when it is valid, 78 when not'
 complete -c collectord -n "__fish_collectord_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c collectord -n "__fish_collectord_needs_command" -s V -l version -d 'Print version'
-complete -c collectord -n "__fish_collectord_needs_command" -f -a "train" -d 'Train the anomaly detectors on the index over a time range, and write DATA_DIR/model.json (a running collectord takes it within a second; it also retrains by itself every `retrain-hours`)'
+complete -c collectord -n "__fish_collectord_needs_command" -f -a "train" -d 'Train the anomaly detectors on the index over a time range, and write DATA_DIR/model.json (the daemon reads it at start and within a second of a change; it also retrains by itself every `retrain-hours`)'
 complete -c collectord -n "__fish_collectord_needs_command" -f -a "replay" -d 'Run the detectors over log files offline, as the daemon runs them, with each line\'s own timestamp as the clock, and print one JSON object per anomaly'
 complete -c collectord -n "__fish_collectord_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c collectord -n "__fish_collectord_using_subcommand train" -l since -d 'Start of the range: a date (2026-11-01), an RFC 3339 time, or an age such as 7d or 12h. Default: `train-days` ago' -r
@@ -50,6 +50,6 @@ complete -c collectord -n "__fish_collectord_using_subcommand replay" -l data-di
 complete -c collectord -n "__fish_collectord_using_subcommand replay" -l per-line -d 'Print -1 (anomaly) or 1 per input line: the per-line Isolation Forest over TF-IDF. Needs --train or --model'
 complete -c collectord -n "__fish_collectord_using_subcommand replay" -l templates -d 'Print LINE<TAB>TEMPLATE_ID<TAB>TEMPLATE per input line'
 complete -c collectord -n "__fish_collectord_using_subcommand replay" -s h -l help -d 'Print help'
-complete -c collectord -n "__fish_collectord_using_subcommand help; and not __fish_seen_subcommand_from train replay help" -f -a "train" -d 'Train the anomaly detectors on the index over a time range, and write DATA_DIR/model.json (a running collectord takes it within a second; it also retrains by itself every `retrain-hours`)'
+complete -c collectord -n "__fish_collectord_using_subcommand help; and not __fish_seen_subcommand_from train replay help" -f -a "train" -d 'Train the anomaly detectors on the index over a time range, and write DATA_DIR/model.json (the daemon reads it at start and within a second of a change; it also retrains by itself every `retrain-hours`)'
 complete -c collectord -n "__fish_collectord_using_subcommand help; and not __fish_seen_subcommand_from train replay help" -f -a "replay" -d 'Run the detectors over log files offline, as the daemon runs them, with each line\'s own timestamp as the clock, and print one JSON object per anomaly'
 complete -c collectord -n "__fish_collectord_using_subcommand help; and not __fish_seen_subcommand_from train replay help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -2,6 +2,7 @@
 //! a fresh temporary directory. Build the programs first:
 //! `cargo build --release --bins && cargo test --release`.
 
+mod anomalies;
 mod bad_input;
 mod crash;
 mod delivery;
