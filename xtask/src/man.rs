@@ -512,7 +512,7 @@ fn commands(roff: &mut Roff, command: &clap::Command) {
                 .map(|h| h.to_string())
                 .unwrap_or_default();
             match arg.get_long() {
-                Some(long) if long == "help" => {}
+                Some("help") => {}
                 Some(long) => {
                     let flag = if value.is_empty() {
                         format!("--{long}")

@@ -319,8 +319,8 @@ fn trained_on(lines: &[(&str, &str, &str)]) -> Model {
         t.feed(&LineIn {
             line: i as u64 + 1,
             ts_ms: T0 + i as i64 * S,
-            host: host,
-            program: program,
+            host,
+            program,
             message: msg,
             severity: None,
         });
