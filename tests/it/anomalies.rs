@@ -704,3 +704,33 @@ fn a_fresh_collector_does_not_train_on_its_first_lines() {
         "{all:?}"
     );
 }
+
+#[test]
+fn a_collector_restarted_on_history_without_a_model_trains_by_itself() {
+    // After an upgrade that drops an old model, or on a collector that ran
+    // without one, the operator must not have to remember `collectord
+    // train`: a start on an index that holds lines trains in the
+    // background and writes model.json.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("syslog");
+    fs::write(&path, normal_day(now_us() - 40 * 60_000_000)).unwrap();
+    let collector = Collector::start(&tmp.path().join("collector"), "");
+    let mut agent = Agent::start(&tmp.path().join("agent"), collector.addr, &[&path], "");
+    assert!(collector.wait_for_lines(30, Duration::from_secs(30)));
+    agent.terminate(Duration::from_secs(10));
+    // The first run saved an untrained model (its template miner) at stop.
+    let model = collector.data_dir.join("model.json");
+    let collector = collector.restart();
+    let trained = wait_until(Duration::from_secs(30), || {
+        fs::read_to_string(&model)
+            .ok()
+            .and_then(|m| serde_json::from_str::<Value>(&m).ok())
+            .is_some_and(|m| m["trained"]["lines"].as_u64() == Some(30))
+    });
+    assert!(trained, "no trained model.json; log:\n{}", collector.log());
+    assert!(
+        collector.log().contains("Training done"),
+        "{}",
+        collector.log()
+    );
+}

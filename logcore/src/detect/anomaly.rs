@@ -34,11 +34,11 @@ pub struct Anomaly {
     pub last_ts: String,
     /// The clock (the line being processed) when the alert fired.
     pub detected_ts: String,
-    /// Line numbers of the input (1-based across replayed files; in the
-    /// daemon, lines ingested since start). 0 when unknown.
+    /// Line numbers of the input, 1-based across replayed files; 0 in the
+    /// daemon's reports, whose `logq` command finds the lines.
     pub first_line: u64,
     pub last_line: u64,
-    /// Up to [`MAX_LINES`] line numbers, ascending.
+    /// Up to [`MAX_LINES`] line numbers (replay; empty in the daemon's).
     pub lines: Vec<u64>,
     pub session: Option<String>,
     /// One sentence: what happened, against what.

@@ -210,6 +210,8 @@ impl Engine {
         if !self.config.list_lines {
             let (Report::Opened(a) | Report::Closed(a)) = &mut r;
             a.lines = Vec::new();
+            a.first_line = 0;
+            a.last_line = 0;
         }
         self.reports.push(r);
     }
