@@ -57,3 +57,13 @@ done
 echo
 echo "\$ logq 'failed password' --host web1"
 "$bin/logq" --data-dir "$work/data" 'failed password' --host web1
+
+# The detectors flagged the burst (the lines marked "!" above) and explained
+# it in anomalies.log.
+echo
+echo "\$ jq -r .explanation DATA/anomalies.log   # why those lines are marked !"
+if command -v jq > /dev/null; then
+    jq -r 'select(.state == "open") | .explanation' "$work/data/anomalies.log"
+else
+    grep -o '"explanation":"[^"]*"' "$work/data/anomalies.log" | head -1
+fi
