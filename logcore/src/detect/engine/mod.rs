@@ -116,6 +116,7 @@ pub struct Engine {
     /// Keyed by the hash of the user name.
     users: RateDetector<u64>,
     flood: RateDetector<IpAddr>,
+    flood_fast: RateDetector<IpAddr>,
     /// Learnt baselines' own detectors, by baseline key.
     learned: HashMap<String, RateDetector<()>>,
     open: HashMap<u64, Open>,
@@ -154,6 +155,7 @@ impl Engine {
             slow: RateDetector::new(rules::SLOW, keys)?,
             users: RateDetector::new(rules::DISTRIBUTED, keys)?,
             flood: RateDetector::new(rules::FLOOD, keys)?,
+            flood_fast: RateDetector::new(rules::FLOOD_FAST, keys)?,
             learned: HashMap::new(),
             open: HashMap::new(),
             reports: Vec::new(),
@@ -199,6 +201,7 @@ impl Engine {
             + self.slow.len()
             + self.users.len()
             + self.flood.len()
+            + self.flood_fast.len()
             + self.learned.len()
             + self.open.len()
             + self.line_scores.len()
@@ -493,20 +496,38 @@ impl Engine {
                 }
             }
             AuthEvent::Connection { ip } => {
-                let alert = match self.learned_alert(Counted::Connections, rules::FLOOD, l, &ip) {
-                    Some(a) => a,
-                    None => match self.flood.observe_event(&ip, ev(0)) {
-                        Seen::Alert(e) => Some((rules::FLOOD.threshold, e.events)),
-                        Seen::Quiet => None,
-                    },
-                };
+                // Two rules, one anomaly: 50 a minute, or 20 in 10 seconds.
+                let mut fired = None;
+                for (counted, rule) in [
+                    (Counted::ConnectionsFast, rules::FLOOD_FAST),
+                    (Counted::Connections, rules::FLOOD),
+                ] {
+                    let alert = match self.learned_alert(counted, rule, l, &ip) {
+                        Some(a) => a,
+                        None => {
+                            let det = if counted == Counted::Connections {
+                                &mut self.flood
+                            } else {
+                                &mut self.flood_fast
+                            };
+                            match det.observe_event(&ip, ev(0)) {
+                                Seen::Alert(e) => Some((rule.threshold, e.events)),
+                                Seen::Quiet => None,
+                            }
+                        }
+                    };
+                    if fired.is_none() {
+                        fired = alert.map(|a| (rule, a));
+                    }
+                }
+                let rule = fired.as_ref().map_or(rules::FLOOD, |(r, _)| *r);
                 self.rate_event(
                     flag,
                     "connection-flood",
                     Ent::Ip(ip),
                     l,
-                    rules::FLOOD,
-                    alert,
+                    rule,
+                    fired.map(|(_, a)| a),
                     "",
                     "connections",
                 );

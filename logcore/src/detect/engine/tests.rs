@@ -429,14 +429,35 @@ fn a_million_distinct_addresses_keep_the_state_bounded_and_bursts_still_alert() 
             largest = largest.max(f.engine.state_size());
         }
     }
-    // Seven keyed maps (rates, pairs, open anomalies) of max_keys each.
-    assert!(largest <= 7 * max_keys, "state {largest} entries");
+    // Eight keyed maps (rates, pairs, open anomalies) of max_keys each.
+    assert!(largest <= 8 * max_keys, "state {largest} entries");
     f.opened();
     let at = T0 + 10_000_001;
     for i in 0..5 {
         f.line(at + i, "web1", "sshd", &failed("root", "203.0.113.200", 22));
     }
     assert!(f.opened().iter().any(|a| a.key == "ip=203.0.113.200"));
+}
+
+#[test]
+fn twenty_connections_in_a_second_are_a_flood() {
+    // ftpd's floods in loghub's Linux sample: 23 connections in one
+    // second from one address, under 50 a minute.
+    let mut f = Feed::cold();
+    for i in 0..23 {
+        let msg = "connection from 62.99.164.82 (62.99.164.82.sh.interxion.inode.at) at Sun Jul  3 23:16:09 2005";
+        f.line(T0 + i * 40, "combo", "ftpd", msg);
+    }
+    let opened = f.opened();
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    assert_eq!(opened[0].kind, "connection-flood");
+    assert!(
+        opened[0].baseline.starts_with("20 in 10 s"),
+        "{}",
+        opened[0].baseline
+    );
+    let closed = f.closed_at_end();
+    assert_eq!(closed[0].count, 23, "each line counted once");
 }
 
 #[test]
