@@ -1,13 +1,15 @@
 //! Shared pieces of logq: the record model, syslog and timestamp parsing, the
 //! agent–collector wire codec, the query language, the template miner,
-//! anomaly detection (`detect`) and (feature `index`) the tantivy index
-//! schema and the archive format. Nothing here does network I/O.
+//! anomaly detection (`detect`), syslog-over-TCP framing (`syslog_framing`)
+//! and (feature `index`) the tantivy index schema and the archive format.
+//! Nothing here does network I/O.
 
 pub mod detect;
 pub mod docs;
 pub mod parse;
 pub mod query;
 pub mod record;
+pub mod syslog_framing;
 pub mod template;
 pub mod wire;
 
