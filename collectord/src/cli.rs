@@ -72,6 +72,12 @@ pub const EXIT_STATUS: &[ExitStatus] = &[
 /// has had acknowledged survives a crash. Lines an agent sends again are
 /// recognised and dropped. logq searches the index while collectord runs.
 ///
+/// It runs anomaly detectors on every line as it stores it (failed-login
+/// bursts, scans, floods, new kinds of lines, sessions, per-host windows),
+/// writes each anomaly to anomalies.log in the data directory, and flags
+/// its lines for logq --anomalies. `collectord train` and `collectord
+/// replay` run the same detectors offline.
+///
 /// Under systemd, collectord can take its listening socket from
 /// collectord.socket, reports readiness and status (sd_notify), and logs to
 /// the journal with priorities.
