@@ -141,14 +141,7 @@ impl Detector {
             return Ok(());
         }
         self.line += 1;
-        let verdict = self.engine.observe(&LineIn {
-            line: self.line,
-            ts_ms: record.event_time_ms,
-            host: &record.host,
-            program: record.program.as_deref().unwrap_or(""),
-            message: &record.message,
-            severity: record.severity,
-        });
+        let verdict = self.engine.observe(&LineIn::of(self.line, record));
         if let Some((_id, reason)) = verdict.anomaly {
             record.flags |= flags::ANOMALY;
             record.anomaly = Some(reason);

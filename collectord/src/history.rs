@@ -18,23 +18,7 @@ pub const MAX_LINES: usize = 20_000_000;
 
 /// Opens the index of a data directory for reading, as logq does.
 pub fn open_index(data_dir: &Path) -> anyhow::Result<Index> {
-    let path = data_dir.join("index");
-    if !path.join("meta.json").exists() {
-        anyhow::bail!(
-            "no index in {} (is this collectord's data directory? see --data-dir)",
-            data_dir.display()
-        );
-    }
-    let index = Index::open_in_dir(&path)
-        .with_context(|| format!("cannot open the index in {}", path.display()))?;
-    if index.schema() != LogSchema::new().schema {
-        anyhow::bail!(
-            "the index in {} has another schema than this collectord writes",
-            path.display()
-        );
-    }
-    LogSchema::register_tokenizers(&index);
-    Ok(index)
+    Ok(logcore::schema::open_existing(data_dir)?)
 }
 
 /// Calls `f` with every record whose event time is in `range`, oldest

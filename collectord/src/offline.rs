@@ -106,14 +106,7 @@ pub fn train_from_index(
         history::MAX_LINES,
         |r| {
             n += 1;
-            trainer.feed(&LineIn {
-                line: n,
-                ts_ms: r.event_time_ms,
-                host: &r.host,
-                program: r.program.as_deref().unwrap_or(""),
-                message: &r.message,
-                severity: r.severity,
-            });
+            trainer.feed(&LineIn::of(n, r));
         },
     )?;
     if lines == 0 {

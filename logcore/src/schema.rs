@@ -313,6 +313,36 @@ impl LogSchema {
     }
 }
 
+/// Why an existing index cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("no index in {} (is this collectord's data directory? see --data-dir)", .0.display())]
+    Missing(std::path::PathBuf),
+    #[error("cannot open the index in {}: {}", .0.display(), .1)]
+    Open(std::path::PathBuf, tantivy::TantivyError),
+    #[error(
+        "the index in {} has another schema than this program reads (written by another version of collectord)",
+        .0.display()
+    )]
+    Schema(std::path::PathBuf),
+}
+
+/// Opens `data_dir/index` for reading (logq, collectord's trainings): it
+/// must exist and have this schema (else field handles would point at
+/// other fields, and tantivy panics); the tokenizers are registered.
+pub fn open_existing(data_dir: &Path) -> Result<Index, OpenError> {
+    let path = data_dir.join("index");
+    if !path.join("meta.json").exists() {
+        return Err(OpenError::Missing(data_dir.to_path_buf()));
+    }
+    let index = Index::open_in_dir(&path).map_err(|e| OpenError::Open(path.clone(), e))?;
+    if index.schema() != LogSchema::new().schema {
+        return Err(OpenError::Schema(path));
+    }
+    LogSchema::register_tokenizers(&index);
+    Ok(index)
+}
+
 /// The settings every index of this schema is created with: a zstd docstore
 /// with large blocks (of empty documents, see the module documentation).
 pub fn index_settings() -> IndexSettings {

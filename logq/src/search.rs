@@ -78,7 +78,7 @@ use tantivy::query::{
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::{TokenStream, Tokenizer};
-use tantivy::{Index, IndexReader, ReloadPolicy, Searcher, Term};
+use tantivy::{IndexReader, ReloadPolicy, Searcher, Term};
 
 pub struct Opened {
     pub schema: LogSchema,
@@ -90,14 +90,7 @@ pub struct Opened {
 /// tantivy readers see the last commit and never take the writer's lock.
 pub fn open(data_dir: &Path) -> Result<Opened> {
     let path = data_dir.join("index");
-    if !path.join("meta.json").exists() {
-        anyhow::bail!(
-            "no index in {} (is this collectord's data directory? see --data-dir)",
-            data_dir.display()
-        );
-    }
-    let index = Index::open_in_dir(&path)
-        .with_context(|| format!("cannot open the index in {}", path.display()))?;
+    let index = logcore::schema::open_existing(data_dir)?;
     // Readers lock `.tantivy-meta.lock` for a moment (collectord makes it
     // group-writable); without write access to it nothing can be read.
     let lock = path.join(".tantivy-meta.lock");
@@ -113,14 +106,6 @@ pub fn open(data_dir: &Path) -> Result<Opened> {
         }
     }
     let schema = LogSchema::new();
-    if index.schema() != schema.schema {
-        // Field handles would point at other fields (tantivy panics then).
-        anyhow::bail!(
-            "the index in {} has another schema than this logq reads (written by another version of collectord)",
-            path.display()
-        );
-    }
-    LogSchema::register_tokenizers(&index);
     let reader = index
         .reader_builder()
         .reload_policy(ReloadPolicy::Manual)
@@ -936,7 +921,7 @@ mod tests {
     use logcore::query::parse;
     use logcore::record::Origin;
     use tantivy::collector::DocSetCollector;
-    use tantivy::IndexWriter;
+    use tantivy::{Index, IndexWriter};
 
     use super::*;
 

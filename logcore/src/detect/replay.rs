@@ -113,14 +113,7 @@ pub fn train(
     )?;
     for_each_line(paths, 1, |p| {
         let r = &p.record;
-        trainer.feed(&LineIn {
-            line: p.line,
-            ts_ms: r.event_time_ms,
-            host: &r.host,
-            program: r.program.as_deref().unwrap_or(""),
-            message: &r.message,
-            severity: r.severity,
-        });
+        trainer.feed(&LineIn::of(p.line, r));
         Ok(())
     })?;
     Ok(trainer.finish()?)
@@ -146,14 +139,7 @@ pub fn replay(
     let mut text = String::new();
     summary.lines = for_each_line(paths, 1, |p| {
         let r = &p.record;
-        let verdict = engine.observe(&LineIn {
-            line: p.line,
-            ts_ms: r.event_time_ms,
-            host: &r.host,
-            program: r.program.as_deref().unwrap_or(""),
-            message: &r.message,
-            severity: r.severity,
-        });
+        let verdict = engine.observe(&LineIn::of(p.line, r));
         text.clear();
         match output {
             Output::PerLine => {

@@ -518,12 +518,9 @@ impl Report {
     }
 }
 
-/// Control characters escaped, at most 200 characters: text from another
-/// program goes to a terminal.
-fn escape(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .take(200)
+/// Control characters escaped (`\n`, `\u{1b}`), for a terminal.
+pub fn escape_controls(s: &str) -> String {
+    s.chars()
         .flat_map(|c| {
             if c.is_control() {
                 c.escape_default().collect::<Vec<char>>()
@@ -531,7 +528,14 @@ fn escape(s: &str) -> String {
                 vec![c]
             }
         })
-        .collect();
+        .collect()
+}
+
+/// Control characters escaped, at most 200 characters: text from another
+/// program goes to a terminal.
+fn escape(s: &str) -> String {
+    let cut: String = s.chars().take(200).collect();
+    let mut out = escape_controls(&cut);
     if s.chars().nth(200).is_some() {
         out.push('…');
     }

@@ -37,7 +37,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use logq_tests::authgen::score::{parse_alerts, score};
+use logq_tests::authgen::score::{escape_controls, parse_alerts, score};
 use logq_tests::authgen::{Params, Scenario};
 
 struct Args {
@@ -161,19 +161,7 @@ fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..]
         .iter()
-        .map(|l| {
-            let escaped: String = l
-                .chars()
-                .flat_map(|c| {
-                    if c.is_control() {
-                        c.escape_default().collect::<Vec<char>>()
-                    } else {
-                        vec![c]
-                    }
-                })
-                .collect();
-            format!("  {escaped}")
-        })
+        .map(|l| format!("  {}", escape_controls(l)))
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -88,6 +88,20 @@ pub struct LineIn<'a> {
     pub severity: Option<u8>,
 }
 
+impl<'a> LineIn<'a> {
+    /// A stored or replayed record as line `line`, timed by its event time.
+    pub fn of(line: u64, r: &'a crate::record::Record) -> LineIn<'a> {
+        LineIn {
+            line,
+            ts_ms: r.event_time_ms,
+            host: &r.host,
+            program: r.program.as_deref().unwrap_or(""),
+            message: &r.message,
+            severity: r.severity,
+        }
+    }
+}
+
 /// What the engine says about one line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {

@@ -168,7 +168,7 @@ pub(super) fn new_open(
     }
 }
 
-pub(super) fn push_line(a: &mut Anomaly, line: u64, _at_ms: i64) {
+pub(super) fn push_line(a: &mut Anomaly, line: u64) {
     a.count += 1;
     if a.lines.len() < MAX_LINES {
         a.lines.push(line);
@@ -180,7 +180,7 @@ pub(super) fn push_line(a: &mut Anomaly, line: u64, _at_ms: i64) {
 }
 
 pub(super) fn add_line(o: &mut Open, l: &LineIn<'_>, user: &str) {
-    push_line(&mut o.a, l.line, l.ts_ms);
+    push_line(&mut o.a, l.line);
     o.last_ms = o.last_ms.max(l.ts_ms);
     if o.hosts.len() < MAX_NAMES && !o.hosts.contains(l.host) {
         o.hosts.insert(l.host.to_string());

@@ -265,7 +265,7 @@ impl Engine {
         );
         for e in &events {
             if e.line != l.line {
-                push_line(&mut o.a, e.line, e.at_ms);
+                push_line(&mut o.a, e.line);
                 o.first_ms = o.first_ms.min(e.at_ms);
             }
         }
