@@ -6,6 +6,8 @@
 
 pub mod detect;
 pub mod docs;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod parse;
 pub mod query;
 pub mod record;

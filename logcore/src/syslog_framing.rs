@@ -206,7 +206,9 @@ impl Decoder {
                 bytes: std::mem::take(&mut self.head),
                 truncated: true,
             }),
-            State::Body { .. } if self.skipping => None,
+            // A header with no byte of its message after it: nothing to
+            // keep (an empty message is skipped, as everywhere).
+            State::Body { .. } if self.skipping || self.cur.is_empty() => None,
             State::Body { .. } => {
                 let mut bytes = self.cur;
                 bytes.truncate(self.max_len);
@@ -389,6 +391,14 @@ mod tests {
                 whole(m3)
             ]
         );
+    }
+
+    #[test]
+    fn a_connection_closed_right_after_a_count_gives_no_empty_message() {
+        // Found by the framing fuzzer: a sender that dies between `LEN SP`
+        // and its message made the collector store an empty record.
+        let (frames, _, _) = decode(b"3 <\x0293 ", 1024);
+        assert_eq!(frames, vec![whole(b"<\x029")]);
     }
 
     #[test]

@@ -1,0 +1,5 @@
+//! The property is in logcore (`logcore::fuzz::framing`), so that the unit
+//! tests replay this target's corpus through it.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| logcore::fuzz::framing(data));
