@@ -283,6 +283,30 @@ pub fn trim_end(mut bytes: &[u8]) -> &[u8] {
     bytes
 }
 
+/// A UDP datagram that starts with an RFC 6587 octet count which counts
+/// exactly the rest (`logger --udp --octet-count` sends them) loses the
+/// count; anything else is left as it is.
+pub fn strip_octet_count(bytes: &[u8]) -> &[u8] {
+    let digits = bytes
+        .iter()
+        .take(10)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if !(1..=9).contains(&digits) || bytes[0] == b'0' || bytes.get(digits) != Some(&b' ') {
+        return bytes;
+    }
+    let rest = &bytes[digits + 1..];
+    let count: usize = std::str::from_utf8(&bytes[..digits])
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(usize::MAX);
+    if rest.first() == Some(&b'<') && trim_end(rest).len() <= count && count <= rest.len() {
+        rest
+    } else {
+        bytes
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +317,16 @@ mod tests {
         assert_eq!(trim_end(b"<13>a b\r\n\0"), b"<13>a b");
         assert_eq!(trim_end(b"\n\n"), b"");
         assert_eq!(trim_end(b"a\nb"), b"a\nb");
+    }
+
+    #[test]
+    fn an_exact_octet_count_in_a_datagram_is_dropped() {
+        // logger --udp --octet-count; a message starting with digits stays.
+        assert_eq!(strip_octet_count(b"6 <13>ab"), b"<13>ab");
+        assert_eq!(strip_octet_count(b"7 <13>ab\n"), b"<13>ab\n");
+        assert_eq!(strip_octet_count(b"9 <13>ab"), b"9 <13>ab");
+        assert_eq!(strip_octet_count(b"123 abc"), b"123 abc");
+        assert_eq!(strip_octet_count(b"06 <13>ab"), b"06 <13>ab");
     }
 
     #[test]

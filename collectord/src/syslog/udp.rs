@@ -1,5 +1,6 @@
 //! Syslog over UDP: one datagram is one message (trailing LF, CR and NUL
-//! stripped; longer than `syslog-max-message-bytes`: cut and flagged
+//! stripped, and an octet count that counts exactly the rest, as
+//! `logger --udp --octet-count` sends; longer than `syslog-max-message-bytes`: cut and flagged
 //! truncated).
 //!
 //! Messages are gathered in an [`Outbox`] like a TCP connection's; while
@@ -27,7 +28,7 @@ use tokio::time::{interval, sleep_until, Instant};
 use tracing::{info, warn};
 
 use super::rate::REPORT_EVERY;
-use super::{path, peer, stopped, stream_id, trim_end, Outbox, Shared};
+use super::{path, peer, stopped, stream_id, strip_octet_count, trim_end, Outbox, Shared};
 use crate::listen::Kind;
 use crate::store::Peer;
 
@@ -109,7 +110,7 @@ pub async fn run(socket: UdpSocket, shared: Arc<Shared>, mut stop: watch::Receiv
                         continue;
                     }
                 }
-                let message = trim_end(&buf[..n]);
+                let message = trim_end(strip_octet_count(&buf[..n]));
                 if message.is_empty() {
                     continue;
                 }
