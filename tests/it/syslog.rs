@@ -702,3 +702,110 @@ fn syslog_udp_rate_limit_drops_are_counted_in_the_log() {
         "stored {stored}, logged {logged}, kernel {kernel}:\n{log}"
     );
 }
+
+/// Two free TCP ports on 127.0.0.1 (bound, then let go).
+fn free_ports() -> (u16, u16) {
+    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
+}
+
+/// collectord under `systemd-socket-activate` with two TCP sockets named
+/// `names` (as `FileDescriptorName=` in the units would name them).
+fn socket_activated(dir: &Path, names: &str, ports: (u16, u16)) -> Option<Forwarder> {
+    if Command::new("systemd-socket-activate")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: systemd-socket-activate is not installed (package systemd)");
+        return None;
+    }
+    let conf = dir.join("c.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata-dir = \"{}\"\ncommit-interval-ms = 100\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("systemd-socket-activate")
+        .arg("-l")
+        .arg(format!("127.0.0.1:{}", ports.0))
+        .arg("-l")
+        .arg(format!("127.0.0.1:{}", ports.1))
+        .arg(format!("--fdname={names}"))
+        .arg("-E")
+        .arg("COLLECTORD_LOG=info")
+        .arg(logq_tests::bin("collectord"))
+        .arg("--config")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("collectord.log")).unwrap())
+        .spawn()
+        .expect("start systemd-socket-activate");
+    let log = dir.join("collectord.log");
+    assert!(
+        wait_until(Duration::from_secs(10), || std::fs::read_to_string(&log)
+            .is_ok_and(|l| l.contains("Listening on"))),
+        "systemd-socket-activate did not listen"
+    );
+    Some(Forwarder(child))
+}
+
+/// collectord-syslog-tcp.socket beside collectord.socket: the socket named
+/// `syslog-tcp` is served as syslog (whatever its order), the one named
+/// `agents` as the agents' port; without this an enabled syslog socket unit
+/// would be served as the wrong protocol.
+#[test]
+fn syslog_socket_passed_by_systemd_is_served_by_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports();
+    let Some(_activator) = socket_activated(dir.path(), "syslog-tcp:agents", ports) else {
+        return;
+    };
+    tcp_send(
+        SocketAddr::from(([127, 0, 0, 1], ports.0)),
+        b"<13>Nov 25 08:00:00 web9 app[1]: socketactivated\n",
+    );
+    let data = dir.path().join("data");
+    let found = wait_until(Duration::from_secs(20), || {
+        logq_tests::logq(&data, &["--count", "socketactivated"]).stdout == b"1\n"
+    });
+    let log = std::fs::read_to_string(dir.path().join("collectord.log")).unwrap();
+    assert!(found, "log:\n{log}");
+    assert!(
+        log.contains(&format!(
+            "Receiving syslog over TCP. addr=127.0.0.1:{} from=Systemd",
+            ports.0
+        )),
+        "{log}"
+    );
+}
+
+/// An unknown `FileDescriptorName=` among several sockets stops collectord
+/// with an error naming it, not a socket served as the wrong protocol.
+#[test]
+fn syslog_unknown_socket_name_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports();
+    let Some(_activator) = socket_activated(dir.path(), "agents:sislog-tcp", ports) else {
+        return;
+    };
+    // The first connection starts collectord.
+    let _ = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], ports.1)));
+    let log = dir.path().join("collectord.log");
+    assert!(
+        wait_until(Duration::from_secs(20), || std::fs::read_to_string(&log)
+            .is_ok_and(
+                |l| l.contains("\"sislog-tcp\" is not a name collectord knows")
+            )),
+        "log:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
