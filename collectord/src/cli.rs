@@ -30,6 +30,10 @@ pub const EXAMPLES: &[Example] = &[
         what: "agents connected, lines/s, time since the last commit",
     },
     Example {
+        command: "systemctl enable --now collectord-syslog-udp.socket collectord-syslog-tcp.socket",
+        what: "receive syslog on port 514 too (then systemctl restart collectord)",
+    },
+    Example {
         command: "collectord --listen 127.0.0.1:5171 --data-dir /tmp/logs",
         what: "a second collector in the foreground, for a test",
     },
@@ -78,9 +82,21 @@ pub const EXIT_STATUS: &[ExitStatus] = &[
 /// its lines for logq --anomalies. `collectord train` and `collectord
 /// replay` run the same detectors offline.
 ///
-/// Under systemd, collectord can take its listening socket from
-/// collectord.socket, reports readiness and status (sd_notify), and logs to
-/// the journal with priorities.
+/// It also receives syslog directly, when syslog-udp or syslog-tcp is set
+/// in collectord.toml(5) or systemd passes their sockets: over UDP, one
+/// message per datagram, and over TCP, octet-counted or newline-framed
+/// (RFC 6587, decided per connection). Each message is one line; its host
+/// is the message's host name, else the sender's address, which logq
+/// also shows as its agent. syslog-max-message-bytes,
+/// syslog-max-connections and syslog-rate-limit bound what one sender
+/// can take.
+///
+/// Under systemd, collectord can take its listening sockets from
+/// collectord.socket (agents, port 5170) and from
+/// collectord-syslog-udp.socket and collectord-syslog-tcp.socket (port
+/// 514, installed but not enabled: `systemctl enable --now` them, then
+/// restart collectord), reports readiness and status (sd_notify), and
+/// logs to the journal with priorities.
 #[derive(Debug, Parser)]
 #[command(
     name = "collectord",

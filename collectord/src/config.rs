@@ -56,6 +56,16 @@ pub struct Config {
     pub detect_max_keys: u32,
     /// Alert on lines the per-line forest scores -1.
     pub line_forest_alerts: bool,
+    /// Syslog over UDP: address:port, empty = off.
+    pub syslog_udp: String,
+    /// Syslog over TCP (RFC 6587): address:port, empty = off.
+    pub syslog_tcp: String,
+    /// Longest syslog message kept whole; longer ones are cut and flagged.
+    pub syslog_max_message_bytes: u32,
+    /// Syslog TCP connections served at once.
+    pub syslog_max_connections: u32,
+    /// Syslog messages per second per source address; 0 = no limit.
+    pub syslog_rate_limit: u32,
 }
 
 impl Default for Config {
@@ -80,8 +90,23 @@ impl Default for Config {
             session_idle_secs: 1800,
             detect_max_keys: 100_000,
             line_forest_alerts: false,
+            syslog_udp: String::new(),
+            syslog_tcp: String::new(),
+            syslog_max_message_bytes: 65536,
+            syslog_max_connections: 1024,
+            syslog_rate_limit: 0,
         }
     }
+}
+
+/// A syslog listener's address: empty is off.
+fn syslog_addr(value: &str) -> Result<Option<SocketAddr>, String> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    value.parse().map(Some).map_err(|_| {
+        format!("must be address:port (such as \"0.0.0.0:514\" or \"[::]:514\") or \"\" for off, not {value:?}")
+    })
 }
 
 /// Where the config comes from: the file (`--config`, else the default
@@ -219,7 +244,34 @@ impl Config {
         if self.detect_max_keys < 1000 {
             return bad("detect-max-keys", "must be at least 1000");
         }
+        for (key, value) in [
+            ("syslog-udp", &self.syslog_udp),
+            ("syslog-tcp", &self.syslog_tcp),
+        ] {
+            if let Err(e) = syslog_addr(value) {
+                return Err(format!("`{key}` {e}"));
+            }
+        }
+        if self.syslog_max_message_bytes < 480 || self.syslog_max_message_bytes > 1 << 24 {
+            return bad(
+                "syslog-max-message-bytes",
+                "must be between 480 (RFC 5424's minimum) and 16777216",
+            );
+        }
+        if self.syslog_max_connections == 0 {
+            return bad("syslog-max-connections", "must be at least 1");
+        }
         Ok(())
+    }
+
+    /// `syslog-udp` as an address; `None` when off.
+    pub fn syslog_udp_addr(&self) -> Option<SocketAddr> {
+        syslog_addr(&self.syslog_udp).ok().flatten()
+    }
+
+    /// `syslog-tcp` as an address; `None` when off.
+    pub fn syslog_tcp_addr(&self) -> Option<SocketAddr> {
+        syslog_addr(&self.syslog_tcp).ok().flatten()
     }
 
     pub fn commit_interval(&self) -> Duration {
@@ -283,6 +335,24 @@ mod tests {
         assert!(parse("writer-memory-mb = 8")
             .unwrap_err()
             .contains("writer-memory-mb"));
+    }
+
+    #[test]
+    fn syslog_addresses_are_off_when_empty_and_checked_when_set() {
+        // A typo in syslog-tcp must stop the start with the key named, not
+        // leave the port silently closed.
+        let c = parse("").unwrap();
+        assert_eq!((c.syslog_udp_addr(), c.syslog_tcp_addr()), (None, None));
+        let c = parse("syslog-udp = \"127.0.0.1:514\"\nsyslog-tcp = \"[::]:1514\"").unwrap();
+        assert_eq!(c.syslog_udp_addr().unwrap().port(), 514);
+        assert_eq!(c.syslog_tcp_addr().unwrap().port(), 1514);
+        let err = parse("syslog-tcp = \"514\"").unwrap_err();
+        assert!(
+            err.contains("`syslog-tcp`") && err.contains("\"514\""),
+            "{err}"
+        );
+        let err = parse("syslog-max-message-bytes = 100").unwrap_err();
+        assert!(err.contains("`syslog-max-message-bytes`"), "{err}");
     }
 
     #[test]
@@ -376,7 +446,14 @@ mod keys_tests {
             .collect();
         assert_eq!(
             restart,
-            ["listen", "data-dir", "writer-memory-mb", "writer-threads"]
+            [
+                "listen",
+                "data-dir",
+                "writer-memory-mb",
+                "writer-threads",
+                "syslog-udp",
+                "syslog-tcp"
+            ]
         );
     }
 

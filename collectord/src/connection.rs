@@ -30,7 +30,7 @@ use crate::config::Config;
 use crate::notify::Stats;
 use crate::server::Slot;
 use crate::store::Peer;
-use crate::writer::{now_ms, Batch};
+use crate::writer::{now_ms, Batch, SentBy};
 
 use logcore::wire::kind::HELLO as HELLO_TYPE;
 
@@ -184,7 +184,7 @@ impl Connection {
                             }
                             last_seq = batch_seq;
                             let (done, rx) = oneshot::channel();
-                            let batch = Batch { peer: peer.clone(), receive_time_ms: now_ms(), streams, done };
+                            let batch = Batch { sent_by: SentBy::Agent(peer.clone()), receive_time_ms: now_ms(), streams, done };
                             tokio::select! {
                                 biased;
                                 _ = shutdown.recv() => return self.finish(outstanding).await,

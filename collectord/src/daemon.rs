@@ -7,7 +7,6 @@
 //! accepting, connections ACK what commits within a few seconds and close,
 //! the writer sees its queue close, commits a last time and returns.
 
-use std::net::TcpListener as StdListener;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,19 +23,15 @@ use crate::reload::Reloader;
 use crate::retention::Policy;
 use crate::store::{Store, StoreOptions};
 use crate::writer::{self, now_ms, WriterOptions};
-use crate::{listen, server};
+use crate::{listen, server, syslog};
 
 /// How often STATUS= is updated.
 const STATUS_EVERY: Duration = Duration::from_secs(5);
 
 /// Runs until a signal or a fatal writer error. `config` is what `source`
 /// gave at start; SIGHUP reads `source` again.
-pub fn run(
-    config: Config,
-    source: Source,
-    listener: StdListener,
-    origin: listen::Origin,
-) -> anyhow::Result<()> {
+pub fn run(config: Config, source: Source, listeners: listen::Listeners) -> anyhow::Result<()> {
+    let (listener, origin) = listeners.agents;
     let local_addr = listener
         .local_addr()
         .context("cannot read the listening address")?;
@@ -76,7 +71,9 @@ pub fn run(
         .build()
         .context("cannot start the tokio runtime")?;
     let (limits, limits_rx) = watch::channel(Limits::from_config(&config));
-    let mut reloader = Reloader::new(source, config, limits, writer_options);
+    let (syslog_limits, syslog_limits_rx) = watch::channel(syslog::Limits::from_config(&config));
+    let mut reloader = Reloader::new(source, config, limits, writer_options, syslog_limits);
+    let (stop_syslog, stop_syslog_rx) = watch::channel(false);
     let served = runtime.block_on(async {
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -92,6 +89,26 @@ pub fn run(
 
         info!(addr = %local_addr, from = ?origin, "Listening.");
         announce(local_addr);
+        let syslog_shared = Arc::new(syslog::Shared::new(queue_tx.clone(), syslog_limits_rx, stats.clone()));
+        let mut syslog_tasks = tokio::task::JoinSet::new();
+        if let Some((socket, origin)) = listeners.syslog_udp {
+            let buffer = syslog::udp::raise_receive_buffer(&socket);
+            socket.set_nonblocking(true)?;
+            let socket = tokio::net::UdpSocket::from_std(socket)?;
+            let addr = socket.local_addr()?;
+            info!(addr = %addr, from = ?origin, receive_buffer = ?buffer, "Receiving syslog over UDP (the receive buffer is what the kernel granted: it caps the request at net.core.rmem_max).");
+            announce_syslog(listen::Kind::SyslogUdp, addr);
+            syslog_tasks.spawn(syslog::udp::run(socket, syslog_shared.clone(), stop_syslog_rx.clone()));
+        }
+        if let Some((listener, origin)) = listeners.syslog_tcp {
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let addr = listener.local_addr()?;
+            info!(addr = %addr, from = ?origin, "Receiving syslog over TCP.");
+            announce_syslog(listen::Kind::SyslogTcp, addr);
+            syslog_tasks.spawn(syslog::tcp::run(listener, listen::Kind::SyslogTcp, syslog_shared.clone(), stop_syslog_rx.clone()));
+        }
+        drop(syslog_shared);
         notify::ready();
 
         let shutdown = async {
@@ -101,6 +118,7 @@ pub fn run(
                 _ = writer_stopped_rx => {}
             }
             notify::stopping();
+            let _ = stop_syslog.send(true);
         };
         let shared = Shared {
             limits: limits_rx,
@@ -108,6 +126,9 @@ pub fn run(
             stats,
         };
         server::run(listener, shared, shutdown).await;
+        // The syslog listeners send what they gathered and wait for its
+        // commit; they hold the last writer queue senders.
+        while syslog_tasks.join_next().await.is_some() {}
         Ok::<(), std::io::Error>(())
     });
     // Tasks still running (a peer that does not read) are dropped here,
@@ -125,6 +146,15 @@ fn announce(addr: std::net::SocketAddr) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "listening on {addr}");
+    let _ = out.flush();
+}
+
+/// For tests binding port 0: where a syslog listener is, on stdout after
+/// the agents' line.
+fn announce_syslog(kind: listen::Kind, addr: std::net::SocketAddr) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{} on {addr}", kind.name());
     let _ = out.flush();
 }
 

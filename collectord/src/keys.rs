@@ -187,6 +187,55 @@ pub const KEYS: &[Key] = &[
               rare is not dangerous, and it is noisy.",
         reload: Reload::Live,
     },
+    Key {
+        name: "syslog-udp",
+        ty: Type::String,
+        default: Default::Toml(r#""""#),
+        doc: "Receive syslog over UDP on this address:port (0.0.0.0:514): \
+              one datagram is one message. Empty: off. When systemd passes \
+              a socket named syslog-udp (collectord-syslog-udp.socket), that \
+              one is used instead.",
+        reload: Reload::Restart,
+    },
+    Key {
+        name: "syslog-tcp",
+        ty: Type::String,
+        default: Default::Toml(r#""""#),
+        doc: "Receive syslog over TCP on this address:port (0.0.0.0:514), \
+              octet-counted or newline-framed (RFC 6587, decided per \
+              connection). Empty: off. When systemd passes a socket named \
+              syslog-tcp (collectord-syslog-tcp.socket), that one is used \
+              instead.",
+        reload: Reload::Restart,
+    },
+    Key {
+        name: "syslog-max-message-bytes",
+        ty: Type::Integer,
+        default: Default::Toml("65536"),
+        doc: "The longest syslog message kept whole, over UDP and TCP; a \
+              longer one is cut to this length and flagged truncated, never \
+              dropped. 480 to 16777216. A reload applies it to new TCP \
+              connections and to UDP at once.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "syslog-max-connections",
+        ty: Type::Integer,
+        default: Default::Toml("1024"),
+        doc: "The most syslog TCP connections served at once; one more is \
+              closed at once and logged with its address. At least 1.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "syslog-rate-limit",
+        ty: Type::Integer,
+        default: Default::Toml("0"),
+        doc: "Syslog messages per second taken from one source address \
+              (bursts of one second's worth). Over TCP the sender is slowed \
+              down (nothing is lost); over UDP the excess is dropped, counted, \
+              and logged once per source every 10 s. 0: no limit.",
+        reload: Reload::Live,
+    },
 ];
 
 /// A whole file, for the man page's EXAMPLES (the tests parse it).

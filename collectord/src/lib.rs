@@ -6,9 +6,10 @@
 //! - [`cli`], [`config`], [`keys`]: command line, config file, and the
 //!   documentation of every config key.
 //! - [`reload`]: SIGHUP, and which keys apply without a restart.
-//! - [`listen`]: the listening socket (systemd socket activation or bind).
+//! - [`listen`]: the listening sockets (systemd socket activation or bind).
 //! - [`server`], [`connection`], [`close`]: accept loop, one agent
 //!   connection, and why connections end.
+//! - [`syslog`]: syslog received directly over UDP and TCP.
 //! - [`writer`]: the single writer thread and group commit.
 //! - [`store`]: index + archive + high-water marks, kept consistent.
 //! - [`index`], [`directory`], [`archive`], [`dedup`], [`retention`]: the
@@ -40,4 +41,5 @@ pub mod reload;
 pub mod retention;
 pub mod server;
 pub mod store;
+pub mod syslog;
 pub mod writer;

@@ -1,82 +1,195 @@
-//! The listening socket: the one systemd passed (socket activation,
-//! `LISTEN_FDS`/`LISTEN_PID`/`LISTEN_FDNAMES`), or one bound here. With
-//! several sockets the agents' one is named `agents`
-//! (`FileDescriptorName=agents`); see [`choose`]. Called before any thread
-//! is started (it reads and unsets environment variables).
+//! The listening sockets: those systemd passed (socket activation,
+//! `LISTEN_FDS`/`LISTEN_PID`/`LISTEN_FDNAMES`), or those bound here. Each
+//! [`Kind`] of socket is named by its unit's `FileDescriptorName=`; see
+//! [`assign`]. Called before any thread is started (it reads and unsets
+//! environment variables).
 //!
 //! Taking ownership of an inherited descriptor needs `unsafe`
 //! (`OwnedFd::from_raw_fd`); this module is the only place that has it.
 #![allow(unsafe_code)]
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use anyhow::{bail, Context};
 use nix::sys::socket::{getsockopt, sockopt, SockType};
 
-/// Where the listener came from.
+use crate::config::Config;
+
+/// Where a listener came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     Systemd,
     Bound,
 }
 
-/// The inherited listener if systemd passed one, else `addr` bound here.
-pub fn listener(addr: SocketAddr) -> anyhow::Result<(TcpListener, Origin)> {
-    if let Some(listener) = inherited()? {
-        return Ok((listener, Origin::Systemd));
+/// The sockets collectord serves: the one table of their names, and
+/// whether each is a datagram socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// agentd's protocol (PROTOCOL.md), TCP.
+    Agents,
+    /// Syslog, one message per datagram.
+    SyslogUdp,
+    /// Syslog over TCP, RFC 6587 framing.
+    SyslogTcp,
+    /// Reserved for syslog over TLS (RFC 5425): the name is known so that a
+    /// unit passing it gets a clear error, not "unknown name".
+    SyslogTls,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [
+        Kind::Agents,
+        Kind::SyslogUdp,
+        Kind::SyslogTcp,
+        Kind::SyslogTls,
+    ];
+
+    /// Its `FileDescriptorName=`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Agents => "agents",
+            Kind::SyslogUdp => "syslog-udp",
+            Kind::SyslogTcp => "syslog-tcp",
+            Kind::SyslogTls => "syslog-tls",
+        }
     }
-    let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
-    Ok((listener, Origin::Bound))
+
+    fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    fn datagram(self) -> bool {
+        self == Kind::SyslogUdp
+    }
 }
 
 /// The `FileDescriptorName=` of the agents' socket in collectord.socket.
 pub const AGENTS: &str = "agents";
 
-fn inherited() -> anyhow::Result<Option<TcpListener>> {
+/// Every socket collectord serves.
+#[derive(Debug)]
+pub struct Listeners {
+    pub agents: (TcpListener, Origin),
+    pub syslog_udp: Option<(UdpSocket, Origin)>,
+    pub syslog_tcp: Option<(TcpListener, Origin)>,
+}
+
+/// The sockets systemd passed, each in its place, then those the config
+/// asks for and systemd did not pass, bound here. A passed socket
+/// overrides the configured address.
+pub fn listeners(config: &Config) -> anyhow::Result<Listeners> {
+    let mut agents = None;
+    let mut syslog_udp = None;
+    let mut syslog_tcp = None;
+    for (kind, fd) in inherited()? {
+        match kind {
+            Kind::Agents => agents = Some((TcpListener::from(fd), Origin::Systemd)),
+            Kind::SyslogUdp => syslog_udp = Some((UdpSocket::from(fd), Origin::Systemd)),
+            Kind::SyslogTcp => syslog_tcp = Some((TcpListener::from(fd), Origin::Systemd)),
+            Kind::SyslogTls => bail!(
+                "systemd passed a socket named \"syslog-tls\": syslog over TLS (RFC 5425) is not served by this collectord; remove FileDescriptorName=syslog-tls or the unit"
+            ),
+        }
+    }
+    let agents = match agents {
+        Some(a) => a,
+        None => (bind_tcp(config.listen, "listen")?, Origin::Bound),
+    };
+    if syslog_udp.is_none() {
+        if let Some(addr) = config.syslog_udp_addr() {
+            let socket = UdpSocket::bind(addr)
+                .with_context(|| format!("cannot receive syslog on UDP {addr} (syslog-udp)"))?;
+            syslog_udp = Some((socket, Origin::Bound));
+        }
+    }
+    if syslog_tcp.is_none() {
+        if let Some(addr) = config.syslog_tcp_addr() {
+            syslog_tcp = Some((bind_tcp(addr, "syslog-tcp")?, Origin::Bound));
+        }
+    }
+    Ok(Listeners {
+        agents,
+        syslog_udp,
+        syslog_tcp,
+    })
+}
+
+fn bind_tcp(addr: SocketAddr, key: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr} ({key})"))
+}
+
+/// The sockets systemd passed, checked against their kinds.
+fn inherited() -> anyhow::Result<Vec<(Kind, OwnedFd)>> {
     let fds: Vec<(RawFd, String)> = sd_notify::listen_fds_with_names(true)
         .context("cannot read LISTEN_FDS and LISTEN_FDNAMES")?
         .collect();
     let names: Vec<&str> = fds.iter().map(|(_, name)| name.as_str()).collect();
-    let Some(i) = choose(&names)? else {
-        return Ok(None);
-    };
-    let (fd, name) = &fds[i];
-    let fd = *fd;
-    // SAFETY: `sd_notify::listen_fds_with_names` returned `fd` only because
-    // LISTEN_PID names this process: systemd opened it for us and nothing
-    // else in the process owns it. It is taken exactly once, here, before
-    // any other code runs, and LISTEN_FDS is unset so it cannot be taken
-    // again.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    let stream = getsockopt(&owned, sockopt::SockType).map(|t| t == SockType::Stream);
-    let listening = getsockopt(&owned, sockopt::AcceptConn);
-    match (stream, listening) {
-        (Ok(true), Ok(true)) => Ok(Some(TcpListener::from(owned))),
-        _ => bail!("the socket systemd passed as {name:?} (fd {fd}) is not a listening TCP socket"),
+    let kinds = assign(&names)?;
+    let mut out = Vec::with_capacity(fds.len());
+    for ((fd, name), kind) in fds.iter().zip(kinds) {
+        let fd = *fd;
+        // SAFETY: `sd_notify::listen_fds_with_names` returned `fd` only
+        // because LISTEN_PID names this process: systemd opened it for us
+        // and nothing else in the process owns it. It is taken exactly
+        // once, here, before any other code runs, and LISTEN_FDS is unset
+        // so it cannot be taken again.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        let ty = getsockopt(&owned, sockopt::SockType).ok();
+        let ok = if kind.datagram() {
+            ty == Some(SockType::Datagram)
+        } else {
+            ty == Some(SockType::Stream) && getsockopt(&owned, sockopt::AcceptConn) == Ok(true)
+        };
+        if !ok {
+            let want = if kind.datagram() {
+                "a UDP (datagram) socket"
+            } else {
+                "a listening TCP socket"
+            };
+            bail!("the socket systemd passed as {name:?} (fd {fd}) is not {want}");
+        }
+        out.push((kind, owned));
     }
+    Ok(out)
 }
 
-/// Which of the sockets systemd passed (their `LISTEN_FDNAMES`, in fd
-/// order) is the agents' one: the only one, whatever its name; else the one
-/// named [`AGENTS`]. `None` when systemd passed none.
-pub fn choose(names: &[&str]) -> anyhow::Result<Option<usize>> {
-    if names.len() <= 1 {
-        return Ok((!names.is_empty()).then_some(0));
+/// What each of the sockets systemd passed (their `LISTEN_FDNAMES`, in fd
+/// order) is. A single socket with a name that is not a [`Kind`]'s (a
+/// unit written without `FileDescriptorName=`, named after the unit) is
+/// the agents' one, as before syslog; otherwise every name must be a
+/// kind's, each at most once.
+pub fn assign(names: &[&str]) -> anyhow::Result<Vec<Kind>> {
+    if let [only] = names {
+        return Ok(vec![Kind::from_name(only).unwrap_or(Kind::Agents)]);
     }
-    let mut agents = names.iter().enumerate().filter(|(_, n)| **n == AGENTS);
-    match (agents.next(), agents.next()) {
-        (Some((i, _)), None) => Ok(Some(i)),
-        (Some(_), Some(_)) => bail!(
-            "systemd passed more than one socket named {AGENTS:?} ({}); give the others other FileDescriptorName= values",
-            names.join(", ")
-        ),
-        (None, _) => bail!(
-            "systemd passed {} sockets ({}) and none is named {AGENTS:?}; set FileDescriptorName={AGENTS} on the agents' socket",
-            names.len(),
-            names.join(", ")
-        ),
+    let known = || {
+        Kind::ALL
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut kinds = Vec::with_capacity(names.len());
+    for name in names {
+        let Some(kind) = Kind::from_name(name) else {
+            bail!(
+                "systemd passed {} sockets ({}) and {name:?} is not a name collectord knows ({}); set FileDescriptorName={AGENTS} on the agents' socket and the syslog ones' names on theirs",
+                names.len(),
+                names.join(", "),
+                known()
+            );
+        };
+        if kinds.contains(&kind) {
+            bail!(
+                "systemd passed more than one socket named {name:?} ({}); give the others other FileDescriptorName= values",
+                names.join(", ")
+            );
+        }
+        kinds.push(kind);
     }
+    Ok(kinds)
 }
 
 #[cfg(test)]
@@ -87,31 +200,45 @@ mod tests {
     fn one_socket_is_used_whatever_its_name() {
         // A socket unit written without FileDescriptorName= (named after the
         // unit, or "unknown") must keep working.
-        assert_eq!(choose(&[]).unwrap(), None);
-        assert_eq!(choose(&["collectord.socket"]).unwrap(), Some(0));
-        assert_eq!(choose(&["unknown"]).unwrap(), Some(0));
+        assert_eq!(assign(&[]).unwrap(), []);
+        assert_eq!(assign(&["collectord.socket"]).unwrap(), [Kind::Agents]);
+        assert_eq!(assign(&["unknown"]).unwrap(), [Kind::Agents]);
     }
 
     #[test]
-    fn among_several_the_one_named_agents() {
+    fn a_single_syslog_socket_is_syslog() {
+        // collectord-syslog-udp.socket enabled without collectord.socket:
+        // the agents' port is bound from the config, and the syslog socket
+        // must not be served as the agents' one.
+        assert_eq!(assign(&["syslog-udp"]).unwrap(), [Kind::SyslogUdp]);
+        assert_eq!(assign(&["syslog-tcp"]).unwrap(), [Kind::SyslogTcp]);
+    }
+
+    #[test]
+    fn among_several_each_by_its_name() {
         // With syslog listeners beside it, agents must not be served on the
         // syslog port because it came first.
         assert_eq!(
-            choose(&["syslog-udp", "agents", "syslog-tcp"]).unwrap(),
-            Some(1)
+            assign(&["syslog-udp", "agents", "syslog-tcp"]).unwrap(),
+            [Kind::SyslogUdp, Kind::Agents, Kind::SyslogTcp]
+        );
+        assert_eq!(
+            assign(&["syslog-tcp", "syslog-udp"]).unwrap(),
+            [Kind::SyslogTcp, Kind::SyslogUdp]
         );
     }
 
     #[test]
-    fn several_without_agents_is_an_error_naming_them() {
-        // An operator must learn which names systemd passed and which one
-        // is wanted, not see collectord serve the wrong socket.
-        let err = choose(&["syslog-udp", "collectord.socket"])
+    fn an_unknown_name_among_several_is_an_error_naming_it() {
+        // An operator must learn which names systemd passed and which are
+        // wanted, not see collectord serve the wrong socket.
+        let err = assign(&["syslog-udp", "collectord.socket"])
             .unwrap_err()
             .to_string();
         assert!(err.contains("syslog-udp, collectord.socket"), "{err}");
+        assert!(err.contains("\"collectord.socket\" is not a name"), "{err}");
         assert!(err.contains("FileDescriptorName=agents"), "{err}");
-        let err = choose(&["agents", "agents"]).unwrap_err().to_string();
+        let err = assign(&["agents", "agents"]).unwrap_err().to_string();
         assert!(err.contains("more than one"), "{err}");
     }
 }

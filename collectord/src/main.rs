@@ -50,7 +50,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     log::init();
-    // Inherit or bind the socket before any thread starts.
-    let (listener, origin) = listen::listener(config.listen)?;
-    daemon::run(config, source, listener, origin)
+    // Inherit or bind the sockets before any thread starts.
+    let listeners = listen::listeners(&config)?;
+    daemon::run(config, source, listeners)
 }

@@ -19,6 +19,10 @@ pub struct Stats {
     pub last_commit_ms: AtomicI64,
     /// Anomalies the detectors opened since start.
     pub anomalies: AtomicU64,
+    /// Syslog TCP connections open.
+    pub syslog_connections: AtomicU64,
+    /// Syslog UDP messages dropped by `syslog-rate-limit` since start.
+    pub syslog_dropped: AtomicU64,
 }
 
 fn send(states: &[NotifyState<'_>]) {
@@ -63,7 +67,16 @@ pub fn status_text(stats: &Stats, lines_per_sec: u64, now_ms: i64) -> String {
     let plural = if agents == 1 { "" } else { "s" };
     let anomalies = stats.anomalies.load(Ordering::Relaxed);
     let a_plural = if anomalies == 1 { "y" } else { "ies" };
-    format!("{agents} agent{plural} connected, {lines_per_sec} lines/s, {commit}, {anomalies} anomal{a_plural}")
+    let mut text = format!("{agents} agent{plural} connected, {lines_per_sec} lines/s, {commit}, {anomalies} anomal{a_plural}");
+    let syslog = stats.syslog_connections.load(Ordering::Relaxed);
+    let dropped = stats.syslog_dropped.load(Ordering::Relaxed);
+    if syslog > 0 || dropped > 0 {
+        text.push_str(&format!(
+            ", {syslog} syslog connection{}, {dropped} syslog UDP messages dropped by the rate limit",
+            if syslog == 1 { "" } else { "s" }
+        ));
+    }
+    text
 }
 
 /// WATCHDOG=1 from the writer loop, at half the interval systemd asked for.

@@ -17,6 +17,9 @@
 //!   already open keep the limits they were accepted with (their WELCOME
 //!   told the agent its window and frame size) until the agent reconnects;
 //!   a lower `max-connections` refuses new agents until enough have left.
+//! - `syslog-max-message-bytes`, `syslog-max-connections`,
+//!   `syslog-rate-limit`: for syslog TCP connections accepted from then on
+//!   (the same rule), and for the UDP listener at once.
 
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -104,6 +107,19 @@ pub const KEYS: &[Key] = &[
     key("line-forest-alerts", Live, |a, b| {
         a.line_forest_alerts != b.line_forest_alerts
     }),
+    // Bound (or inherited) with the agents' socket, before any thread.
+    key("syslog-udp", Restart, |a, b| a.syslog_udp != b.syslog_udp),
+    key("syslog-tcp", Restart, |a, b| a.syslog_tcp != b.syslog_tcp),
+    // Sent to the syslog listeners with the agents' limits.
+    key("syslog-max-message-bytes", Live, |a, b| {
+        a.syslog_max_message_bytes != b.syslog_max_message_bytes
+    }),
+    key("syslog-max-connections", Live, |a, b| {
+        a.syslog_max_connections != b.syslog_max_connections
+    }),
+    key("syslog-rate-limit", Live, |a, b| {
+        a.syslog_rate_limit != b.syslog_rate_limit
+    }),
 ];
 
 /// The keys whose values differ between `old` and `new`, in [`KEYS`] order.
@@ -128,6 +144,7 @@ pub struct Reloader {
     current: Config,
     limits: watch::Sender<Limits>,
     writer: watch::Sender<WriterOptions>,
+    syslog: watch::Sender<crate::syslog::Limits>,
 }
 
 impl Reloader {
@@ -138,6 +155,7 @@ impl Reloader {
         config: Config,
         limits: watch::Sender<Limits>,
         writer: watch::Sender<WriterOptions>,
+        syslog: watch::Sender<crate::syslog::Limits>,
     ) -> Reloader {
         Reloader {
             source,
@@ -145,6 +163,7 @@ impl Reloader {
             current: config,
             limits,
             writer,
+            syslog,
         }
     }
 
@@ -178,6 +197,12 @@ impl Reloader {
         self.limits.send_if_modified(|old| {
             let modified = *old != limits;
             *old = limits;
+            modified
+        });
+        let syslog = crate::syslog::Limits::from_config(&new);
+        self.syslog.send_if_modified(|old| {
+            let modified = *old != syslog;
+            *old = syslog;
             modified
         });
         let writer = WriterOptions::from_config(&new);
@@ -249,6 +274,14 @@ mod tests {
             ("idle-timeout-ms = 1", "idle-timeout-ms"),
             ("writer-memory-mb = 64", "writer-memory-mb"),
             ("writer-threads = 2", "writer-threads"),
+            ("syslog-udp = \"127.0.0.1:1\"", "syslog-udp"),
+            ("syslog-tcp = \"127.0.0.1:1\"", "syslog-tcp"),
+            (
+                "syslog-max-message-bytes = 1000",
+                "syslog-max-message-bytes",
+            ),
+            ("syslog-max-connections = 1", "syslog-max-connections"),
+            ("syslog-rate-limit = 1", "syslog-rate-limit"),
         ] {
             let new = Config::parse(text, Path::new("c.toml")).unwrap();
             assert_eq!(names(changed(&base, &new)), key, "{text}");
@@ -265,7 +298,14 @@ mod tests {
             .collect();
         assert_eq!(
             restart,
-            ["listen", "data-dir", "writer-memory-mb", "writer-threads"]
+            [
+                "listen",
+                "data-dir",
+                "writer-memory-mb",
+                "writer-threads",
+                "syslog-udp",
+                "syslog-tcp"
+            ]
         );
     }
 
@@ -288,8 +328,9 @@ mod tests {
         let config = source.load().unwrap();
         let (limits, limits_rx) = watch::channel(Limits::from_config(&config));
         let (writer, writer_rx) = watch::channel(WriterOptions::from_config(&config));
+        let (syslog, _) = watch::channel(crate::syslog::Limits::from_config(&config));
         (
-            Reloader::new(source, config, limits, writer),
+            Reloader::new(source, config, limits, writer, syslog),
             limits_rx,
             writer_rx,
         )

@@ -310,7 +310,7 @@ mod tests {
         send(&mut s, &batch(3)).await;
         let b1 = server.batches.recv().await.unwrap();
         let b2 = server.batches.recv().await.unwrap();
-        assert_eq!(b1.peer.agent_id, "agent-1");
+        assert!(matches!(&b1.sent_by, crate::writer::SentBy::Agent(p) if p.agent_id == "agent-1"));
         // Window 2: the third batch is not read while two are unacknowledged.
         assert!(server.batches.try_recv().is_err());
         b2.done.send(()).unwrap();

@@ -147,7 +147,8 @@ impl Store {
         streams: Vec<WireStream>,
     ) -> anyhow::Result<u64> {
         let day = day_of(receive_time_ms);
-        let marks = self.marks.agent(&peer.agent_id);
+        // Taken out while lines are kept, put back below.
+        let mut marks = std::mem::take(self.marks.agent(&peer.agent_id));
         let mut stored = 0;
         for stream in streams {
             let origin = Origin {
@@ -178,14 +179,7 @@ impl Store {
                         )
                     }
                 };
-                let mut record = Record::from_line(&origin, offset, flags, line);
-                if let Some(d) = &mut self.detector {
-                    d.observe(&mut record)?;
-                }
-                let doc = self.schema.document_unplaced(&record);
-                self.archive
-                    .append(day, kind_key(&record), &record.raw, doc)
-                    .context("cannot buffer archive lines")?;
+                self.keep(&origin, day, offset, flags, line)?;
                 hwm = hwm.max(Some(end));
                 stored += 1;
             }
@@ -199,9 +193,68 @@ impl Store {
                 );
             }
         }
+        *self.marks.agent(&peer.agent_id) = marks;
         self.add_placed()?;
         self.dirty = true;
         Ok(stored)
+    }
+
+    /// Stores every line of a batch of syslog messages, `streams[i]` from
+    /// `peers[i]`; returns how many. Syslog senders never re-send, so there
+    /// is no deduplication and no mark: the commit payload stays the
+    /// agents' alone.
+    pub fn add_syslog(
+        &mut self,
+        peers: &[std::sync::Arc<Peer>],
+        receive_time_ms: i64,
+        streams: Vec<WireStream>,
+    ) -> anyhow::Result<u64> {
+        anyhow::ensure!(
+            peers.len() == streams.len(),
+            "a syslog batch has {} streams but {} senders",
+            streams.len(),
+            peers.len()
+        );
+        let day = day_of(receive_time_ms);
+        let mut stored = 0;
+        for (peer, stream) in peers.iter().zip(streams) {
+            let origin = Origin {
+                agent: &peer.agent_id,
+                host: &peer.host,
+                path: &stream.path,
+                stream: stream.stream_id,
+                utc_offset_secs: peer.utc_offset_secs,
+                receive_time_ms,
+            };
+            for record in stream.records {
+                self.keep(&origin, day, record.offset, record.flags, record.line)?;
+                stored += 1;
+            }
+        }
+        self.add_placed()?;
+        self.dirty = true;
+        Ok(stored)
+    }
+
+    /// Parses one line, runs the detectors on it and buffers it for the
+    /// archive (its document follows once the archive places it).
+    fn keep(
+        &mut self,
+        origin: &Origin<'_>,
+        day: i64,
+        offset: u64,
+        flags: u8,
+        line: Vec<u8>,
+    ) -> anyhow::Result<()> {
+        let mut record = Record::from_line(origin, offset, flags, line);
+        if let Some(d) = &mut self.detector {
+            d.observe(&mut record)?;
+        }
+        let doc = self.schema.document_unplaced(&record);
+        self.archive
+            .append(day, kind_key(&record), &record.raw, doc)
+            .context("cannot buffer archive lines")?;
+        Ok(())
     }
 
     /// Adds the documents of the lines the archive placed, in the order

@@ -46,9 +46,20 @@ const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 /// inside `commit-interval`.
 const MIN_COMMIT_GAP: Duration = Duration::from_millis(100);
 
-/// One decoded BATCH on its way to the writer.
+/// Who sent a batch, and so how it is stored.
+pub enum SentBy {
+    /// An agent, which re-sends what was not acknowledged: its lines go
+    /// through the high-water marks (`dedup`), which the commit saves.
+    Agent(Arc<Peer>),
+    /// Syslog senders, one per stream (`streams[i]` from `peers[i]`):
+    /// nothing is ever re-sent, so no dedup and no marks.
+    Syslog(Vec<Arc<Peer>>),
+}
+
+/// One decoded BATCH (or a group of syslog messages) on its way to the
+/// writer.
 pub struct Batch {
-    pub peer: Arc<Peer>,
+    pub sent_by: SentBy,
     /// The collector's clock when the batch was read, ms since the epoch.
     pub receive_time_ms: i64,
     pub streams: Vec<WireStream>,
@@ -161,7 +172,12 @@ pub fn run(
         let mut closed = false;
         let mut next = Some(first);
         while let Some(batch) = next.take() {
-            lines += store.add(&batch.peer, batch.receive_time_ms, batch.streams)?;
+            lines += match &batch.sent_by {
+                SentBy::Agent(peer) => store.add(peer, batch.receive_time_ms, batch.streams)?,
+                SentBy::Syslog(peers) => {
+                    store.add_syslog(peers, batch.receive_time_ms, batch.streams)?
+                }
+            };
             done.push(batch.done);
             watchdog.tick();
             if started.elapsed() >= options.commit_interval {
@@ -256,7 +272,7 @@ mod tests {
         }];
         (
             Batch {
-                peer: peer.clone(),
+                sent_by: SentBy::Agent(peer.clone()),
                 receive_time_ms: now_ms(),
                 streams,
                 done,

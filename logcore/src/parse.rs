@@ -105,10 +105,21 @@ fn parse_syslog(
         Some(ProcId::Name(name)) => name.parse().ok(),
         None => None,
     };
+    let mut host = msg.hostname.filter(|h| !h.is_empty());
+    let mut program = msg.appname.filter(|a| !a.is_empty());
+    // RFC 3164 without a host name and a tag without a pid (`<13>Nov 25
+    // 08:00:02 app: text`, what a program logging to /dev/log sends and a
+    // relay may forward as is): syslog_loose takes the tag for the host.
+    // A word ending in `:` is a tag; a host name never has one.
+    if let (syslog_loose::Protocol::RFC3164, Some(h), None) = (&msg.protocol, host, program) {
+        if line.contains(&format!(" {h}: ")) || line.ends_with(&format!(" {h}:")) {
+            (host, program) = (None, Some(h));
+        }
+    }
     Some(Parsed {
         time_ms: Some(time.timestamp_millis()),
-        host: msg.hostname.filter(|h| !h.is_empty()),
-        program: msg.appname.filter(|a| !a.is_empty()),
+        host,
+        program,
         pid,
         facility: msg.facility.map(|f| f as u8),
         severity: msg.severity.map(|s| s as u8),
@@ -401,5 +412,102 @@ mod tests {
             assert_eq!(p.message, line);
             assert_eq!(p.time_ms, None);
         }
+    }
+}
+
+/// The shapes real senders put on the wire (issue 6), as received by
+/// collectord's syslog listeners.
+#[cfg(test)]
+mod real_senders {
+    use super::*;
+
+    const RECV: i64 = 1_795_558_965_000;
+
+    #[test]
+    fn logger_rfc3164_over_the_network_has_host_program_pid() {
+        // logger --tcp/--udp --rfc3164 -t app3 --id=16934
+        let p = parse_line("<156>Nov 25 09:32:59 vm app3[16934]: hello 3164", RECV, 0);
+        assert_eq!(
+            (p.host, p.program, p.pid),
+            (Some("vm"), Some("app3"), Some(16934))
+        );
+        assert_eq!((p.facility, p.severity), (Some(19), Some(4)));
+        assert_eq!(p.message, "hello 3164");
+    }
+
+    #[test]
+    fn rfc3164_without_host_name_has_no_host() {
+        // What a program writes to /dev/log, relayed as is: the tag must not
+        // become the host (collectord then uses the sender's address).
+        let p = parse_line("<13>Nov 25 08:00:02 udpapp: no host udp", RECV, 0);
+        assert_eq!((p.host, p.program, p.pid), (None, Some("udpapp"), None));
+        assert_eq!(p.message, "no host udp");
+        let p = parse_line("<13>Nov 25 08:00:00 trapapp[77]: no host here", RECV, 0);
+        assert_eq!(
+            (p.host, p.program, p.pid),
+            (None, Some("trapapp"), Some(77))
+        );
+        assert_eq!(p.message, "no host here");
+        // With a host name and a tag, the host stays.
+        let p = parse_line("<13>Nov 25 08:00:00 web1 cron: tick", RECV, 0);
+        assert_eq!((p.host, p.program), (Some("web1"), Some("cron")));
+    }
+
+    #[test]
+    fn logger_rfc5424_with_time_quality() {
+        // logger --rfc5424: structured data before MSG.
+        let p = parse_line("<156>1 2026-11-25T09:32:59.707739+00:00 vm app1 16932 - [timeQuality tzKnown=\"1\" isSynced=\"0\"] hello rfc5424", RECV, 0);
+        assert_eq!(
+            (p.host, p.program, p.pid),
+            (Some("vm"), Some("app1"), Some(16932))
+        );
+        assert_eq!(p.message, "hello rfc5424");
+    }
+
+    #[test]
+    fn rsyslog_syslog_protocol23_format_has_no_leading_space() {
+        // RSYSLOG_SyslogProtocol23Format: `%msg%` keeps the space after the
+        // tag's colon, so two spaces follow the structured data.
+        let p = parse_line(
+            "<14>1 2026-11-25T09:00:00.123456+00:00 rsyslog-test numapp 4242 - -  line x",
+            RECV,
+            0,
+        );
+        assert_eq!(
+            (p.host, p.program, p.pid),
+            (Some("rsyslog-test"), Some("numapp"), Some(4242))
+        );
+        assert_eq!(p.time_ms, Some(1_795_597_200_123));
+        assert_eq!(p.message, "line x");
+    }
+
+    #[test]
+    fn rsyslog_traditional_forward_format() {
+        // omfwd's default template (RSYSLOG_TraditionalForwardFormat).
+        let p = parse_line(
+            "<14>Nov 25 09:00:00 rsyslog-test numapp[4242]: line x",
+            RECV,
+            0,
+        );
+        assert_eq!(
+            (p.host, p.program, p.pid),
+            (Some("rsyslog-test"), Some("numapp"), Some(4242))
+        );
+        assert_eq!(p.message, "line x");
+    }
+
+    #[test]
+    fn syslog_ng_syslog_driver_with_meta_sequence_id() {
+        // syslog-ng's syslog() driver adds [meta sequenceId="N"].
+        let p = parse_line(
+            "<14>1 2026-11-25T09:00:00+00:00 vm numapp 4242 - [meta sequenceId=\"1\"] line x",
+            RECV,
+            0,
+        );
+        assert_eq!(
+            (p.host, p.program, p.pid),
+            (Some("vm"), Some("numapp"), Some(4242))
+        );
+        assert_eq!(p.message, "line x");
     }
 }

@@ -220,6 +220,26 @@ impl Collector {
         }
     }
 
+    /// The address of a syslog listener (`syslog-udp` or `syslog-tcp`), from
+    /// the line collectord prints for it after `listening on`: call in the
+    /// order collectord prints them (UDP first), for the listeners the
+    /// config turned on.
+    pub fn announced(&mut self, name: &str) -> SocketAddr {
+        let mut line = String::new();
+        self._stdout
+            .read_line(&mut line)
+            .expect("read collectord stdout");
+        line.trim()
+            .strip_prefix(&format!("{name} on "))
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "collectord did not say where {name} is (got {line:?}); its log:\n{}",
+                    self.log()
+                )
+            })
+    }
+
     /// Rewrites the config file as [`Collector::start`] wrote it, with
     /// `extra` instead (for a reload).
     pub fn write_config(&self, extra: &str) {
