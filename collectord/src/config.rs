@@ -56,6 +56,14 @@ pub struct Config {
     pub detect_max_keys: u32,
     /// Alert on lines the per-line forest scores -1.
     pub line_forest_alerts: bool,
+    /// PEM certificate chain of the agents' listener; empty: no TLS.
+    pub tls_cert: PathBuf,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: PathBuf,
+    /// PEM CA that must sign every agent's client certificate; empty: none asked.
+    pub tls_client_ca: PathBuf,
+    /// Names a client certificate may have; empty: any the CA signed.
+    pub tls_allow_agents: Vec<String>,
 }
 
 impl Default for Config {
@@ -80,6 +88,10 @@ impl Default for Config {
             session_idle_secs: 1800,
             detect_max_keys: 100_000,
             line_forest_alerts: false,
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
+            tls_client_ca: PathBuf::new(),
+            tls_allow_agents: Vec::new(),
         }
     }
 }

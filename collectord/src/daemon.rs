@@ -23,6 +23,7 @@ use crate::notify::{self, Stats};
 use crate::reload::Reloader;
 use crate::retention::Policy;
 use crate::store::{Store, StoreOptions};
+use crate::tls::ServerTls;
 use crate::writer::{self, now_ms, WriterOptions};
 use crate::{listen, server};
 
@@ -34,6 +35,7 @@ const STATUS_EVERY: Duration = Duration::from_secs(5);
 pub fn run(
     config: Config,
     source: Source,
+    tls: Option<Arc<ServerTls>>,
     listener: StdListener,
     origin: listen::Origin,
 ) -> anyhow::Result<()> {
@@ -76,7 +78,9 @@ pub fn run(
         .build()
         .context("cannot start the tokio runtime")?;
     let (limits, limits_rx) = watch::channel(Limits::from_config(&config));
-    let mut reloader = Reloader::new(source, config, limits, writer_options);
+    let tls_on = tls.is_some();
+    let (tls, tls_rx) = watch::channel(tls);
+    let mut reloader = Reloader::new(source, config, limits, writer_options, tls);
     let served = runtime.block_on(async {
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -90,7 +94,7 @@ pub fn run(
         });
         tokio::spawn(status_loop(stats.clone()));
 
-        info!(addr = %local_addr, from = ?origin, "Listening.");
+        info!(addr = %local_addr, from = ?origin, tls = tls_on, "Listening.");
         announce(local_addr);
         notify::ready();
 
@@ -106,6 +110,7 @@ pub fn run(
             limits: limits_rx,
             queue: queue_tx,
             stats,
+            tls: tls_rx,
         };
         server::run(listener, shared, shutdown).await;
         Ok::<(), std::io::Error>(())

@@ -21,6 +21,7 @@
 //! - [`daemon`]: wires it all together.
 
 pub mod archive;
+pub mod ca;
 pub mod cli;
 pub mod close;
 pub mod config;
@@ -40,4 +41,5 @@ pub mod reload;
 pub mod retention;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod writer;

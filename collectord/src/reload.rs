@@ -12,11 +12,17 @@
 //! - `retention-days`, `retention-bytes`: the writer applies the new policy
 //!   at once (deleting what it no longer keeps), then hourly as before.
 //! - `commit-interval-ms`: from the writer's next group of batches.
+//! - `tls-cert`, `tls-key`, `tls-client-ca`, `tls-allow-agents`: the
+//!   files are read again at every reload, changed or not, and new
+//!   connections get the new TLS config; a file that cannot be used makes
+//!   the reload fail as an invalid config file does (nothing changes).
 //! - `max-connections`, `max-frame-bytes`, `window`, `frame-timeout-ms`,
 //!   `idle-timeout-ms`: for connections accepted from then on. Connections
 //!   already open keep the limits they were accepted with (their WELCOME
 //!   told the agent its window and frame size) until the agent reconnects;
 //!   a lower `max-connections` refuses new agents until enough have left.
+
+use std::sync::Arc;
 
 use tokio::sync::watch;
 use tracing::{error, info, warn};
@@ -24,6 +30,7 @@ use tracing::{error, info, warn};
 use crate::config::{Config, Source};
 use crate::connection::Limits;
 use crate::notify;
+use crate::tls::ServerTls;
 use crate::writer::WriterOptions;
 
 /// When a new value of a key takes effect: the same type the key
@@ -104,6 +111,15 @@ pub const KEYS: &[Key] = &[
     key("line-forest-alerts", Live, |a, b| {
         a.line_forest_alerts != b.line_forest_alerts
     }),
+    // The files are read again at every reload, changed or not.
+    key("tls-cert", Live, |a, b| a.tls_cert != b.tls_cert),
+    key("tls-key", Live, |a, b| a.tls_key != b.tls_key),
+    key("tls-client-ca", Live, |a, b| {
+        a.tls_client_ca != b.tls_client_ca
+    }),
+    key("tls-allow-agents", Live, |a, b| {
+        a.tls_allow_agents != b.tls_allow_agents
+    }),
 ];
 
 /// The keys whose values differ between `old` and `new`, in [`KEYS`] order.
@@ -128,6 +144,8 @@ pub struct Reloader {
     current: Config,
     limits: watch::Sender<Limits>,
     writer: watch::Sender<WriterOptions>,
+    /// The agents' listener's TLS, from the files read at the last reload.
+    tls: watch::Sender<Option<Arc<ServerTls>>>,
 }
 
 impl Reloader {
@@ -138,6 +156,7 @@ impl Reloader {
         config: Config,
         limits: watch::Sender<Limits>,
         writer: watch::Sender<WriterOptions>,
+        tls: watch::Sender<Option<Arc<ServerTls>>>,
     ) -> Reloader {
         Reloader {
             source,
@@ -145,6 +164,7 @@ impl Reloader {
             current: config,
             limits,
             writer,
+            tls,
         }
     }
 
@@ -152,8 +172,17 @@ impl Reloader {
     /// file, keeps everything as it is.
     pub fn reload(&mut self) {
         notify::reloading();
-        match self.source.load() {
-            Ok(config) => self.apply(config),
+        // The TLS files are read again even when no key changed: a renewed
+        // certificate is the usual reason for a reload.
+        let loaded = self.source.load().and_then(|config| {
+            let tls = ServerTls::load(&config, self.source.path())?;
+            Ok((config, tls))
+        });
+        match loaded {
+            Ok((config, tls)) => {
+                self.tls.send_replace(tls);
+                self.apply(config)
+            }
             Err(e) => error!(
                 error = %e,
                 "Cannot reload; keeping the running configuration."
@@ -288,8 +317,9 @@ mod tests {
         let config = source.load().unwrap();
         let (limits, limits_rx) = watch::channel(Limits::from_config(&config));
         let (writer, writer_rx) = watch::channel(WriterOptions::from_config(&config));
+        let (tls, _) = watch::channel(None);
         (
-            Reloader::new(source, config, limits, writer),
+            Reloader::new(source, config, limits, writer, tls),
             limits_rx,
             writer_rx,
         )
