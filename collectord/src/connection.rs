@@ -108,10 +108,11 @@ pub async fn serve(
         let conn = Connection::new(stream, addr, &limits, accepted);
         return conn.serve(&shared, &limits, shutdown, slot, None).await;
     };
+    let mut tcp = stream;
     let started = tokio::select! {
         biased;
-        _ = shutdown.recv() => Err((Close::Shutdown, None)),
-        r = start_tls(stream, &tls, accepted, limits.frame_timeout) => r,
+        _ = shutdown.recv() => Err(Close::Shutdown),
+        r = start_tls(&mut tcp, &tls, accepted, limits.frame_timeout) => r,
     };
     match started {
         Ok(stream) => {
@@ -127,50 +128,49 @@ pub async fn serve(
             conn.serve(&shared, &limits, shutdown, slot, Some(identity))
                 .await;
         }
-        Err((reason, plain)) => {
+        Err(reason) => {
             reason.log(addr, None);
             drop(slot);
-            if let Some(plain) = plain {
-                Connection::new(plain, addr, &limits, accepted)
-                    .close(&reason)
-                    .await;
-            }
+            // An ERROR in plaintext for an agent with TLS off; otherwise the
+            // alert rustls sent, kept from a reset by the same linger.
+            Connection::new(&mut tcp, addr, &limits, accepted)
+                .close(&reason)
+                .await;
         }
     }
 }
 
 /// The TLS handshake, within `limit` of `accepted`. A connection whose
 /// first byte is not a TLS handshake record is not TLS: its first bytes
-/// say whether it is a logq agent with TLS off. On failure, the plain
-/// stream comes back when an ERROR frame in plaintext can help the peer.
-async fn start_tls(
-    stream: TcpStream,
+/// say whether it is a logq agent with TLS off.
+async fn start_tls<'a>(
+    stream: &'a mut TcpStream,
     tls: &ServerTls,
     accepted: Instant,
     limit: Duration,
-) -> Result<TlsStream<TcpStream>, (Close, Option<TcpStream>)> {
+) -> Result<TlsStream<&'a mut TcpStream>, Close> {
     let deadline = accepted + limit;
     let timed_out =
         || Close::Handshake(format!("no TLS handshake within {} ms", limit.as_millis()));
     let mut first = [0u8; 1];
     match timeout_at(deadline, stream.peek(&mut first)).await {
-        Err(_) => return Err((timed_out(), None)),
-        Ok(Err(e)) => return Err((Close::Io(e), None)),
-        Ok(Ok(0)) => return Err((Close::PeerClosed, None)),
+        Err(_) => return Err(timed_out()),
+        Ok(Err(e)) => return Err(Close::Io(e)),
+        Ok(Ok(0)) => return Err(Close::PeerClosed),
         Ok(Ok(_)) if tls::first_bytes(&first) == FirstBytes::Tls => {}
         Ok(Ok(_)) => return Err(not_tls(stream, deadline).await),
     }
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
     match timeout_at(deadline, acceptor.accept(stream)).await {
-        Err(_) => Err((timed_out(), None)),
+        Err(_) => Err(timed_out()),
         Ok(Ok(stream)) => Ok(stream),
-        Ok(Err(e)) => Err((Close::Handshake(tls.describe(&e)), None)),
+        Ok(Err(e)) => Err(Close::Handshake(tls.describe(&e))),
     }
 }
 
 /// A connection to the TLS port that does not start with TLS: reads up
 /// to a HELLO's first 9 bytes to say what it is.
-async fn not_tls(mut stream: TcpStream, deadline: Instant) -> (Close, Option<TcpStream>) {
+async fn not_tls(stream: &mut TcpStream, deadline: Instant) -> Close {
     let mut buf = Vec::with_capacity(16);
     while tls::first_bytes(&buf) == FirstBytes::Unknown {
         match timeout_at(deadline, stream.read_buf(&mut buf)).await {
@@ -180,7 +180,7 @@ async fn not_tls(mut stream: TcpStream, deadline: Instant) -> (Close, Option<Tcp
     }
     let hello = tls::first_bytes(&buf) == FirstBytes::PlainHello;
     buf.truncate(16);
-    (Close::NotTls { hello, first: buf }, Some(stream))
+    Close::NotTls { hello, first: buf }
 }
 
 /// Refuses a connection over the limit with ERROR BUSY (over TLS when the
@@ -190,19 +190,16 @@ pub async fn refuse_busy(stream: TcpStream, addr: SocketAddr, shared: Arc<Shared
     reason.log(addr, None);
     let accepted = Instant::now();
     let tls = shared.tls.borrow().clone();
-    match tls {
-        None => {
-            Connection::new(stream, addr, &limits, accepted)
-                .close(&reason)
-                .await
-        }
-        Some(tls) => {
-            if let Ok(stream) = start_tls(stream, &tls, accepted, limits.frame_timeout).await {
-                Connection::new(stream, addr, &limits, accepted)
-                    .close(&reason)
-                    .await;
-            }
-        }
+    let Some(tls) = tls else {
+        return Connection::new(stream, addr, &limits, accepted)
+            .close(&reason)
+            .await;
+    };
+    let mut tcp = stream;
+    if let Ok(stream) = start_tls(&mut tcp, &tls, accepted, limits.frame_timeout).await {
+        Connection::new(stream, addr, &limits, accepted)
+            .close(&reason)
+            .await;
     }
 }
 
@@ -483,14 +480,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Sends the ERROR frame `reason` calls for, then closes: write side
     /// first, then unread input is drained for a moment so that the peer
-    /// gets the frame rather than a reset.
+    /// gets the frame (or a failed handshake's TLS alert) rather than a
+    /// reset.
     async fn close(mut self, reason: &Close) {
-        let Some((code, message)) = reason.error_frame() else {
-            return;
-        };
         let mut out = Vec::new();
-        if (Frame::Error { code, message }).encode(&mut out).is_err() {
-            return;
+        match reason.error_frame() {
+            Some((code, message)) => {
+                if (Frame::Error { code, message }).encode(&mut out).is_err() {
+                    return;
+                }
+            }
+            None if matches!(reason, Close::Handshake(_)) => {}
+            None => return,
         }
         let linger = async {
             self.stream.write_all(&out).await?;

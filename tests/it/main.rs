@@ -11,4 +11,5 @@ mod output;
 mod patterns;
 mod query;
 mod reload;
+mod tls;
 mod writer;
