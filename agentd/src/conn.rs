@@ -194,9 +194,11 @@ impl Connection {
                 max_frame,
                 window,
             } if version == VERSION => (max_frame, window),
-            Frame::Welcome { version, .. } => return Err(format!(
+            Frame::Welcome { version, .. } => {
+                return Err(format!(
                 "collector {peer} speaks protocol version {version}, this agent speaks {VERSION}"
-            )),
+            ))
+            }
             Frame::Error { code, message } => {
                 return Err(format!(
                     "collector {peer} refused the connection (code {code}): {message}"
