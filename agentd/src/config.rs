@@ -475,6 +475,30 @@ mod tests {
     }
 
     #[test]
+    fn half_a_tls_setup_names_the_missing_key() {
+        // tls = true without a CA cannot verify the collector; a CA without
+        // tls = true would silently ship in plaintext.
+        assert!(error("tls = true").contains("`tls-ca`"));
+        assert!(error("tls-ca = \"/etc/agentd/ca.crt\"").contains("`tls` is false"));
+        let missing = error("tls = true\ntls-ca = \"/nonexistent/ca.crt\"");
+        assert!(
+            missing.contains("/nonexistent/ca.crt") && missing.contains("tls-ca"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn the_server_name_is_the_collectors_host_unless_set() {
+        let mut c = Config::default();
+        c.collector = "logs.example.com:5170".into();
+        assert_eq!(c.tls_server_name(), "logs.example.com");
+        c.collector = "[2001:db8::1]:5170".into();
+        assert_eq!(c.tls_server_name(), "2001:db8::1");
+        c.tls_server_name = "collector.internal".into();
+        assert_eq!(c.tls_server_name(), "collector.internal");
+    }
+
+    #[test]
     fn missing_default_file_means_defaults_but_missing_explicit_file_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("agentd.toml");

@@ -278,6 +278,10 @@ mod tests {
             ("idle-timeout-ms = 1", "idle-timeout-ms"),
             ("writer-memory-mb = 64", "writer-memory-mb"),
             ("writer-threads = 2", "writer-threads"),
+            ("tls-cert = \"/c\"", "tls-cert"),
+            ("tls-key = \"/k\"", "tls-key"),
+            ("tls-client-ca = \"/ca\"", "tls-client-ca"),
+            ("tls-allow-agents = [\"web1\"]", "tls-allow-agents"),
         ] {
             let new = Config::parse(text, Path::new("c.toml")).unwrap();
             assert_eq!(names(changed(&base, &new)), key, "{text}");
