@@ -489,8 +489,10 @@ mod tests {
 
     #[test]
     fn the_server_name_is_the_collectors_host_unless_set() {
-        let mut c = Config::default();
-        c.collector = "logs.example.com:5170".into();
+        let mut c = Config {
+            collector: "logs.example.com:5170".into(),
+            ..Config::default()
+        };
         assert_eq!(c.tls_server_name(), "logs.example.com");
         c.collector = "[2001:db8::1]:5170".into();
         assert_eq!(c.tls_server_name(), "2001:db8::1");
