@@ -42,6 +42,17 @@ pub struct Config {
     pub rotate_wait_ms: u64,
     pub ack_timeout_ms: u64,
     pub shutdown_timeout_ms: u64,
+    /// Speak TLS to the collector.
+    pub tls: bool,
+    /// PEM CA(s) that sign the collector's certificate.
+    pub tls_ca: PathBuf,
+    /// PEM client certificate; empty: none.
+    pub tls_cert: PathBuf,
+    /// PEM key of `tls_cert`.
+    pub tls_key: PathBuf,
+    /// The name the collector's certificate must have; empty: the host
+    /// part of `collector`.
+    pub tls_server_name: String,
 }
 
 impl Default for Config {
@@ -62,6 +73,11 @@ impl Default for Config {
             rotate_wait_ms: 5000,
             ack_timeout_ms: 30_000,
             shutdown_timeout_ms: 5000,
+            tls: false,
+            tls_ca: PathBuf::new(),
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
+            tls_server_name: String::new(),
         }
     }
 }
@@ -119,6 +135,20 @@ impl Config {
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_millis(self.shutdown_timeout_ms)
     }
+    /// The name the collector's certificate must have: `tls-server-name`,
+    /// else the host part of `collector` (brackets of IPv6 removed).
+    pub fn tls_server_name(&self) -> String {
+        if !self.tls_server_name.is_empty() {
+            return self.tls_server_name.clone();
+        }
+        let host = self
+            .collector
+            .rsplit_once(':')
+            .map_or(self.collector.as_str(), |(h, _)| h);
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned()
+    }
     pub fn checkpoint_path(&self) -> PathBuf {
         self.state_dir.join("checkpoints.json")
     }
@@ -142,6 +172,11 @@ impl Config {
             rotate_wait_ms,
             ack_timeout_ms,
             shutdown_timeout_ms,
+            tls,
+            tls_ca,
+            tls_cert,
+            tls_key,
+            tls_server_name,
         } = self;
         [
             ("collector", *collector != new.collector),
@@ -165,6 +200,11 @@ impl Config {
                 "shutdown-timeout-ms",
                 *shutdown_timeout_ms != new.shutdown_timeout_ms,
             ),
+            ("tls", *tls != new.tls),
+            ("tls-ca", *tls_ca != new.tls_ca),
+            ("tls-cert", *tls_cert != new.tls_cert),
+            ("tls-key", *tls_key != new.tls_key),
+            ("tls-server-name", *tls_server_name != new.tls_server_name),
         ]
         .into_iter()
         .filter_map(|(key, differs)| differs.then_some(key))
@@ -262,6 +302,9 @@ impl Config {
                 format!("must be at most {MAX_LINE_LIMIT}"),
             ));
         }
+        // The TLS files are read here too, so that --check-config and the
+        // start fail on one that cannot be used.
+        crate::tls::ClientTls::load(self).map_err(|e| anyhow!("{}: {e:#}", path.display()))?;
         Ok(())
     }
 }
@@ -429,6 +472,32 @@ mod tests {
             assert_eq!(old.changed_keys(&new), [key], "{text}");
             assert_ne!(old, new, "{text}");
         }
+    }
+
+    #[test]
+    fn half_a_tls_setup_names_the_missing_key() {
+        // tls = true without a CA cannot verify the collector; a CA without
+        // tls = true would silently ship in plaintext.
+        assert!(error("tls = true").contains("`tls-ca`"));
+        assert!(error("tls-ca = \"/etc/agentd/ca.crt\"").contains("`tls` is false"));
+        let missing = error("tls = true\ntls-ca = \"/nonexistent/ca.crt\"");
+        assert!(
+            missing.contains("/nonexistent/ca.crt") && missing.contains("tls-ca"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn the_server_name_is_the_collectors_host_unless_set() {
+        let mut c = Config {
+            collector: "logs.example.com:5170".into(),
+            ..Config::default()
+        };
+        assert_eq!(c.tls_server_name(), "logs.example.com");
+        c.collector = "[2001:db8::1]:5170".into();
+        assert_eq!(c.tls_server_name(), "2001:db8::1");
+        c.tls_server_name = "collector.internal".into();
+        assert_eq!(c.tls_server_name(), "collector.internal");
     }
 
     #[test]

@@ -6,6 +6,10 @@
 //! wakes the shipper. Batches stay in the in-flight list until acked; when
 //! the connection ends, [`Connection::close`] hands the unacked ones back to
 //! be sent again on the next connection.
+//!
+//! With TLS, the handshake, HELLO and WELCOME run on this thread; then the
+//! reader thread and the shipper share one [`TlsLink`] (see `tls.rs` for
+//! why and how).
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -20,6 +24,7 @@ use logcore::wire::{check, Frame, WireError, VERSION};
 use crate::batch::{split_for_frame, Batch};
 use crate::checkpoint::{self, Shared};
 use crate::shipper::Stats;
+use crate::tls::{ClientTls, TlsLink};
 
 /// The largest frame we accept from the collector (WELCOME, ACK, ERROR are
 /// tiny).
@@ -56,8 +61,25 @@ impl ConnState {
     }
 }
 
+/// Where frames are written.
+enum Writer {
+    Plain(TcpStream),
+    Tls(Arc<TlsLink>),
+}
+
+impl Writer {
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Writer::Plain(s) => s.write_all(bytes),
+            Writer::Tls(link) => link.write_all(bytes),
+        }
+    }
+}
+
 pub struct Connection {
+    /// The socket, to shut it down.
     stream: TcpStream,
+    writer: Writer,
     /// How many batches may be unacked at once.
     pub window: usize,
     pub max_frame: u32,
@@ -76,10 +98,12 @@ pub struct Hello {
 }
 
 impl Connection {
-    /// Connects and does the handshake within `timeout`; the error is a
-    /// sentence for the log.
+    /// Connects and does the handshake (TLS's, then HELLO/WELCOME) within
+    /// `timeout`; the error is a sentence for the log.
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         addr: &str,
+        tls: Option<&ClientTls>,
         hello: &Hello,
         window: u16,
         timeout: Duration,
@@ -120,32 +144,73 @@ impl Connection {
         }
         .encode(&mut buf)
         .map_err(|e| format!("cannot encode HELLO: {e}"))?;
-        stream.write_all(&buf).map_err(io_err)?;
         let mut inbuf = Vec::new();
-        let (max_frame, welcome_window) =
-            match read_frame(&mut stream, &mut inbuf).map_err(io_err)? {
-                Frame::Welcome {
-                    version,
-                    max_frame,
-                    window,
-                } if version == VERSION => (max_frame, window),
-                Frame::Welcome { version, .. } => {
-                    return Err(format!(
+        let (welcome, writer, reader): (_, _, Box<dyn Read + Send>) = match tls {
+            None => {
+                stream.write_all(&buf).map_err(io_err)?;
+                let welcome = read_frame(&mut stream, &mut inbuf).map_err(io_err)?;
+                let reader = stream.try_clone().map_err(io_err)?;
+                let writer = stream.try_clone().map_err(io_err)?;
+                (welcome, Writer::Plain(writer), Box::new(reader))
+            }
+            Some(tls) => {
+                let tls_err =
+                    |e: io::Error| format!("TLS with {peer} failed: {}", tls.describe(&e));
+                let conn =
+                    rustls::ClientConnection::new(Arc::clone(&tls.config), tls.server_name.clone())
+                        .map_err(|e| format!("cannot start TLS: {e}"))?;
+                let mut s = rustls::StreamOwned::new(conn, stream.try_clone().map_err(io_err)?);
+                while s.conn.is_handshaking() {
+                    s.conn.complete_io(&mut s.sock).map_err(tls_err)?;
+                }
+                // TLS 1.3: the collector checks our certificate after the
+                // client's side of the handshake is over; a refusal is an
+                // alert read here, or a reset that cut it off.
+                if let Err(e) = s.write_all(&buf).and_then(|()| s.flush()) {
+                    let mut probe = [0u8; 1];
+                    return Err(match s.read(&mut probe) {
+                        Err(alert) if alert.get_ref().is_some() => tls_err(alert),
+                        _ => tls_err(e),
+                    });
+                }
+                let welcome = read_frame(&mut s, &mut inbuf).map_err(|e| {
+                    if e.get_ref().is_some_and(|i| i.is::<rustls::Error>())
+                        || e.kind() == io::ErrorKind::UnexpectedEof
+                    {
+                        tls_err(e)
+                    } else {
+                        io_err(e)
+                    }
+                })?;
+                let reader_tcp = stream.try_clone().map_err(io_err)?;
+                let link = Arc::new(TlsLink::new(s.conn, s.sock));
+                let reader = link.reader(reader_tcp);
+                (welcome, Writer::Tls(link), Box::new(reader))
+            }
+        };
+        let (max_frame, welcome_window) = match welcome {
+            Frame::Welcome {
+                version,
+                max_frame,
+                window,
+            } if version == VERSION => (max_frame, window),
+            Frame::Welcome { version, .. } => {
+                return Err(format!(
                 "collector {peer} speaks protocol version {version}, this agent speaks {VERSION}"
             ))
-                }
-                Frame::Error { code, message } => {
-                    return Err(format!(
-                        "collector {peer} refused the connection (code {code}): {message}"
-                    ))
-                }
-                other => {
-                    return Err(format!(
-                        "collector {peer} answered HELLO with an unexpected {} frame",
-                        frame_name(&other)
-                    ))
-                }
-            };
+            }
+            Frame::Error { code, message } => {
+                return Err(format!(
+                    "collector {peer} refused the connection (code {code}): {message}"
+                ))
+            }
+            other => {
+                return Err(format!(
+                    "collector {peer} answered HELLO with an unexpected {} frame",
+                    frame_name(&other)
+                ))
+            }
+        };
         stream.set_read_timeout(None).map_err(io_err)?;
         let state = Arc::new(ConnState {
             inner: Mutex::new(Inner {
@@ -157,14 +222,14 @@ impl Connection {
             }),
             changed: Condvar::new(),
         });
-        let reader_stream = stream.try_clone().map_err(io_err)?;
         let reader_state = Arc::clone(&state);
         let reader = std::thread::Builder::new()
             .name("agentd-acks".into())
-            .spawn(move || read_acks(reader_stream, inbuf, &reader_state, &ckpt, &stats))
+            .spawn(move || read_acks(reader, inbuf, &reader_state, &ckpt, &stats))
             .map_err(|e| format!("cannot start the ack reader thread: {e}"))?;
         Ok(Connection {
             stream,
+            writer,
             window: usize::from(window.min(welcome_window).max(1)),
             max_frame,
             peer,
@@ -231,7 +296,7 @@ impl Connection {
             }
         }
         for frame in frames {
-            self.stream
+            self.writer
                 .write_all(&frame)
                 .map_err(|e| format!("cannot send to collector {}: {e}", self.peer))?;
         }
@@ -284,7 +349,7 @@ fn frame_name(f: &Frame) -> &'static str {
 }
 
 /// Reads one frame, keeping extra bytes in `buf` for the next call.
-fn read_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Frame> {
+fn read_frame(stream: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<Frame> {
     let invalid = |e: WireError| io::Error::new(io::ErrorKind::InvalidData, e);
     loop {
         if let Some(n) = check(buf, MAX_INCOMING_FRAME).map_err(invalid)? {
@@ -306,7 +371,7 @@ fn read_frame(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<Frame> {
 
 /// The reader thread: applies acks until the connection ends.
 fn read_acks(
-    mut stream: TcpStream,
+    mut stream: Box<dyn Read + Send>,
     mut buf: Vec<u8>,
     state: &ConnState,
     ckpt: &Shared,

@@ -150,6 +150,55 @@ pub const KEYS: &[Key] = &[
               acknowledged by then are sent again after the next start.",
         reload: Reload::Live,
     },
+    Key {
+        name: "tls",
+        ty: Type::Boolean,
+        default: Default::Toml("false"),
+        doc: "Speak TLS (1.2 or 1.3) to the collector, whose tls-cert must \
+              then be set. Needs tls-ca. A failed handshake is logged in words \
+              (expired certificate, wrong name, unknown CA, refused client \
+              certificate, a collector without TLS) and retried with the same \
+              backoff as any failed connection.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "tls-ca",
+        ty: Type::String,
+        default: Default::Toml(r#""""#),
+        doc: "A PEM file of the CA certificate(s) that sign the collector's \
+              certificate (ca.crt of `collectord tls init`). Required with \
+              tls = true. The TLS files are read at each connection, so a \
+              renewed certificate is used from the next one.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "tls-cert",
+        ty: Type::String,
+        default: Default::Toml(r#""""#),
+        doc: "A PEM file with this agent's client certificate, for a collector \
+              with tls-client-ca (`collectord tls issue --agent --name \
+              AGENT-ID`). Its DNS name must be agent-id: the collector refuses \
+              an agent that calls itself otherwise. Set with tls-key, or \
+              neither.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "tls-key",
+        ty: Type::String,
+        default: Default::Toml(r#""""#),
+        doc: "A PEM file with the private key of tls-cert; readable by the \
+              agentd user only.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "tls-server-name",
+        ty: Type::String,
+        default: Default::Toml(r#""""#),
+        doc: "The name the collector's certificate must carry. Empty: the host \
+              part of collector. Set it when collector is an address or an \
+              alias the certificate does not name.",
+        reload: Reload::Live,
+    },
 ];
 
 /// A whole file, for the man page's EXAMPLES (the tests parse it).

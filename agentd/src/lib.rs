@@ -18,6 +18,7 @@ mod scan;
 mod shipper;
 mod signals;
 mod tailer;
+mod tls;
 mod tracked;
 
 use std::io::Write;

@@ -152,8 +152,18 @@ impl Shipper {
                 .remaining()
                 .map_or(CONNECT_TIMEOUT, |r| r.min(CONNECT_TIMEOUT))
                 .max(Duration::from_millis(1));
+            // Read at each attempt: a renewed certificate needs no reload.
+            let tls = match crate::tls::ClientTls::load(&self.cfg) {
+                Ok(tls) => tls,
+                Err(e) => {
+                    let delay = self.backoff.failed(&format!("{e:#}"));
+                    self.sleep(delay);
+                    continue;
+                }
+            };
             let opened = Connection::open(
                 &self.cfg.collector,
+                tls.as_ref(),
                 &self.hello,
                 self.cfg.window,
                 timeout.min(self.cfg.ack_timeout()),

@@ -375,6 +375,7 @@ fn main() {
         listener,
         Shared {
             limits: watch::channel(limits).1,
+            tls: watch::channel(None).1,
             queue: tx,
             stats: stats.clone(),
         },

@@ -42,6 +42,14 @@ pub const EXAMPLES: &[Example] = &[
         what: "train the detectors on the last 14 days now (the running daemon takes the model)",
     },
     Example {
+        command: "collectord tls init --dir /root/logq-ca",
+        what: "make a CA for TLS between the agents and the collector",
+    },
+    Example {
+        command: "collectord tls issue --dir /root/logq-ca --agent --name web1",
+        what: "a key and certificate for the agent web1, and the config lines that use them",
+    },
+    Example {
         command: "collectord replay --train auth.log.1 auth.log | jq -r .explanation",
         what: "what the detectors find in today's log, trained on yesterday's",
     },
@@ -137,6 +145,63 @@ pub enum Command {
     /// with each line's own timestamp as the clock, and print one JSON
     /// object per anomaly.
     Replay(ReplayArgs),
+    /// A certificate authority for TLS between agents and the collector:
+    /// `tls init` makes it, `tls issue` signs a key and certificate for
+    /// the collector or for one agent and prints the config lines.
+    Tls(TlsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TlsArgs {
+    #[command(subcommand)]
+    pub command: TlsCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum TlsCommand {
+    /// Make a CA: DIR/ca.key (mode 0600) and DIR/ca.crt. Refuses to
+    /// replace an existing one.
+    Init(InitArgs),
+    /// Sign a new key and certificate with DIR's CA, for the collector
+    /// (--server) or one agent (--agent); its DNS name is NAME.
+    Issue(IssueArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The directory of the CA (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Days the CA certificate is valid.
+    #[arg(long, value_name = "N", default_value_t = 3650)]
+    pub days: u32,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("role").required(true).args(["server", "agent"])))]
+pub struct IssueArgs {
+    /// The directory of the CA (`tls init`).
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The certificate's DNS name: the collector's host name as agents
+    /// write it (--server), or the agent's agent-id (--agent).
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// A certificate for collectord's tls-cert.
+    #[arg(long)]
+    pub server: bool,
+    /// A certificate for an agent's tls-cert.
+    #[arg(long)]
+    pub agent: bool,
+    /// Another name (DNS name or IP address) of the collector; repeat for more.
+    #[arg(long, value_name = "NAME", requires = "server")]
+    pub san: Vec<String>,
+    /// Days the certificate is valid.
+    #[arg(long, value_name = "N", default_value_t = 825)]
+    pub days: u32,
+    /// Write PREFIX.key and PREFIX.crt (default: DIR/NAME).
+    #[arg(long, value_name = "PREFIX")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -215,7 +280,7 @@ mod tests {
                 parsed += 1;
             }
         }
-        assert_eq!(parsed, 4);
+        assert_eq!(parsed, 6);
     }
 
     #[test]

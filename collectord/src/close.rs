@@ -38,6 +38,16 @@ pub enum Close {
     WriterGone,
     Busy(u32),
     Io(std::io::Error),
+    /// The first bytes to the TLS port are not TLS; `hello`: they are a
+    /// logq HELLO in plaintext.
+    NotTls {
+        hello: bool,
+        first: Vec<u8>,
+    },
+    /// The TLS handshake failed; why, in words.
+    Handshake(String),
+    /// HELLO's agent_id is not the client certificate's name.
+    Identity(String),
 }
 
 impl fmt::Display for Close {
@@ -56,6 +66,10 @@ impl fmt::Display for Close {
                     d.as_millis()
                 )
             }
+            Close::NotAgent { first, .. } if first.starts_with(&[0x16, 0x03]) => write!(
+                f,
+                "not a logq agent in plaintext: the peer started a TLS handshake (is its tls on while this collector has no tls-cert?)"
+            ),
             Close::NotAgent { first, .. } => {
                 write!(
                     f,
@@ -80,6 +94,17 @@ impl fmt::Display for Close {
             Close::WriterGone => write!(f, "the writer stopped"),
             Close::Busy(n) => write!(f, "too many connections (limit {n})"),
             Close::Io(e) => write!(f, "connection error: {e}"),
+            Close::NotTls { hello: true, .. } => write!(
+                f,
+                "not TLS: the peer sent a logq HELLO in plaintext (is the agent's tls off?)"
+            ),
+            Close::NotTls { first, .. } => write!(
+                f,
+                "not TLS: the peer's first bytes are \"{}\", not a TLS handshake",
+                first.escape_ascii()
+            ),
+            Close::Handshake(why) => write!(f, "TLS handshake failed: {why}"),
+            Close::Identity(why) => write!(f, "refused: {why}"),
         }
     }
 }
@@ -102,7 +127,14 @@ impl Close {
             Close::Busy(n) => {
                 (code::BUSY, format!("too many connections (limit {n}); try again later"))
             }
-            Close::PeerClosed
+            Close::NotTls { hello: true, .. } => (
+                code::PROTOCOL,
+                "this collector speaks TLS only: set tls = true and tls-ca in agentd.toml".to_owned(),
+            ),
+            Close::Identity(why) => (code::IDENTITY, why.clone()),
+            Close::NotTls { hello: false, .. }
+            | Close::Handshake(_)
+            | Close::PeerClosed
             | Close::ClosedMidFrame
             | Close::Idle(_)
             | Close::AgentError { .. }

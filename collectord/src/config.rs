@@ -66,6 +66,14 @@ pub struct Config {
     pub syslog_max_connections: u32,
     /// Syslog messages per second per source address; 0 = no limit.
     pub syslog_rate_limit: u32,
+    /// PEM certificate chain of the agents' listener; empty: no TLS.
+    pub tls_cert: PathBuf,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: PathBuf,
+    /// PEM CA that must sign every agent's client certificate; empty: none asked.
+    pub tls_client_ca: PathBuf,
+    /// Names a client certificate may have; empty: any the CA signed.
+    pub tls_allow_agents: Vec<String>,
 }
 
 impl Default for Config {
@@ -95,6 +103,10 @@ impl Default for Config {
             syslog_max_message_bytes: 65536,
             syslog_max_connections: 1024,
             syslog_rate_limit: 0,
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
+            tls_client_ca: PathBuf::new(),
+            tls_allow_agents: Vec::new(),
         }
     }
 }

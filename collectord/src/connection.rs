@@ -8,6 +8,13 @@
 //! within `frame-timeout` of its first byte, some frame within
 //! `idle-timeout`.
 //!
+//! With TLS ([`crate::tls`]), the handshake comes first and counts against
+//! the HELLO's deadline (`frame-timeout` from the accept). A connection to
+//! the TLS port whose first byte is not a TLS handshake record is closed at
+//! once: a plaintext HELLO is answered with a plaintext ERROR saying the
+//! collector wants TLS. With client certificates, HELLO's agent_id must be
+//! the certificate's name.
+//!
 //! A connection keeps the [`Limits`] it was accepted with: its WELCOME
 //! told the agent the window and the largest frame, and an agent holds to
 //! those until it reconnects. A reload (SIGHUP) changes the limits of
@@ -20,16 +27,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use logcore::wire::{self, Frame, WireError, MAGIC, VERSION};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::{timeout, timeout_at, Instant};
+use tokio_rustls::server::TlsStream;
 
 use crate::close::Close;
 use crate::config::Config;
 use crate::notify::Stats;
 use crate::server::Slot;
 use crate::store::Peer;
+use crate::tls::{self, FirstBytes, ServerTls};
 use crate::writer::{now_ms, Batch, SentBy};
 
 use logcore::wire::kind::HELLO as HELLO_TYPE;
@@ -71,6 +80,16 @@ pub struct Shared {
     pub limits: watch::Receiver<Limits>,
     pub queue: mpsc::Sender<Batch>,
     pub stats: Arc<Stats>,
+    /// TLS for connections accepted from now on (a reload reads the files
+    /// again); `None`: plaintext.
+    pub tls: watch::Receiver<Option<Arc<ServerTls>>>,
+}
+
+/// Who the peer's client certificate says it is.
+struct Identity {
+    tls: Arc<ServerTls>,
+    /// The certificate's DNS names.
+    names: Vec<String>,
 }
 
 /// Serves one connection to its end and logs why it ended. `slot` (its
@@ -80,29 +99,113 @@ pub async fn serve(
     addr: SocketAddr,
     shared: Arc<Shared>,
     limits: Limits,
-    shutdown: broadcast::Receiver<()>,
+    mut shutdown: broadcast::Receiver<()>,
     slot: Slot,
 ) {
-    let mut conn = Connection::new(stream, &limits);
-    let mut peer = None;
-    let reason = conn.run(&shared, limits.window, shutdown, &mut peer).await;
-    if peer.is_some() {
-        shared.stats.agents.fetch_sub(1, Ordering::Relaxed);
+    let accepted = Instant::now();
+    let tls = shared.tls.borrow().clone();
+    let Some(tls) = tls else {
+        let conn = Connection::new(stream, addr, &limits, accepted);
+        return conn.serve(&shared, &limits, shutdown, slot, None).await;
+    };
+    let mut tcp = stream;
+    let started = tokio::select! {
+        biased;
+        _ = shutdown.recv() => Err(Close::Shutdown),
+        r = start_tls(&mut tcp, &tls, accepted, limits.frame_timeout) => r,
+    };
+    match started {
+        Ok(stream) => {
+            let names = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(tls::cert_names)
+                .unwrap_or_default();
+            let conn = Connection::new(stream, addr, &limits, accepted);
+            let identity = Identity { tls, names };
+            conn.serve(&shared, &limits, shutdown, slot, Some(identity))
+                .await;
+        }
+        Err(reason) => {
+            reason.log(addr, None);
+            drop(slot);
+            // An ERROR in plaintext for an agent with TLS off; otherwise the
+            // alert rustls sent, kept from a reset by the same linger.
+            Connection::new(&mut tcp, addr, &limits, accepted)
+                .close(&reason)
+                .await;
+        }
     }
-    reason.log(addr, peer.as_ref().map(|p| p.agent_id.as_str()));
-    drop(slot);
-    conn.close(&reason).await;
 }
 
-/// Refuses a connection over the limit with ERROR BUSY.
-pub async fn refuse_busy(stream: TcpStream, addr: SocketAddr, limits: Limits) {
+/// The TLS handshake, within `limit` of `accepted`. A connection whose
+/// first byte is not a TLS handshake record is not TLS: its first bytes
+/// say whether it is a logq agent with TLS off.
+async fn start_tls<'a>(
+    stream: &'a mut TcpStream,
+    tls: &ServerTls,
+    accepted: Instant,
+    limit: Duration,
+) -> Result<TlsStream<&'a mut TcpStream>, Close> {
+    let deadline = accepted + limit;
+    let timed_out =
+        || Close::Handshake(format!("no TLS handshake within {} ms", limit.as_millis()));
+    let mut first = [0u8; 1];
+    match timeout_at(deadline, stream.peek(&mut first)).await {
+        Err(_) => return Err(timed_out()),
+        Ok(Err(e)) => return Err(Close::Io(e)),
+        Ok(Ok(0)) => return Err(Close::PeerClosed),
+        Ok(Ok(_)) if tls::first_bytes(&first) == FirstBytes::Tls => {}
+        Ok(Ok(_)) => return Err(not_tls(stream, deadline).await),
+    }
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
+    match timeout_at(deadline, acceptor.accept(stream)).await {
+        Err(_) => Err(timed_out()),
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(Close::Handshake(tls.describe(&e))),
+    }
+}
+
+/// A connection to the TLS port that does not start with TLS: reads up
+/// to a HELLO's first 9 bytes to say what it is.
+async fn not_tls(stream: &mut TcpStream, deadline: Instant) -> Close {
+    let mut buf = Vec::with_capacity(16);
+    while tls::first_bytes(&buf) == FirstBytes::Unknown {
+        match timeout_at(deadline, stream.read_buf(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => break,
+        }
+    }
+    let hello = tls::first_bytes(&buf) == FirstBytes::PlainHello;
+    buf.truncate(16);
+    Close::NotTls { hello, first: buf }
+}
+
+/// Refuses a connection over the limit with ERROR BUSY (over TLS when the
+/// listener speaks it, so that the agent can read why).
+pub async fn refuse_busy(stream: TcpStream, addr: SocketAddr, shared: Arc<Shared>, limits: Limits) {
     let reason = Close::Busy(limits.max_connections);
     reason.log(addr, None);
-    Connection::new(stream, &limits).close(&reason).await;
+    let accepted = Instant::now();
+    let tls = shared.tls.borrow().clone();
+    let Some(tls) = tls else {
+        return Connection::new(stream, addr, &limits, accepted)
+            .close(&reason)
+            .await;
+    };
+    let mut tcp = stream;
+    if let Ok(stream) = start_tls(&mut tcp, &tls, accepted, limits.frame_timeout).await {
+        Connection::new(stream, addr, &limits, accepted)
+            .close(&reason)
+            .await;
+    }
 }
 
-struct Connection {
-    stream: TcpStream,
+struct Connection<S> {
+    stream: S,
+    addr: SocketAddr,
     buf: Vec<u8>,
     max_frame: u32,
     frame_timeout: Duration,
@@ -113,18 +216,47 @@ struct Connection {
     last_activity: Instant,
 }
 
-impl Connection {
-    fn new(stream: TcpStream, limits: &Limits) -> Connection {
-        let now = Instant::now();
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// `accepted`: when the TCP connection was accepted, from which the
+    /// HELLO's deadline runs.
+    fn new(stream: S, addr: SocketAddr, limits: &Limits, accepted: Instant) -> Connection<S> {
         Connection {
             stream,
+            addr,
             buf: Vec::new(),
             max_frame: limits.max_frame,
             frame_timeout: limits.frame_timeout,
             idle_timeout: limits.idle_timeout,
-            frame_started: Some(now),
-            last_activity: now,
+            frame_started: Some(accepted),
+            last_activity: accepted,
         }
+    }
+
+    /// Serves the connection to its end and logs why it ended.
+    async fn serve(
+        mut self,
+        shared: &Shared,
+        limits: &Limits,
+        shutdown: broadcast::Receiver<()>,
+        slot: Slot,
+        identity: Option<Identity>,
+    ) {
+        let mut peer = None;
+        let reason = self
+            .run(
+                shared,
+                limits.window,
+                shutdown,
+                &mut peer,
+                identity.as_ref(),
+            )
+            .await;
+        if peer.is_some() {
+            shared.stats.agents.fetch_sub(1, Ordering::Relaxed);
+        }
+        reason.log(self.addr, peer.as_ref().map(|p| p.agent_id.as_str()));
+        drop(slot);
+        self.close(&reason).await;
     }
 
     async fn run(
@@ -133,6 +265,7 @@ impl Connection {
         window: u16,
         mut shutdown: broadcast::Receiver<()>,
         peer_out: &mut Option<Arc<Peer>>,
+        identity: Option<&Identity>,
     ) -> Close {
         let hello = tokio::select! {
             biased;
@@ -143,6 +276,11 @@ impl Connection {
             Ok(peer) => Arc::new(peer),
             Err(close) => return close,
         };
+        if let Some(id) = identity {
+            if let Err(why) = id.tls.check_identity(&peer.agent_id, &id.names) {
+                return Close::Identity(why);
+            }
+        }
         *peer_out = Some(peer.clone());
         shared.stats.agents.fetch_add(1, Ordering::Relaxed);
         let welcome = Frame::Welcome {
@@ -153,7 +291,7 @@ impl Connection {
         if let Err(close) = self.send(&welcome).await {
             return close;
         }
-        tracing::info!(peer = %self.peer_addr(), agent = %peer.agent_id, host = %peer.host, "Agent connected.");
+        tracing::info!(peer = %self.addr, tls = identity.is_some(), agent = %peer.agent_id, host = %peer.host, "Agent connected.");
 
         let window = usize::from(window);
         let mut outstanding: VecDeque<(u64, oneshot::Receiver<()>)> =
@@ -202,12 +340,6 @@ impl Connection {
                 }
             }
         }
-    }
-
-    fn peer_addr(&self) -> String {
-        self.stream
-            .peer_addr()
-            .map_or_else(|_| "?".to_owned(), |a| a.to_string())
     }
 
     /// Shutting down: ACK what commits in time, then close.
@@ -348,14 +480,18 @@ impl Connection {
 
     /// Sends the ERROR frame `reason` calls for, then closes: write side
     /// first, then unread input is drained for a moment so that the peer
-    /// gets the frame rather than a reset.
+    /// gets the frame (or a failed handshake's TLS alert) rather than a
+    /// reset.
     async fn close(mut self, reason: &Close) {
-        let Some((code, message)) = reason.error_frame() else {
-            return;
-        };
         let mut out = Vec::new();
-        if (Frame::Error { code, message }).encode(&mut out).is_err() {
-            return;
+        match reason.error_frame() {
+            Some((code, message)) => {
+                if (Frame::Error { code, message }).encode(&mut out).is_err() {
+                    return;
+                }
+            }
+            None if matches!(reason, Close::Handshake(_)) => {}
+            None => return,
         }
         let linger = async {
             self.stream.write_all(&out).await?;

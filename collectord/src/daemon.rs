@@ -22,6 +22,7 @@ use crate::notify::{self, Stats};
 use crate::reload::Reloader;
 use crate::retention::Policy;
 use crate::store::{Store, StoreOptions};
+use crate::tls::ServerTls;
 use crate::writer::{self, now_ms, WriterOptions};
 use crate::{listen, server, syslog};
 
@@ -30,7 +31,12 @@ const STATUS_EVERY: Duration = Duration::from_secs(5);
 
 /// Runs until a signal or a fatal writer error. `config` is what `source`
 /// gave at start; SIGHUP reads `source` again.
-pub fn run(config: Config, source: Source, listeners: listen::Listeners) -> anyhow::Result<()> {
+pub fn run(
+    config: Config,
+    source: Source,
+    tls: Option<Arc<ServerTls>>,
+    listeners: listen::Listeners,
+) -> anyhow::Result<()> {
     let (listener, origin) = listeners.agents;
     let local_addr = listener
         .local_addr()
@@ -72,7 +78,9 @@ pub fn run(config: Config, source: Source, listeners: listen::Listeners) -> anyh
         .context("cannot start the tokio runtime")?;
     let (limits, limits_rx) = watch::channel(Limits::from_config(&config));
     let (syslog_limits, syslog_limits_rx) = watch::channel(syslog::Limits::from_config(&config));
-    let mut reloader = Reloader::new(source, config, limits, writer_options, syslog_limits);
+    let tls_on = tls.is_some();
+    let (tls, tls_rx) = watch::channel(tls);
+    let mut reloader = Reloader::new(source, config, limits, writer_options, syslog_limits, tls);
     let (stop_syslog, stop_syslog_rx) = watch::channel(false);
     let served = runtime.block_on(async {
         listener.set_nonblocking(true)?;
@@ -87,7 +95,7 @@ pub fn run(config: Config, source: Source, listeners: listen::Listeners) -> anyh
         });
         tokio::spawn(status_loop(stats.clone()));
 
-        info!(addr = %local_addr, from = ?origin, "Listening.");
+        info!(addr = %local_addr, from = ?origin, tls = tls_on, "Listening.");
         announce(local_addr);
         let syslog_shared = Arc::new(syslog::Shared::new(queue_tx.clone(), syslog_limits_rx, stats.clone()));
         let mut syslog_tasks = tokio::task::JoinSet::new();
@@ -124,6 +132,7 @@ pub fn run(config: Config, source: Source, listeners: listen::Listeners) -> anyh
             limits: limits_rx,
             queue: queue_tx,
             stats,
+            tls: tls_rx,
         };
         server::run(listener, shared, shutdown).await;
         // The syslog listeners send what they gathered and wait for its

@@ -236,6 +236,48 @@ pub const KEYS: &[Key] = &[
               and logged once per source every 10 s. 0: no limit.",
         reload: Reload::Live,
     },
+    Key {
+        name: "tls-cert",
+        ty: Type::String,
+        default: Default::Toml(r#""""#),
+        doc: "A PEM file with the collector's certificate (then any \
+              intermediates). With tls-key set too, the agents' port speaks \
+              TLS (1.2 or 1.3) only, and agents need tls = true; one of the \
+              two without the other is an error. `collectord tls issue \
+              --server` makes one. Read again at each reload: new \
+              connections get the new certificate; a file that cannot be \
+              used keeps the running configuration. Empty: no TLS.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "tls-key",
+        ty: Type::String,
+        default: Default::Toml(r#""""#),
+        doc: "A PEM file with the private key of tls-cert (PKCS#8, PKCS#1 \
+              or SEC1); readable by the collectord user only.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "tls-client-ca",
+        ty: Type::String,
+        default: Default::Toml(r#""""#),
+        doc: "A PEM file of CA certificates. Set: every agent must present a \
+              client certificate signed by one of them (mutual TLS), and an \
+              agent's identity is its certificate's DNS name: a HELLO whose \
+              agent_id is not that name is refused. Needs tls-cert. Empty: \
+              agents are not asked for a certificate.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "tls-allow-agents",
+        ty: Type::StringArray,
+        default: Default::Toml("[]"),
+        doc: "The names (a client certificate's DNS subjectAltName) that may \
+              connect, e.g. [\"web1\", \"db1\"]; a certificate signed by \
+              tls-client-ca for another name is refused. Needs \
+              tls-client-ca. Empty: any certificate the CA signed.",
+        reload: Reload::Live,
+    },
 ];
 
 /// A whole file, for the man page's EXAMPLES (the tests parse it).

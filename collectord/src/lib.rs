@@ -22,6 +22,7 @@
 //! - [`daemon`]: wires it all together.
 
 pub mod archive;
+pub mod ca;
 pub mod cli;
 pub mod close;
 pub mod config;
@@ -42,4 +43,5 @@ pub mod retention;
 pub mod server;
 pub mod store;
 pub mod syslog;
+pub mod tls;
 pub mod writer;

@@ -1,5 +1,6 @@
 //! `collectord [--config PATH] [--check-config] [--listen ADDR] [--data-dir DIR]`,
-//! `collectord train [--since TIME] [--until TIME]`, `collectord replay ... FILE...`
+//! `collectord train [--since TIME] [--until TIME]`, `collectord replay ... FILE...`,
+//! `collectord tls init|issue ...`
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,7 +8,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use collectord::cli::{Cli, Command, DEFAULT_CONFIG};
 use collectord::config::{ConfigError, Source};
-use collectord::{daemon, listen, log, offline};
+use collectord::tls::ServerTls;
+use collectord::{ca, daemon, listen, log, offline};
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
@@ -24,8 +26,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Some(Command::Replay(args)) = &cli.command {
-        return offline::replay(args);
+    match &cli.command {
+        Some(Command::Replay(args)) => return offline::replay(args),
+        Some(Command::Tls(args)) => return ca::run(args),
+        _ => {}
     }
     let source = Source {
         explicit: cli.config,
@@ -37,6 +41,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(Command::Train(args)) = &cli.command {
         return offline::train(args, &config);
     }
+    let tls = ServerTls::load(&config, source.path())?;
     if cli.check_config {
         let path = source.path();
         if path.exists() {
@@ -52,5 +57,5 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     log::init();
     // Inherit or bind the sockets before any thread starts.
     let listeners = listen::listeners(&config)?;
-    daemon::run(config, source, listeners)
+    daemon::run(config, source, tls, listeners)
 }

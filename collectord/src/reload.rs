@@ -12,6 +12,10 @@
 //! - `retention-days`, `retention-bytes`: the writer applies the new policy
 //!   at once (deleting what it no longer keeps), then hourly as before.
 //! - `commit-interval-ms`: from the writer's next group of batches.
+//! - `tls-cert`, `tls-key`, `tls-client-ca`, `tls-allow-agents`: the
+//!   files are read again at every reload, changed or not, and new
+//!   connections get the new TLS config; a file that cannot be used makes
+//!   the reload fail as an invalid config file does (nothing changes).
 //! - `max-connections`, `max-frame-bytes`, `window`, `frame-timeout-ms`,
 //!   `idle-timeout-ms`: for connections accepted from then on. Connections
 //!   already open keep the limits they were accepted with (their WELCOME
@@ -21,12 +25,15 @@
 //!   `syslog-rate-limit`: for syslog TCP connections accepted from then on
 //!   (the same rule), and for the UDP listener at once.
 
+use std::sync::Arc;
+
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, Source};
 use crate::connection::Limits;
 use crate::notify;
+use crate::tls::ServerTls;
 use crate::writer::WriterOptions;
 
 /// When a new value of a key takes effect: the same type the key
@@ -120,6 +127,15 @@ pub const KEYS: &[Key] = &[
     key("syslog-rate-limit", Live, |a, b| {
         a.syslog_rate_limit != b.syslog_rate_limit
     }),
+    // The files are read again at every reload, changed or not.
+    key("tls-cert", Live, |a, b| a.tls_cert != b.tls_cert),
+    key("tls-key", Live, |a, b| a.tls_key != b.tls_key),
+    key("tls-client-ca", Live, |a, b| {
+        a.tls_client_ca != b.tls_client_ca
+    }),
+    key("tls-allow-agents", Live, |a, b| {
+        a.tls_allow_agents != b.tls_allow_agents
+    }),
 ];
 
 /// The keys whose values differ between `old` and `new`, in [`KEYS`] order.
@@ -145,6 +161,8 @@ pub struct Reloader {
     limits: watch::Sender<Limits>,
     writer: watch::Sender<WriterOptions>,
     syslog: watch::Sender<crate::syslog::Limits>,
+    /// The agents' listener's TLS, from the files read at the last reload.
+    tls: watch::Sender<Option<Arc<ServerTls>>>,
 }
 
 impl Reloader {
@@ -156,6 +174,7 @@ impl Reloader {
         limits: watch::Sender<Limits>,
         writer: watch::Sender<WriterOptions>,
         syslog: watch::Sender<crate::syslog::Limits>,
+        tls: watch::Sender<Option<Arc<ServerTls>>>,
     ) -> Reloader {
         Reloader {
             source,
@@ -164,6 +183,7 @@ impl Reloader {
             limits,
             writer,
             syslog,
+            tls,
         }
     }
 
@@ -171,8 +191,17 @@ impl Reloader {
     /// file, keeps everything as it is.
     pub fn reload(&mut self) {
         notify::reloading();
-        match self.source.load() {
-            Ok(config) => self.apply(config),
+        // The TLS files are read again even when no key changed: a renewed
+        // certificate is the usual reason for a reload.
+        let loaded = self.source.load().and_then(|config| {
+            let tls = ServerTls::load(&config, self.source.path())?;
+            Ok((config, tls))
+        });
+        match loaded {
+            Ok((config, tls)) => {
+                self.tls.send_replace(tls);
+                self.apply(config)
+            }
             Err(e) => error!(
                 error = %e,
                 "Cannot reload; keeping the running configuration."
@@ -282,6 +311,10 @@ mod tests {
             ),
             ("syslog-max-connections = 1", "syslog-max-connections"),
             ("syslog-rate-limit = 1", "syslog-rate-limit"),
+            ("tls-cert = \"/c\"", "tls-cert"),
+            ("tls-key = \"/k\"", "tls-key"),
+            ("tls-client-ca = \"/ca\"", "tls-client-ca"),
+            ("tls-allow-agents = [\"web1\"]", "tls-allow-agents"),
         ] {
             let new = Config::parse(text, Path::new("c.toml")).unwrap();
             assert_eq!(names(changed(&base, &new)), key, "{text}");
@@ -329,8 +362,9 @@ mod tests {
         let (limits, limits_rx) = watch::channel(Limits::from_config(&config));
         let (writer, writer_rx) = watch::channel(WriterOptions::from_config(&config));
         let (syslog, _) = watch::channel(crate::syslog::Limits::from_config(&config));
+        let (tls, _) = watch::channel(None);
         (
-            Reloader::new(source, config, limits, writer, syslog),
+            Reloader::new(source, config, limits, writer, syslog, tls),
             limits_rx,
             writer_rx,
         )

@@ -74,8 +74,9 @@ pub async fn run(listener: TcpListener, shared: Shared, shutdown: impl Future) {
                     });
                 }
                 None => {
+                    let shared = shared.clone();
                     tokio::spawn(async move {
-                        connection::refuse_busy(stream, addr, limits).await;
+                        connection::refuse_busy(stream, addr, shared, limits).await;
                         drop(done);
                     });
                 }
@@ -143,10 +144,12 @@ mod tests {
         let (queue, batches) = mpsc::channel(4);
         let (stop, stopped) = oneshot::channel::<()>();
         let (limits, limits_rx) = watch::channel(limits);
+        let (_, tls) = watch::channel(None);
         let shared = Shared {
             limits: limits_rx,
             queue,
             stats: Arc::new(Stats::default()),
+            tls,
         };
         let task = tokio::spawn(run(listener, shared, async move {
             let _ = stopped.await;

@@ -118,6 +118,8 @@ pub mod code {
     pub const BUSY: u16 = 4;
     pub const SHUTDOWN: u16 = 5;
     pub const INTERNAL: u16 = 6;
+    /// HELLO's agent_id is not the name of the agent's client certificate.
+    pub const IDENTITY: u16 = 7;
 }
 
 /// Looks at buffered bytes: `Ok(Some(n))` when a whole frame of `n` bytes

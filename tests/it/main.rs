@@ -12,4 +12,5 @@ mod patterns;
 mod query;
 mod reload;
 mod syslog;
+mod tls;
 mod writer;

@@ -495,8 +495,26 @@ fn commands(roff: &mut Roff, command: &clap::Command) {
         return;
     }
     roff.control("SH", ["COMMANDS"]);
+    // A subcommand with subcommands of its own (`collectord tls init`) is
+    // listed as each of them.
+    let mut flat: Vec<(String, &clap::Command)> = Vec::new();
     for sub in subs {
-        let mut usage = format!("{} {}", command.get_name(), sub.get_name());
+        let prefix = format!("{} {}", command.get_name(), sub.get_name());
+        let nested: Vec<&clap::Command> = sub
+            .get_subcommands()
+            .filter(|s| s.get_name() != "help")
+            .collect();
+        if nested.is_empty() {
+            flat.push((prefix, sub));
+        } else {
+            flat.extend(
+                nested
+                    .into_iter()
+                    .map(|n| (format!("{prefix} {}", n.get_name()), n)),
+            );
+        }
+    }
+    for (mut usage, sub) in flat {
         let mut options = Vec::new();
         for arg in sub.get_arguments().filter(|a| !a.is_global_set()) {
             let value = if arg.get_action().takes_values() {
