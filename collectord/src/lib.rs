@@ -40,4 +40,5 @@ pub mod reload;
 pub mod retention;
 pub mod server;
 pub mod store;
+pub mod twins;
 pub mod writer;

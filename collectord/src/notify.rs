@@ -19,6 +19,9 @@ pub struct Stats {
     pub last_commit_ms: AtomicI64,
     /// Anomalies the detectors opened since start.
     pub anomalies: AtomicU64,
+    /// Second copies of journal events (journal and rsyslog's file) not
+    /// stored, since start.
+    pub twins: AtomicU64,
 }
 
 fn send(states: &[NotifyState<'_>]) {
@@ -63,7 +66,11 @@ pub fn status_text(stats: &Stats, lines_per_sec: u64, now_ms: i64) -> String {
     let plural = if agents == 1 { "" } else { "s" };
     let anomalies = stats.anomalies.load(Ordering::Relaxed);
     let a_plural = if anomalies == 1 { "y" } else { "ies" };
-    format!("{agents} agent{plural} connected, {lines_per_sec} lines/s, {commit}, {anomalies} anomal{a_plural}")
+    let twins = match stats.twins.load(Ordering::Relaxed) {
+        0 => String::new(),
+        n => format!(", {n} journal/file twins stored once"),
+    };
+    format!("{agents} agent{plural} connected, {lines_per_sec} lines/s, {commit}, {anomalies} anomal{a_plural}{twins}")
 }
 
 /// WATCHDOG=1 from the writer loop, at half the interval systemd asked for.

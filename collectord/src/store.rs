@@ -26,6 +26,7 @@ use crate::dedup::{verdict, Mark, Marks, Payload, Verdict, PAYLOAD_VERSION};
 use crate::detect::{DetectOptions, Detector};
 use crate::index;
 use crate::retention::{self, Policy};
+use crate::twins::Twins;
 
 /// The zstd level of archive blocks, with the lazy strategy and a minimum
 /// match of 6 (set in `archive`). Measured on the tests corpus (127-byte
@@ -85,6 +86,8 @@ pub struct Store {
     /// The anomaly detectors, once [`Store::start_detection`] ran.
     detector: Option<Detector>,
     data_dir: PathBuf,
+    /// Journal entries and their rsyslog file lines, stored once.
+    twins: Twins,
 }
 
 impl Store {
@@ -125,6 +128,7 @@ impl Store {
             dirty: false,
             detector: None,
             data_dir: data_dir.clone(),
+            twins: Twins::default(),
         };
         if first_start {
             // Record the versions and adopt any archive files from the start.
@@ -132,6 +136,12 @@ impl Store {
         }
         info!(dir = %data_dir.display(), streams = store.marks.streams(), days = store.archive.days().len(), "Opened the index and the archive.");
         Ok(store)
+    }
+
+    /// Copies of journal events not stored because the other copy (the
+    /// journal's or rsyslog's file line) was, since start.
+    pub fn twins_dropped(&self) -> u64 {
+        self.twins.dropped
     }
 
     pub fn index(&self) -> &Index {
@@ -179,6 +189,10 @@ impl Store {
                     }
                 };
                 let mut record = Record::from_line(&origin, offset, flags, line);
+                if self.twins.is_twin(&record) {
+                    hwm = hwm.max(Some(end));
+                    continue;
+                }
                 if let Some(d) = &mut self.detector {
                     d.observe(&mut record)?;
                 }
