@@ -212,7 +212,10 @@ impl Config {
                 *shutdown_timeout_ms != new.shutdown_timeout_ms,
             ),
             ("journal", *journal != new.journal),
-            ("journal-directory", *journal_directory != new.journal_directory),
+            (
+                "journal-directory",
+                *journal_directory != new.journal_directory,
+            ),
         ]
         .into_iter()
         .filter_map(|(key, differs)| differs.then_some(key))

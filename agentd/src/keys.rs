@@ -167,7 +167,7 @@ pub const KEYS: &[Key] = &[
               checkpoints.json; without one, start-at says where to begin. An \
               event that rsyslog also writes to a file agentd tails is stored \
               once by the collector when both copies reach it within 10 seconds \
-              of each other's event time (see collectord(8)). The packaged \
+              of each other's event time (the first is kept). The packaged \
               service runs with the group systemd-journal, which may read the \
               whole journal.",
         reload: Reload::Live,

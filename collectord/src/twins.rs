@@ -69,9 +69,9 @@ impl Twins {
         let key = key_of(record);
         let source = source_of(&record.path);
         let copies = self.waiting.entry(key).or_default();
-        let found = copies.iter().position(|&(s, t, _)| {
-            s != source && (t - record.event_time_ms).abs() <= WINDOW_MS
-        });
+        let found = copies
+            .iter()
+            .position(|&(s, t, _)| s != source && (t - record.event_time_ms).abs() <= WINDOW_MS);
         if let Some(i) = found {
             copies.swap_remove(i);
             if copies.is_empty() {
@@ -161,7 +161,8 @@ mod tests {
 
     const NOW: i64 = 1_795_597_300_000;
     const JOURNAL: &str = r#"<13>1 2026-11-25T09:00:00.123456Z web1 sshd 42 - [journal@32473 unit="ssh.service"] Accepted publickey for alice"#;
-    const FILE: &str = "2026-11-25T09:00:00.123456+00:00 web1 sshd[42]: Accepted publickey for alice";
+    const FILE: &str =
+        "2026-11-25T09:00:00.123456+00:00 web1 sshd[42]: Accepted publickey for alice";
 
     #[test]
     fn journal_and_file_copies_of_one_event_are_stored_once_in_either_order() {

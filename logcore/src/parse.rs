@@ -359,11 +359,18 @@ mod tests {
         let line = r#"<35>1 2026-11-25T09:00:00.123456Z web1 sshd 42 - [journal@32473 unit="a\"b\]c.service"] Failed password"#;
         let p = parse_line(line, RECV, 0);
         assert_eq!(p.time_ms, Some(ms("2026-11-25T09:00:00.123Z")));
-        assert_eq!((p.host, p.program, p.pid), (Some("web1"), Some("sshd"), Some(42)));
+        assert_eq!(
+            (p.host, p.program, p.pid),
+            (Some("web1"), Some("sshd"), Some(42))
+        );
         assert_eq!((p.facility, p.severity), (Some(4), Some(3)));
         assert_eq!(p.unit.as_deref(), Some("a\"b]c.service"));
         assert_eq!(p.message, "Failed password");
-        let p = parse_line("<14>1 2026-11-25T09:00:00Z web1 app - - - two\nlines", RECV, 0);
+        let p = parse_line(
+            "<14>1 2026-11-25T09:00:00Z web1 app - - - two\nlines",
+            RECV,
+            0,
+        );
         assert_eq!((p.unit, p.pid, p.message), (None, None, "two\nlines"));
     }
 

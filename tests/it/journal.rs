@@ -110,7 +110,14 @@ impl Journald {
     /// standard input.
     fn sh(&self, script: &str, stdin: &[u8]) -> Output {
         let mut child = Command::new("nsenter")
-            .args(["-t", &self.child.id().to_string(), "--mount", "sh", "-c", script])
+            .args([
+                "-t",
+                &self.child.id().to_string(),
+                "--mount",
+                "sh",
+                "-c",
+                script,
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -255,7 +262,10 @@ fn journal_entries_arrive_with_their_fields() {
     journal.logger(
         "SYSLOG_IDENTIFIER=jtest\nPRIORITY=3\nSYSLOG_FACILITY=4\nMESSAGE=Failed password for bob\n",
     );
-    journal.sh("echo 'cat says hello' | systemd-cat -t jcat -p warning", b"");
+    journal.sh(
+        "echo 'cat says hello' | systemd-cat -t jcat -p warning",
+        b"",
+    );
     let binary: &[u8] = b"bin \x00\xff\x01 end\nsecond line";
     journal.send_native(&[("SYSLOG_IDENTIFIER", b"jbin"), ("MESSAGE", binary)]);
 
@@ -403,17 +413,23 @@ fn sigkill_of_agentd_mid_journal_loses_and_doubles_nothing() {
     };
     let collector = Collector::start(&tmp.path().join("collector"), "");
     let mut agent = agent(&tmp.path().join("agent"), &collector, &journal, &[]);
-    write_numbered(&journal, "seq", 0, TOTAL / 2);
-    let mid = wait_until(Duration::from_secs(30), || {
-        String::from_utf8_lossy(&collector.logq(&["--count", "-t", "seq"]).stdout)
-            .trim()
-            .parse::<u64>()
-            .is_ok_and(|n| n > 0)
+    // Written in chunks while agentd is killed and started again.
+    let agent = std::thread::scope(|s| {
+        s.spawn(|| {
+            for from in (0..TOTAL).step_by(200) {
+                write_numbered(&journal, "seq", from, from + 200);
+            }
+        });
+        let mid = wait_until(Duration::from_secs(30), || {
+            String::from_utf8_lossy(&collector.logq(&["--count", "-t", "seq"]).stdout)
+                .trim()
+                .parse::<u64>()
+                .is_ok_and(|n| n > 0)
+        });
+        assert!(mid, "nothing arrived: {}", agent.log());
+        agent.kill9();
+        agent.restart()
     });
-    assert!(mid, "nothing arrived: {}", agent.log());
-    agent.kill9();
-    write_numbered(&journal, "seq", TOTAL / 2, TOTAL);
-    let agent = agent.restart();
     let all = wait_until(Duration::from_secs(60), || {
         numbers(&collector, "seq").len() as u64 >= TOTAL
     });
@@ -462,7 +478,8 @@ fn vacuumed_checkpoint_cursor_is_logged_and_reading_goes_on() {
     write_numbered(&journal, "vac", 100, 200);
     let agent = agent.restart();
     assert!(
-        wait_until(Duration::from_secs(30), || numbers(&collector, "vac").len() == 200),
+        wait_until(Duration::from_secs(30), || numbers(&collector, "vac").len()
+            == 200),
         "{:?} numbers; agent log:\n{}",
         numbers(&collector, "vac").len(),
         agent.log()
@@ -494,7 +511,10 @@ fn an_event_in_the_journal_and_in_rsyslogs_file_is_stored_once() {
     journal.logger("SYSLOG_IDENTIFIER=dupapp\nMESSAGE=Accepted publickey for alice\n");
     journal.logger("SYSLOG_IDENTIFIER=dupapp\nMESSAGE=only in the journal\n");
     let entry = wait_until(Duration::from_secs(10), || {
-        journal.entries().iter().any(|e| e["MESSAGE"] == "only in the journal")
+        journal
+            .entries()
+            .iter()
+            .any(|e| e["MESSAGE"] == "only in the journal")
     });
     assert!(entry);
     let entries = journal.entries();
@@ -519,7 +539,8 @@ fn an_event_in_the_journal_and_in_rsyslogs_file_is_stored_once() {
     // last line marks the end: lines of a file arrive in order.
     let marker = format!("{time} {host} dupapp[{pid}]: end of the file\n");
     let mut f = fs::OpenOptions::new().append(true).open(&syslog).unwrap();
-    f.write_all(format!("{line}{line}{marker}").as_bytes()).unwrap();
+    f.write_all(format!("{line}{line}{marker}").as_bytes())
+        .unwrap();
     drop(f);
     wait_json(&collector, &["-t", "dupapp", "end"], 1, &agent);
     let got = json(&collector, &["-t", "dupapp", "Accepted"]);
@@ -530,7 +551,8 @@ fn an_event_in_the_journal_and_in_rsyslogs_file_is_stored_once() {
     );
     let paths: Vec<&str> = got.iter().filter_map(|r| r["path"].as_str()).collect();
     assert!(
-        paths.iter().any(|p| p.starts_with("journal:")) && paths.iter().any(|p| !p.starts_with("journal:")),
+        paths.iter().any(|p| p.starts_with("journal:"))
+            && paths.iter().any(|p| !p.starts_with("journal:")),
         "the first copy (the journal's) is kept, and one of the file's: {paths:?}"
     );
 }

@@ -96,10 +96,15 @@ pub fn parse(json: &[u8], default_host: &str) -> Result<Entry, BadEntry> {
     let time = number("__REALTIME_TIMESTAMP")
         .and_then(|us| i64::try_from(us).ok())
         .and_then(|us| Utc.timestamp_micros(us).single())
-        .map_or_else(|| "-".to_owned(), |t| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string());
+        .map_or_else(
+            || "-".to_owned(),
+            |t| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        );
     let host = header_field(text("_HOSTNAME").as_deref().or(Some(default_host)), 255);
     let app = header_field(
-        text("SYSLOG_IDENTIFIER").or_else(|| text("_COMM")).as_deref(),
+        text("SYSLOG_IDENTIFIER")
+            .or_else(|| text("_COMM"))
+            .as_deref(),
         48,
     );
     // The pid rsyslog writes for the same entry: a syslog message's own

@@ -26,7 +26,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -57,8 +57,7 @@ pub fn source(cfg: &Config) -> Result<Option<String>> {
         JournalMode::Off => false,
         JournalMode::On => true,
         JournalMode::Auto => {
-            cfg.journal_directory.is_some()
-                || SYSTEM_JOURNALS.iter().any(|d| Path::new(d).is_dir())
+            cfg.journal_directory.is_some() || SYSTEM_JOURNALS.iter().any(|d| Path::new(d).is_dir())
         }
     };
     if !wanted {
@@ -130,10 +129,9 @@ impl Journal {
 
     /// The next entry read, if any, without waiting.
     pub fn try_next(&self) -> Option<Entry> {
-        match self.rx.try_recv() {
-            Ok(e) => Some(e),
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-        }
+        // Disconnected only when the reader thread ended, which it does
+        // only on stop.
+        self.rx.try_recv().ok()
     }
 }
 
