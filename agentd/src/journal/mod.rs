@@ -7,7 +7,10 @@
 //!   has the same (stream, offset) and the collector drops it. journald
 //!   keeps one seqnum counter for the system and user journals; a new seqnum
 //!   id (the journal files were all removed, or another machine's journal)
-//!   is a new stream.
+//!   is a new stream. A checkpoint cursor of a seqnum id no journal file
+//!   has any more makes journalctl seek by its time (`t=`): the first entry
+//!   is not the cursor's, so the warning below is logged and reading goes
+//!   on from the oldest entry after that time.
 //! - Place: the checkpoint is the cursor of the last acknowledged entry
 //!   (`checkpoint.rs`). journalctl starts at it with `--cursor`; the first
 //!   entry is that one and is skipped. When it is another (the entry was
@@ -44,8 +47,6 @@ const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// A JSON line longer than this is skipped (journald's own limit on an
 /// entry is far below it).
 const MAX_JSON_LINE: usize = 64 * 1024 * 1024;
-
-const SETPRIV: &str = "/usr/bin/setpriv";
 
 /// The directories that make `journal = "auto"` read the system journal.
 const SYSTEM_JOURNALS: [&str; 2] = ["/run/log/journal", "/var/log/journal"];
@@ -206,17 +207,12 @@ impl Reader {
     }
 
     fn command(&self) -> Command {
-        // setpriv (util-linux) makes the kernel kill journalctl when this
-        // thread dies, even by SIGKILL of agentd outside systemd (which
-        // would kill the whole cgroup anyway); agentd forbids the unsafe
-        // code prctl would take here.
-        let mut cmd = if Path::new(SETPRIV).is_file() {
-            let mut c = Command::new(SETPRIV);
-            c.args(["--pdeathsig", "KILL", "--", "journalctl"]);
-            c
-        } else {
-            Command::new("journalctl")
-        };
+        // When agentd dies without stopping it (SIGKILL), journalctl ends
+        // at its next write to the closed pipe; under systemd the whole
+        // cgroup is killed anyway. (setpriv --pdeathsig cannot run under
+        // the unit's empty capability bounding set, and prctl in the child
+        // would need unsafe code.)
+        let mut cmd = Command::new("journalctl");
         cmd.args(["--output=json", "--all", "--follow", "--no-pager"]);
         if let Some(dir) = &self.directory {
             cmd.arg("--directory").arg(dir);
