@@ -366,6 +366,21 @@ fn systemd_unit_is_searchable() {
     }
 }
 
+/// The pids of a process's children (all its threads').
+fn children(pid: u32) -> Vec<i32> {
+    fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|t| fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect()
+}
+
 /// `COUNT` numbered entries through systemd-cat, one per line.
 fn write_numbered(journal: &Journald, tag: &str, from: u64, to: u64) {
     let text: String = (from..to).map(|i| format!("{tag} number {i}\n")).collect();
@@ -427,7 +442,16 @@ fn sigkill_of_agentd_mid_journal_loses_and_doubles_nothing() {
                 .is_ok_and(|n| n > 0)
         });
         assert!(mid, "nothing arrived: {}", agent.log());
+        let journalctl = children(agent.child.id());
         agent.kill9();
+        // Outside systemd nothing kills agentd's journalctl with it (it
+        // would end at its next write): end it here, by its pid.
+        for pid in journalctl {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         agent.restart()
     });
     let all = wait_until(Duration::from_secs(60), || {
