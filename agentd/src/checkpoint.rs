@@ -9,8 +9,14 @@
 //!
 //! The tailer registers and retires streams; the shipper's ack reader moves
 //! offsets. Both go through [`Shared`].
+//!
+//! Version 2 adds `journal`: the source (`journal` or `journal:DIR`) and the
+//! `__CURSOR` of the last acknowledged journal entry. Entries read and not
+//! yet acknowledged wait in read order with their cursors; an ACK that
+//! covers an entry's (stream, seqnum) moves the cursor past it. Version 1
+//! files (no journal) are read as they are.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -22,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fileid::{FileKey, Identity};
 
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Checkpoints are written at most this often while things change.
 pub const WRITE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -71,10 +77,31 @@ impl Entry {
     }
 }
 
+/// Where the journal was acknowledged up to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalPlace {
+    /// `journal`, or `journal:DIR` with `journal-directory`.
+    pub source: String,
+    /// The `__CURSOR` of the last acknowledged entry.
+    pub cursor: String,
+}
+
 #[derive(Serialize, Deserialize)]
 struct OnDisk {
     version: u32,
     streams: Vec<Entry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    journal: Option<JournalPlace>,
+}
+
+/// Journal entries read and not yet acknowledged, in read order.
+#[derive(Debug, Default)]
+struct JournalInFlight {
+    /// (stream id, seqnum, cursor).
+    pending: VecDeque<(u64, u64, String)>,
+    /// Per journal stream, the acknowledged end (seqnum + 1 of the last).
+    acked: HashMap<u64, u64>,
+    source: String,
 }
 
 #[derive(Debug)]
@@ -100,6 +127,8 @@ pub fn lock(shared: &Shared) -> MutexGuard<'_, Checkpoints> {
 pub struct Checkpoints {
     path: PathBuf,
     slots: BTreeMap<u64, Slot>,
+    journal: Option<JournalPlace>,
+    inflight: JournalInFlight,
     dirty: bool,
     urgent: bool,
     last_write: Option<Instant>,
@@ -112,6 +141,8 @@ impl Checkpoints {
         let mut store = Checkpoints {
             path: path.to_owned(),
             slots: BTreeMap::new(),
+            journal: None,
+            inflight: JournalInFlight::default(),
             dirty: false,
             urgent: false,
             last_write: None,
@@ -130,13 +161,14 @@ impl Checkpoints {
                 path.display()
             )
         })?;
-        if on_disk.version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&on_disk.version) {
             bail!(
-                "checkpoint file {} has version {}, this agentd reads version {FORMAT_VERSION}",
+                "checkpoint file {} has version {}, this agentd reads versions 1 to {FORMAT_VERSION}",
                 path.display(),
                 on_disk.version
             );
         }
+        store.journal = on_disk.journal;
         for entry in on_disk.streams {
             store.slots.insert(
                 entry.stream_id,
@@ -192,7 +224,46 @@ impl Checkpoints {
                 slot.entry.offset = end;
                 self.dirty = true;
             }
+            return;
         }
+        let journal = &mut self.inflight;
+        let Some(known) = journal.acked.get_mut(&stream_id) else {
+            return;
+        };
+        *known = (*known).max(end);
+        let mut last = None;
+        while let Some((stream, seqnum, _)) = journal.pending.front() {
+            if journal.acked.get(stream).is_some_and(|e| seqnum < e) {
+                last = journal.pending.pop_front();
+            } else {
+                break;
+            }
+        }
+        if let Some((_, _, cursor)) = last {
+            self.journal = Some(JournalPlace {
+                source: journal.source.clone(),
+                cursor,
+            });
+            self.dirty = true;
+        }
+    }
+
+    /// The cursor to resume `source` at: the last acknowledged entry's,
+    /// when the checkpoint is of the same source.
+    pub fn journal_cursor(&self, source: &str) -> Option<&str> {
+        self.journal
+            .as_ref()
+            .filter(|p| p.source == source)
+            .map(|p| p.cursor.as_str())
+    }
+
+    /// The tailer read a journal entry: it waits here until acknowledged.
+    pub fn journal_read(&mut self, source: &str, stream_id: u64, seqnum: u64, cursor: String) {
+        if self.inflight.source != source {
+            self.inflight.source = source.to_owned();
+        }
+        self.inflight.acked.entry(stream_id).or_insert(0);
+        self.inflight.pending.push_back((stream_id, seqnum, cursor));
     }
 
     /// The tailer closed the stream's file after reading up to `read_end`.
@@ -228,6 +299,7 @@ impl Checkpoints {
         let on_disk = OnDisk {
             version: FORMAT_VERSION,
             streams: self.slots.values().map(|s| s.entry.clone()).collect(),
+            journal: self.journal.clone(),
         };
         self.dirty = false;
         self.urgent = false;
@@ -311,11 +383,52 @@ mod tests {
         let loaded = Checkpoints::load(&path).unwrap();
         assert_eq!(loaded.get(7).map(|e| e.offset), Some(120));
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.contains("\"version\": 1"), "{text}");
+        assert!(text.contains("\"version\": 2"), "{text}");
         assert!(
             !dir.path().join(".checkpoints.json.tmp").exists(),
             "temp file left behind"
         );
+    }
+
+    #[test]
+    fn journal_cursor_moves_only_past_acknowledged_entries_in_read_order() {
+        // A restart must resume after the last acknowledged entry, never
+        // after one still in flight (it would be lost).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoints.json");
+        let mut store = Checkpoints::load(&path).unwrap();
+        // Two seqnum ids interleaved (journalctl merging two journals).
+        store.journal_read("journal", 1, 10, "c10".into());
+        store.journal_read("journal", 2, 5, "d5".into());
+        store.journal_read("journal", 1, 11, "c11".into());
+        store.ack(2, 6);
+        assert_eq!(store.journal_cursor("journal"), None, "c10 is not acked");
+        store.ack(1, 11);
+        assert_eq!(store.journal_cursor("journal"), Some("d5"));
+        store.ack(1, 12);
+        assert_eq!(store.journal_cursor("journal"), Some("c11"));
+        assert_eq!(store.journal_cursor("journal:/other"), None);
+        store.take_snapshot(Instant::now());
+        let shared: Shared = Arc::new(Mutex::new(store));
+        lock(&shared).dirty = true;
+        save(&shared, Instant::now(), true).unwrap();
+        let loaded = Checkpoints::load(&path).unwrap();
+        assert_eq!(loaded.journal_cursor("journal"), Some("c11"));
+    }
+
+    #[test]
+    fn version_1_files_still_load() {
+        // An upgrade must not lose the places in files.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoints.json");
+        fs::write(
+            &path,
+            r#"{"version":1,"streams":[{"path":"/a","dev":1,"ino":2,"fingerprint":3,"generation":0,"stream_id":7,"offset":99,"last_seen":0}]}"#,
+        )
+        .unwrap();
+        let loaded = Checkpoints::load(&path).unwrap();
+        assert_eq!(loaded.get(7).map(|e| e.offset), Some(99));
+        assert_eq!(loaded.journal_cursor("journal"), None);
     }
 
     #[test]

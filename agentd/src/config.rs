@@ -18,6 +18,45 @@ pub enum StartAt {
     End,
 }
 
+/// Whether to read the systemd journal: `"auto"`, `true` or `false`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JournalMode {
+    /// On when the machine has a journal (or `journal-directory` is set)
+    /// and `journalctl` is installed.
+    Auto,
+    On,
+    Off,
+}
+
+impl Serialize for JournalMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            JournalMode::Auto => s.serialize_str("auto"),
+            JournalMode::On => s.serialize_bool(true),
+            JournalMode::Off => s.serialize_bool(false),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for JournalMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bool(true) => Ok(JournalMode::On),
+            Raw::Bool(false) => Ok(JournalMode::Off),
+            Raw::Text(t) if t == "auto" => Ok(JournalMode::Auto),
+            Raw::Text(t) => Err(serde::de::Error::custom(format!(
+                "{t:?} is not one of \"auto\", true, false"
+            ))),
+        }
+    }
+}
+
 /// `Serialize` is for the tests that hold `keys.rs` to this struct.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
@@ -53,6 +92,9 @@ pub struct Config {
     /// The name the collector's certificate must have; empty: the host
     /// part of `collector`.
     pub tls_server_name: String,
+    pub journal: JournalMode,
+    /// `journalctl --directory`: a journal other than the system's.
+    pub journal_directory: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -78,6 +120,8 @@ impl Default for Config {
             tls_cert: PathBuf::new(),
             tls_key: PathBuf::new(),
             tls_server_name: String::new(),
+            journal: JournalMode::Auto,
+            journal_directory: None,
         }
     }
 }
@@ -177,6 +221,8 @@ impl Config {
             tls_cert,
             tls_key,
             tls_server_name,
+            journal,
+            journal_directory,
         } = self;
         [
             ("collector", *collector != new.collector),
@@ -205,6 +251,11 @@ impl Config {
             ("tls-cert", *tls_cert != new.tls_cert),
             ("tls-key", *tls_key != new.tls_key),
             ("tls-server-name", *tls_server_name != new.tls_server_name),
+            ("journal", *journal != new.journal),
+            (
+                "journal-directory",
+                *journal_directory != new.journal_directory,
+            ),
         ]
         .into_iter()
         .filter_map(|(key, differs)| differs.then_some(key))
@@ -294,6 +345,14 @@ impl Config {
         for (key, value) in at_least_one {
             if value < 1 {
                 return Err(bad(key, "must be at least 1".into()));
+            }
+        }
+        if let Some(dir) = &self.journal_directory {
+            if !dir.is_absolute() {
+                return Err(bad(
+                    "journal-directory",
+                    format!("{:?} is not an absolute path", dir.display()),
+                ));
             }
         }
         if self.max_line_bytes > MAX_LINE_LIMIT {
@@ -446,6 +505,17 @@ mod tests {
     }
 
     #[test]
+    fn journal_takes_auto_true_false_and_an_absolute_directory() {
+        assert_eq!(parse("journal = true").unwrap().journal, JournalMode::On);
+        assert_eq!(parse("journal = false").unwrap().journal, JournalMode::Off);
+        assert_eq!(parse("").unwrap().journal, JournalMode::Auto);
+        let e = error("journal = \"yes\"");
+        assert!(e.contains("key `journal`") && e.contains("\"yes\""), "{e}");
+        let e = error("journal-directory = \"rel/dir\"");
+        assert!(e.contains("key `journal-directory`"), "{e}");
+    }
+
+    #[test]
     fn changed_keys_are_named_as_in_the_file() {
         // The reload log line must name what changed the way the user wrote
         // it, and a key compared against the wrong field would hide a change.
@@ -467,6 +537,8 @@ mod tests {
             ("rotate-wait-ms = 1", "rotate-wait-ms"),
             ("ack-timeout-ms = 1", "ack-timeout-ms"),
             ("shutdown-timeout-ms = 1", "shutdown-timeout-ms"),
+            ("journal = false", "journal"),
+            ("journal-directory = \"/j\"", "journal-directory"),
         ] {
             let new = parse(text).unwrap();
             assert_eq!(old.changed_keys(&new), [key], "{text}");
@@ -531,6 +603,7 @@ mod keys_tests {
         let mut config = Config::default();
         // An unset Option is left out of TOML; give it a value to see it.
         config.agent_id = Some(config.host.clone());
+        config.journal_directory = Some(PathBuf::from("/var/log/journal/remote"));
         match toml::Value::try_from(config).expect("Config serializes") {
             toml::Value::Table(table) => table.into_iter().collect(),
             other => panic!("Config serialized to {other:?}"),
@@ -569,7 +642,7 @@ mod keys_tests {
             .filter(|k| matches!(k.default, KeyDefault::Computed { .. }))
             .map(|k| k.name)
             .collect();
-        assert_eq!(computed, ["host", "agent-id"]);
+        assert_eq!(computed, ["host", "agent-id", "journal-directory"]);
         let text: String = KEYS
             .iter()
             .filter_map(|k| match k.default {
@@ -579,6 +652,7 @@ mod keys_tests {
             .collect();
         let config = parse(&text);
         assert_eq!((config.host.as_str(), config.agent_id()), ("web1", "web1"));
+        assert!(config.journal_directory.is_some());
     }
 
     #[test]

@@ -144,6 +144,15 @@ impl Pipeline {
         let out = Outbox::new(&cfg, tx, armed, signals.clone(), Notifier::from_env());
         let mut tailer = Tailer::new(Arc::clone(&cfg), Arc::clone(&ckpt), out)
             .context("cannot set up inotify")?;
+        if let Some(source) = crate::journal::source(&cfg)? {
+            let cursor = checkpoint::lock(&ckpt)
+                .journal_cursor(&source)
+                .map(str::to_owned);
+            let waker = signals
+                .waker(Arc::new(AtomicBool::new(false)))
+                .context("cannot create the wake-up socket")?;
+            tailer.set_journal(crate::journal::Journal::start(&cfg, source, cursor, waker)?);
+        }
         tailer.also_known(known);
         tailer.start(Instant::now());
         tailer.save_checkpoints(Instant::now(), true);

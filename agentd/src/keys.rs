@@ -199,6 +199,42 @@ pub const KEYS: &[Key] = &[
               alias the certificate does not name.",
         reload: Reload::Live,
     },
+    Key {
+        name: "journal",
+        ty: Type::String,
+        default: Default::Toml(r#""auto""#),
+        doc: "Whether to read the systemd journal too: \"auto\" reads it when \
+              the machine has one (/run/log/journal or /var/log/journal exists, \
+              or journal-directory is set) and journalctl is installed; true \
+              reads it (and agentd does not start without journalctl); false \
+              does not. agentd runs journalctl --output=json --follow and ships \
+              each entry as one RFC 5424 line (host, identifier, pid, priority, \
+              facility and message of the entry, its unit as structured data \
+              [journal@32473 unit=\"...\"]; 32473 is RFC 5612's documentation \
+              number, logq has no enterprise number registered). Its place is \
+              the cursor of the last acknowledged entry, kept in \
+              checkpoints.json; without one, start-at says where to begin. An \
+              event that rsyslog also writes to a file agentd tails is stored \
+              once by the collector when both copies reach it within 10 seconds \
+              of each other's event time (the first is kept). The packaged \
+              service runs with the group systemd-journal, which may read the \
+              whole journal.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "journal-directory",
+        ty: Type::String,
+        default: Default::Computed {
+            what: "unset: the system journal",
+            example: r#""/var/log/journal/remote""#,
+        },
+        doc: "Read the journal files in this directory (journalctl \
+              --directory) instead of the system journal: a container's or \
+              systemd-journal-remote's journal. An absolute path. Setting it \
+              turns \"auto\" on. Lines from it carry the path journal:DIR, \
+              from the system journal the path journal.",
+        reload: Reload::Live,
+    },
 ];
 
 /// A whole file, for the man page's EXAMPLES (the tests parse it).

@@ -8,6 +8,7 @@ mod config;
 mod conn;
 mod daemon;
 mod fileid;
+mod journal;
 pub mod keys;
 mod lines;
 mod locate;

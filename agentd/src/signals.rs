@@ -119,6 +119,12 @@ pub struct Waker {
 }
 
 impl Waker {
+    /// Wakes the tailer whether it waits for room or not (the journal
+    /// reader, after queueing an entry).
+    pub fn wake(&self) {
+        let _ = (&self.tx).write(&[1]);
+    }
+
     /// Called by the shipper after taking a batch from the channel.
     pub fn wake_if_armed(&self) {
         if self.armed.swap(false, Ordering::SeqCst) {

@@ -22,11 +22,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use logcore::wire::WireRecord;
 use tracing::{debug, info, warn};
 
 use crate::checkpoint::{self, lock, Entry, Shared};
 use crate::config::{Config, StartAt};
 use crate::fileid::FileKey;
+use crate::journal::Journal;
 use crate::locate::{find_copy, find_renamed, open_identical};
 use crate::outbox::{Outbox, Stop};
 use crate::scan::{Inputs, Watcher};
@@ -64,6 +66,8 @@ pub struct Tailer {
     started: bool,
     next_full_scan: Instant,
     checkpoint_error: bool,
+    /// The journal input, when the configuration reads the journal.
+    journal: Option<Journal>,
 }
 
 impl Tailer {
@@ -82,8 +86,14 @@ impl Tailer {
             started: false,
             next_full_scan: Instant::now(),
             checkpoint_error: false,
+            journal: None,
             cfg,
         })
+    }
+
+    /// Reads the journal's entries too, alongside the files.
+    pub fn set_journal(&mut self, journal: Journal) {
+        self.journal = Some(journal);
     }
 
     /// Paths a previous tailer of this process was following (before a
@@ -160,6 +170,7 @@ impl Tailer {
             .out
             .unblock()
             .and_then(|()| self.read_all(now))
+            .and_then(|()| self.read_journal(now))
             .and_then(|()| self.out.flush_due(now));
         match read {
             Ok(()) => {}
@@ -261,6 +272,26 @@ impl Tailer {
             } else {
                 i += 1;
             }
+        }
+        Ok(())
+    }
+
+    /// Hands over the journal entries the reader thread queued, until the
+    /// outbox is full (then the reader blocks, and journalctl with it).
+    fn read_journal(&mut self, now: Instant) -> Result<(), Stop> {
+        let Some(journal) = &self.journal else {
+            return Ok(());
+        };
+        while let Some(entry) = journal.try_next() {
+            let stream_id = entry.stream_id();
+            lock(&self.ckpt).journal_read(&journal.source, stream_id, entry.seqnum, entry.cursor);
+            let record = WireRecord {
+                offset: entry.seqnum,
+                end: entry.seqnum + 1,
+                flags: 0,
+                line: entry.line,
+            };
+            self.out.push(stream_id, &journal.source, record, now)?;
         }
         Ok(())
     }

@@ -44,4 +44,5 @@ pub mod server;
 pub mod store;
 pub mod syslog;
 pub mod tls;
+pub mod twins;
 pub mod writer;

@@ -23,6 +23,9 @@ pub struct Stats {
     pub syslog_connections: AtomicU64,
     /// Syslog UDP messages dropped by `syslog-rate-limit` since start.
     pub syslog_dropped: AtomicU64,
+    /// Second copies of journal events (journal and rsyslog's file) not
+    /// stored, since start.
+    pub twins: AtomicU64,
 }
 
 fn send(states: &[NotifyState<'_>]) {
@@ -75,6 +78,10 @@ pub fn status_text(stats: &Stats, lines_per_sec: u64, now_ms: i64) -> String {
             ", {syslog} syslog connection{}, {dropped} syslog UDP messages dropped by the rate limit",
             if syslog == 1 { "" } else { "s" }
         ));
+    }
+    match stats.twins.load(Ordering::Relaxed) {
+        0 => {}
+        n => text.push_str(&format!(", {n} journal/file twins stored once")),
     }
     text
 }

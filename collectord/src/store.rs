@@ -26,6 +26,7 @@ use crate::dedup::{verdict, Mark, Marks, Payload, Verdict, PAYLOAD_VERSION};
 use crate::detect::{DetectOptions, Detector};
 use crate::index;
 use crate::retention::{self, Policy};
+use crate::twins::Twins;
 
 /// The zstd level of archive blocks, with the lazy strategy and a minimum
 /// match of 6 (set in `archive`). Measured on the tests corpus (127-byte
@@ -53,6 +54,14 @@ fn kind_key(record: &Record) -> u64 {
 
 /// Marks of streams not seen for this long are dropped from the payload.
 const FORGET_STREAMS_MS: i64 = 30 * MS_PER_DAY;
+
+/// Whether [`Store::keep`] looks for a journal/file twin (`twins.rs`):
+/// agents' lines only; syslog senders have neither journal nor file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TwinCheck {
+    Yes,
+    No,
+}
 
 /// How to open a [`Store`].
 #[derive(Debug, Clone)]
@@ -85,6 +94,8 @@ pub struct Store {
     /// The anomaly detectors, once [`Store::start_detection`] ran.
     detector: Option<Detector>,
     data_dir: PathBuf,
+    /// Journal entries and their rsyslog file lines, stored once.
+    twins: Twins,
 }
 
 impl Store {
@@ -125,6 +136,7 @@ impl Store {
             dirty: false,
             detector: None,
             data_dir: data_dir.clone(),
+            twins: Twins::default(),
         };
         if first_start {
             // Record the versions and adopt any archive files from the start.
@@ -132,6 +144,12 @@ impl Store {
         }
         info!(dir = %data_dir.display(), streams = store.marks.streams(), days = store.archive.days().len(), "Opened the index and the archive.");
         Ok(store)
+    }
+
+    /// Copies of journal events not stored because the other copy (the
+    /// journal's or rsyslog's file line) was, since start.
+    pub fn twins_dropped(&self) -> u64 {
+        self.twins.dropped
     }
 
     pub fn index(&self) -> &Index {
@@ -179,7 +197,12 @@ impl Store {
                         )
                     }
                 };
-                self.keep(&origin, day, offset, flags, line)?;
+                if !self.keep(&origin, day, offset, flags, line, TwinCheck::Yes)? {
+                    // The journal's or the file's copy of an event already
+                    // stored: the mark moves on, nothing is stored.
+                    hwm = hwm.max(Some(end));
+                    continue;
+                }
                 hwm = hwm.max(Some(end));
                 stored += 1;
             }
@@ -227,7 +250,14 @@ impl Store {
                 receive_time_ms,
             };
             for record in stream.records {
-                self.keep(&origin, day, record.offset, record.flags, record.line)?;
+                self.keep(
+                    &origin,
+                    day,
+                    record.offset,
+                    record.flags,
+                    record.line,
+                    TwinCheck::No,
+                )?;
                 stored += 1;
             }
         }
@@ -238,6 +268,8 @@ impl Store {
 
     /// Parses one line, runs the detectors on it and buffers it for the
     /// archive (its document follows once the archive places it).
+    /// `false` when the record is a journal/file twin of one already
+    /// stored (only with [`TwinCheck::Yes`]) and was dropped.
     fn keep(
         &mut self,
         origin: &Origin<'_>,
@@ -245,8 +277,12 @@ impl Store {
         offset: u64,
         flags: u8,
         line: Vec<u8>,
-    ) -> anyhow::Result<()> {
+        twins: TwinCheck,
+    ) -> anyhow::Result<bool> {
         let mut record = Record::from_line(origin, offset, flags, line);
+        if twins == TwinCheck::Yes && self.twins.is_twin(&record) {
+            return Ok(false);
+        }
         if let Some(d) = &mut self.detector {
             d.observe(&mut record)?;
         }
@@ -254,7 +290,7 @@ impl Store {
         self.archive
             .append(day, kind_key(&record), &record.raw, doc)
             .context("cannot buffer archive lines")?;
-        Ok(())
+        Ok(true)
     }
 
     /// Adds the documents of the lines the archive placed, in the order

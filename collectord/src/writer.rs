@@ -210,6 +210,7 @@ pub fn run(
             let _ = tx.send(());
         }
         stats.lines.fetch_add(lines, Ordering::Relaxed);
+        stats.twins.store(store.twins_dropped(), Ordering::Relaxed);
         stats.last_commit_ms.store(now_ms(), Ordering::Relaxed);
         debug!(
             batches,

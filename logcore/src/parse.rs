@@ -22,6 +22,10 @@
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
 use syslog_loose::{IncompleteDate, ProcId, Variant};
 
+/// The SD-ID agentd gives journal fields: 32473 is RFC 5612's documentation
+/// enterprise number (logq has none registered).
+pub const JOURNAL_SD_ID: &str = "journal@32473";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parsed<'a> {
     /// Milliseconds since the epoch, when the line carries a usable stamp.
@@ -32,6 +36,9 @@ pub struct Parsed<'a> {
     pub facility: Option<u8>,
     pub severity: Option<u8>,
     pub message: &'a str,
+    /// The systemd unit, from the `journal@32473` structured-data element
+    /// agentd writes for journal entries (`unit="ssh.service"`).
+    pub unit: Option<String>,
     /// No syslog header and no known stamp were found.
     pub unparsed: bool,
 }
@@ -46,6 +53,7 @@ impl<'a> Parsed<'a> {
             facility: None,
             severity: None,
             message: line,
+            unit: None,
             unparsed: true,
         }
     }
@@ -116,6 +124,14 @@ fn parse_syslog(
             (host, program) = (None, Some(h));
         }
     }
+    let unit = msg
+        .structured_data
+        .iter()
+        .filter(|e| e.id == JOURNAL_SD_ID)
+        .flat_map(|e| e.params())
+        .find(|(name, _)| **name == "unit")
+        .map(|(_, value)| value)
+        .filter(|u| !u.is_empty());
     Some(Parsed {
         time_ms: Some(time.timestamp_millis()),
         host,
@@ -124,6 +140,7 @@ fn parse_syslog(
         facility: msg.facility.map(|f| f as u8),
         severity: msg.severity.map(|s| s as u8),
         message: msg.msg,
+        unit,
         unparsed: false,
     })
 }
@@ -346,6 +363,39 @@ mod tests {
         assert_eq!(p.facility, Some(20));
         assert_eq!(p.severity, Some(5));
         assert_eq!(p.message, "hello there");
+    }
+
+    #[test]
+    fn journal_line_from_agentd_gives_the_unit_and_the_fields() {
+        let line = r#"<35>1 2026-11-25T09:00:00.123456Z web1 sshd 42 - [journal@32473 unit="a\"b\]c.service"] Failed password"#;
+        let p = parse_line(line, RECV, 0);
+        assert_eq!(p.time_ms, Some(ms("2026-11-25T09:00:00.123Z")));
+        assert_eq!(
+            (p.host, p.program, p.pid),
+            (Some("web1"), Some("sshd"), Some(42))
+        );
+        assert_eq!((p.facility, p.severity), (Some(4), Some(3)));
+        assert_eq!(p.unit.as_deref(), Some("a\"b]c.service"));
+        assert_eq!(p.message, "Failed password");
+        let p = parse_line(
+            "<14>1 2026-11-25T09:00:00Z web1 app - - - two\nlines",
+            RECV,
+            0,
+        );
+        assert_eq!((p.unit, p.pid, p.message), (None, None, "two\nlines"));
+    }
+
+    #[test]
+    fn rsyslog_file_line_and_journal_line_of_one_event_agree() {
+        // The collector stores such a pair once: both must give the same
+        // host, program, pid, message and time.
+        let journal = r#"<13>1 2026-11-25T09:00:00.123456Z web1 sshd 42 - [journal@32473 unit="ssh.service"] Accepted publickey for alice"#;
+        let file = "2026-11-25T09:00:00.123456+00:00 web1 sshd[42]: Accepted publickey for alice";
+        let (j, f) = (parse_line(journal, RECV, 0), parse_line(file, RECV, 3600));
+        assert_eq!(
+            (j.time_ms, j.host, j.program, j.pid, j.message),
+            (f.time_ms, f.host, f.program, f.pid, f.message)
+        );
     }
 
     #[test]

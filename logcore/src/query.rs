@@ -21,10 +21,11 @@
 //!   A trailing `*` makes it a prefix (`pass*`); a `*` elsewhere is an
 //!   error; a lone `*` matches every line.
 //! - `FIELD:VALUE` when the text before the first `:` is `host`, `program`,
-//!   `severity` or `facility` (in any case); otherwise the whole thing is a
+//!   `unit`, `severity` or `facility` (in any case); otherwise the whole thing is a
 //!   word (`user:root`, `2001:db8::1`). The value may be quoted
 //!   (`host:"a b"`).
-//!   - `host:` and `program:` take a glob: `*` any run of characters, `?`
+//!   - `host:`, `program:` and `unit:` (a journal entry's systemd unit,
+//!     `unit:ssh.service`) take a glob: `*` any run of characters, `?`
 //!     one character (also inside quotes), matched with case.
 //!   - `severity:` takes a level (a name of [`SEVERITY_NAMES`], `error` and
 //!     `warn` too, or its number 0–7) with an optional operator `<=`, `<`,
@@ -63,6 +64,8 @@ pub enum Expr {
     Host(String),
     /// A glob on the program (the syslog tag).
     Program(String),
+    /// A glob on the systemd unit of a journal entry.
+    Unit(String),
     /// Syslog severity numbers `lo..=hi` (0 = emerg).
     Severity {
         lo: u8,
@@ -222,6 +225,7 @@ impl Expr {
             Expr::All
             | Expr::Host(_)
             | Expr::Program(_)
+            | Expr::Unit(_)
             | Expr::Severity { .. }
             | Expr::Facility(_) => {}
         }
@@ -372,6 +376,7 @@ fn facility(value: &str) -> Result<u8, String> {
 enum Field {
     Host,
     Program,
+    Unit,
     Severity,
     Facility,
 }
@@ -382,6 +387,7 @@ fn field_of(word: &str) -> Option<Field> {
     [
         ("host", Field::Host),
         ("program", Field::Program),
+        ("unit", Field::Unit),
         ("severity", Field::Severity),
         ("facility", Field::Facility),
     ]
@@ -545,6 +551,7 @@ fn field_atom(
     let atom = match field {
         Field::Host => Expr::Host(value),
         Field::Program => Expr::Program(value),
+        Field::Unit => Expr::Unit(value),
         Field::Severity => {
             let (lo, hi) = severity_field(&value).map_err(|m| QueryError::new(value_pos, m))?;
             Expr::Severity { lo, hi }
@@ -794,6 +801,8 @@ mod tests {
         assert_eq!(p("host:web*"), Expr::Host("web*".into()));
         assert_eq!(p("HOST:Web1"), Expr::Host("Web1".into()));
         assert_eq!(p("program:nginx?"), Expr::Program("nginx?".into()));
+        assert_eq!(p("unit:ssh.service"), Expr::Unit("ssh.service".into()));
+        assert_eq!(p("Unit:\"a b\""), Expr::Unit("a b".into()));
         assert_eq!(p(r#"host:"a b*""#), Expr::Host("a b*".into()));
         assert_eq!(p("host::x"), Expr::Host(":x".into()));
         assert_eq!(p("facility:auth"), Expr::Facility(4));
@@ -1026,6 +1035,7 @@ mod tests {
             "é",
             "host:",
             "program:",
+            "unit:",
             "severity:",
             "facility:",
             "<=",

@@ -53,6 +53,10 @@ pub struct Record {
     /// 0 (emerg) ..= 7 (debug).
     pub severity: Option<u8>,
     pub message: String,
+    /// The systemd unit of a journal entry (`_SYSTEMD_UNIT`), from the
+    /// line's `journal@32473` structured data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
     /// The line exactly as read, without its newline.
     #[serde(with = "raw_bytes")]
     pub raw: Vec<u8>,
@@ -105,6 +109,7 @@ impl Record {
             facility: parsed.facility,
             severity: parsed.severity,
             message: parsed.message.to_owned(),
+            unit: parsed.unit,
             raw,
             agent: origin.agent.to_owned(),
             path: origin.path.to_owned(),

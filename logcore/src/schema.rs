@@ -13,10 +13,11 @@
 //! | `receive_time` | i64 ms, fast | retention deletes by range; its UTC day names the archive file |
 //! | `host`, `agent`, `path` | raw string, indexed + fast | filters; read back from the fast columns |
 //! | `program` | raw string, indexed | filter |
+//! | `unit` | raw string, indexed, only on journal entries with a unit | filter (`unit:ssh.service`, `logq -u`); read back by parsing the line |
 //! | `severity`, `facility` | u64, indexed + fast, absent when unknown | filters |
 //! | `message` | text, [log tokenizer](crate::tokenizer), doc ids only | word queries |
 //! | `archive_line` | u64, fast | the line's number in the day's file |
-//! | `archive_breaks` | u64, fast, absent when 0 | `\n` inside the line (never from agentd) |
+//! | `archive_breaks` | u64, fast, absent when 0 | `\n` inside the line (a multi-line journal message) |
 //! | `stream` | 16 hex digits, raw string, indexed + fast | the line's file (its identity, with `offset`); see [`stream_key`] |
 //! | `offset` | u64, fast | the line's identity |
 //! | `flags` | u64, indexed + fast | [`crate::record::flags`] bits (anomaly = 0x100) |
@@ -38,7 +39,7 @@
 //!   `archive_member` held the byte offset of a 128 KiB gzip member.
 //! - The rest of a [`Record`] is read from the fast columns, which cost a
 //!   few bits per line each (values are bit-packed, strings are
-//!   dictionary-encoded per segment), or, for `program`, `pid` and
+//!   dictionary-encoded per segment), or, for `program`, `pid`, `unit` and
 //!   `message`, parsed again from the line: the parser finds the same, and
 //!   columns for them cost 2.4 bytes per line. The host has a column since
 //!   it is not always in the line (the agent's host then).
@@ -59,6 +60,9 @@
 //! - `event_time` is not in the inverted index: tantivy's `RangeQuery` reads
 //!   a fast field whenever the field has one, so index terms for it would
 //!   only cost bytes.
+//!
+//! - `unit` (schema version 6) is the `_SYSTEMD_UNIT` of a journal entry,
+//!   from the `journal@32473` structured data agentd writes.
 //!
 //! Bump [`SCHEMA_VERSION`] on any change here; collectord records it in its
 //! commit payload and refuses to write an index of another version.
@@ -83,7 +87,7 @@ use crate::record::{self, flags, Record};
 use crate::tokenizer::{LogTokenizer, TOKENIZER_NAME};
 
 /// The version of this schema and of what the fields mean.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// How a stream id is kept in the index: 16 lowercase hex digits. As a
 /// u64 column the ids (hashes) cost 8 bytes per line as soon as a segment
@@ -115,6 +119,7 @@ pub mod names {
     pub const RECEIVE_TIME: &str = "receive_time";
     pub const HOST: &str = "host";
     pub const PROGRAM: &str = "program";
+    pub const UNIT: &str = "unit";
     pub const AGENT: &str = "agent";
     pub const PATH: &str = "path";
     pub const SEVERITY: &str = "severity";
@@ -136,6 +141,7 @@ pub struct LogSchema {
     pub receive_time: Field,
     pub host: Field,
     pub program: Field,
+    pub unit: Field,
     pub agent: Field,
     pub path: Field,
     pub severity: Field,
@@ -184,7 +190,8 @@ impl LogSchema {
         let event_time = b.add_i64_field(names::EVENT_TIME, fast());
         let receive_time = b.add_i64_field(names::RECEIVE_TIME, fast());
         let host = b.add_text_field(names::HOST, keyword.clone());
-        let program = b.add_text_field(names::PROGRAM, indexed_keyword);
+        let program = b.add_text_field(names::PROGRAM, indexed_keyword.clone());
+        let unit = b.add_text_field(names::UNIT, indexed_keyword);
         let agent = b.add_text_field(names::AGENT, keyword.clone());
         let path = b.add_text_field(names::PATH, keyword.clone());
         let severity = b.add_u64_field(names::SEVERITY, indexed_fast());
@@ -206,6 +213,7 @@ impl LogSchema {
             receive_time,
             host,
             program,
+            unit,
             agent,
             path,
             severity,
@@ -246,6 +254,9 @@ impl LogSchema {
         doc.add_text(self.host, &record.host);
         if let Some(program) = &record.program {
             doc.add_text(self.program, program);
+        }
+        if let Some(unit) = &record.unit {
+            doc.add_text(self.unit, unit);
         }
         doc.add_text(self.agent, &record.agent);
         doc.add_text(self.path, &record.path);
@@ -451,8 +462,8 @@ impl RecordReader {
             breaks: num(&self.archive_breaks, names::ARCHIVE_BREAKS)?.unwrap_or_default(),
         };
         let raw = archive.line(day_of(receive_time_ms), at)?;
-        let (program, pid, message) = if want == Want::Line {
-            (None, None, String::new())
+        let (program, pid, message, unit) = if want == Want::Line {
+            (None, None, String::new(), None)
         } else {
             let text = line_text(&raw);
             // The zone only moves timestamps, never the program, pid or
@@ -462,6 +473,7 @@ impl RecordReader {
                 parsed.program.map(str::to_owned),
                 parsed.pid,
                 parsed.message.to_owned(),
+                parsed.unit,
             )
         };
         let origin = want == Want::All;
@@ -497,6 +509,7 @@ impl RecordReader {
             facility: num(&self.facility, names::FACILITY)?.and_then(|v| u8::try_from(v).ok()),
             severity: num(&self.severity, names::SEVERITY)?.and_then(|v| u8::try_from(v).ok()),
             message,
+            unit,
             raw,
             agent: text_of(&self.agent, names::AGENT, origin)?,
             path: text_of(&self.path, names::PATH, origin)?,

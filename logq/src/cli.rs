@@ -22,6 +22,10 @@ pub const EXAMPLES: &[Example] = &[
         what: "the newest 20 lines of nginx programs at err or worse",
     },
     Example {
+        command: "logq -u ssh.service --since today",
+        what: "today's journal entries of the ssh service",
+    },
+    Example {
         command: "logq -c --by host 'invalid user'",
         what: "how many lines per host, most first",
     },
@@ -81,8 +85,8 @@ pub struct Cli {
     /// the phrase, `logq failed password` both words anywhere. `a OR b`
     /// wants either, `NOT word` or `-word` excludes, parentheses group
     /// (OR, AND and NOT in capitals only): `logq 'sshd (failed OR invalid)
-    /// NOT root'`. `field:value` matches a field: `host:` and `program:`
-    /// take a glob, `severity:` a level (`severity:<=err` is err and worse,
+    /// NOT root'`. `field:value` matches a field: `host:`, `program:` and
+    /// `unit:` (a journal entry's systemd unit) take a glob, `severity:` a level (`severity:<=err` is err and worse,
     /// `severity:err` err alone), `facility:` a name (`facility:authpriv`).
     /// `pass*` matches words that start with `pass`. A query with an
     /// argument that starts with `-` needs `--` before it (`logq -- sshd
@@ -119,6 +123,15 @@ pub struct Cli {
     /// syntax as --host.
     #[arg(short = 't', long = "program", value_name = "GLOB")]
     pub programs: Vec<String>,
+
+    /// Only journal entries of systemd units matching this pattern
+    /// (repeatable: any of them), like journalctl's -u.
+    ///
+    /// The unit is the entry's _SYSTEMD_UNIT (`ssh.service`), which agentd
+    /// ships when it reads the journal; lines from files have none. Same
+    /// pattern syntax as --host. In a query: `unit:ssh.service`.
+    #[arg(short = 'u', long = "unit", value_name = "GLOB")]
+    pub units: Vec<String>,
 
     /// Only lines of this severity or worse, or of a range FROM..TO.
     ///
@@ -360,6 +373,8 @@ mod tests {
         assert_eq!(cli.output, Output::Json);
         assert_eq!(cli.color, ColorChoice::Never);
         assert_eq!(parse(&[]).unwrap().color, ColorChoice::Auto);
+        let units = parse(&["-u", "ssh.service", "--unit", "cron*"]).unwrap();
+        assert_eq!(units.units, ["ssh.service", "cron*"]);
     }
 
     #[test]
@@ -418,7 +433,7 @@ mod tests {
         // An example that clap, the query parser or --since refuses teaches
         // the operator something false.
         let examples: Vec<Vec<String>> = EXAMPLES.iter().map(Example::words).collect();
-        assert_eq!(examples.len(), 8);
+        assert_eq!(examples.len(), 9);
         assert!(examples.iter().all(|words| words[0] == "logq"));
         for args in examples {
             let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));

@@ -65,6 +65,7 @@ fn filters(cli: &Cli) -> Result<search::Filters> {
     Ok(search::Filters {
         hosts: cli.hosts.clone(),
         programs: cli.programs.clone(),
+        units: cli.units.clone(),
         severity: cli
             .severity
             .as_deref()

@@ -320,6 +320,7 @@ impl<W: Write> Printer<W> {
             host: &r.host,
             program: r.program.as_deref(),
             pid: r.pid,
+            unit: r.unit.as_deref(),
             facility: r
                 .facility
                 .and_then(|f| FACILITY_NAMES.get(usize::from(f)).copied()),
@@ -360,6 +361,8 @@ struct JsonLine<'a> {
     host: &'a str,
     program: Option<&'a str>,
     pid: Option<u32>,
+    /// The systemd unit of a journal entry; null for other lines.
+    unit: Option<&'a str>,
     facility: Option<&'static str>,
     severity: Option<&'static str>,
     message: &'a str,
@@ -741,6 +744,7 @@ mod tests {
             "host",
             "program",
             "pid",
+            "unit",
             "facility",
             "severity",
             "message",
@@ -774,6 +778,7 @@ mod tests {
             "host": "web1",
             "program": "sshd",
             "pid": 812,
+            "unit": null,
             "facility": "auth",
             "severity": "crit",
             "message": "Failed password for root from 203.0.113.9",

@@ -126,6 +126,9 @@ pub struct Filters {
     pub hosts: Vec<String>,
     /// Globs: the program matches any of them (none: any program, or none).
     pub programs: Vec<String>,
+    /// Globs: the systemd unit matches any of them (none: any unit, or
+    /// none).
+    pub units: Vec<String>,
     /// Severity numbers `lo..=hi`.
     pub severity: Option<(u8, u8)>,
     /// Event time at or after, ms since the epoch.
@@ -144,6 +147,7 @@ pub struct Plan {
     check: Check,
     hosts: Vec<Glob>,
     programs: Vec<Glob>,
+    units: Vec<Glob>,
     severity: Option<(u8, u8)>,
     since_ms: Option<i64>,
     until_ms: Option<i64>,
@@ -162,6 +166,7 @@ pub fn plan(
     let (check, indexed) = compile(expr, schema, case_sensitive)?;
     let hosts = globs(&filters.hosts)?;
     let programs = globs(&filters.programs)?;
+    let units = globs(&filters.units)?;
 
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     if let Some(q) = indexed.query {
@@ -171,6 +176,9 @@ pub fn plan(
         clauses.push((Occur::Must, q));
     }
     if let Some(q) = any_glob(&programs, schema.program)? {
+        clauses.push((Occur::Must, q));
+    }
+    if let Some(q) = any_glob(&units, schema.unit)? {
         clauses.push((Occur::Must, q));
     }
     if let Some((lo, hi)) = filters.severity {
@@ -204,6 +212,7 @@ pub fn plan(
         check,
         hosts,
         programs,
+        units,
         severity: filters.severity,
         since_ms: filters.since_ms,
         until_ms: filters.until_ms,
@@ -228,7 +237,11 @@ impl Plan {
     /// What [`Plan::matches`] reads of a record: the host and program only
     /// when the query or the filters name them.
     pub fn want(&self) -> Want {
-        if self.hosts.is_empty() && self.programs.is_empty() && !self.check.names_fields() {
+        if self.hosts.is_empty()
+            && self.programs.is_empty()
+            && self.units.is_empty()
+            && !self.check.names_fields()
+        {
             Want::Line
         } else {
             Want::Shown
@@ -244,6 +257,7 @@ impl Plan {
             && (!self.anomalies || r.has(flags::ANOMALY))
             && (self.hosts.is_empty() || self.hosts.iter().any(|g| g.matches(&r.host)))
             && (self.programs.is_empty() || program_matches_any(&self.programs, r))
+            && (self.units.is_empty() || unit_matches_any(&self.units, r))
             && self
                 .severity
                 .is_none_or(|(lo, hi)| r.severity.is_some_and(|s| (lo..=hi).contains(&s)))
@@ -256,6 +270,12 @@ impl Plan {
 /// from the index has it parsed again from the same line by the same
 /// parser (the program does not depend on the agent's zone, which is all
 /// that differs), so the two agree.
+fn unit_matches_any(globs: &[Glob], r: &Record) -> bool {
+    r.unit
+        .as_deref()
+        .is_some_and(|u| globs.iter().any(|g| g.matches(u)))
+}
+
 fn program_matches_any(globs: &[Glob], r: &Record) -> bool {
     r.program
         .as_deref()
@@ -290,6 +310,7 @@ enum Check {
     Regex(regex::Regex),
     Host(Glob),
     Program(Glob),
+    Unit(Glob),
     Severity(u8, u8),
     Facility(u8),
 }
@@ -300,7 +321,7 @@ impl Check {
         match self {
             Check::And(c) | Check::Or(c) => c.iter().any(Check::names_fields),
             Check::Not(c) => c.names_fields(),
-            Check::Host(_) | Check::Program(_) => true,
+            Check::Host(_) | Check::Program(_) | Check::Unit(_) => true,
             _ => false,
         }
     }
@@ -420,6 +441,7 @@ impl Check {
             Check::Regex(re) => re.is_match(&line.text),
             Check::Host(g) => g.matches(&r.host),
             Check::Program(g) => program_matches_any(std::slice::from_ref(g), r),
+            Check::Unit(g) => unit_matches_any(std::slice::from_ref(g), r),
             Check::Severity(lo, hi) => r.severity.is_some_and(|s| (*lo..=*hi).contains(&s)),
             Check::Facility(f) => r.facility == Some(*f),
         }
@@ -693,6 +715,11 @@ fn compile(expr: &Expr, s: &LogSchema, case_sensitive: bool) -> Result<(Check, I
             let g = Glob::new(glob)?;
             let query = g.query(s.program)?;
             (Check::Program(g), Indexed::new(Some(query), true))
+        }
+        Expr::Unit(glob) => {
+            let g = Glob::new(glob)?;
+            let query = g.query(s.unit)?;
+            (Check::Unit(g), Indexed::new(Some(query), true))
         }
         Expr::Severity { lo, hi } => (
             Check::Severity(*lo, *hi),

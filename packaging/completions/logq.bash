@@ -23,7 +23,7 @@ _logq() {
 
     case "${cmd}" in
         logq)
-            opts="-e -s -H -t -p -r -n -c -A -B -C -o -f -h -V --regexp --case-sensitive --host --program --severity --since --until --anomalies --patterns --reverse --lines --count --by --after-context --before-context --context --output --color --follow --data-dir --help --version"
+            opts="-e -s -H -t -u -p -r -n -c -A -B -C -o -f -h -V --regexp --case-sensitive --host --program --unit --severity --since --until --anomalies --patterns --reverse --lines --count --by --after-context --before-context --context --output --color --follow --data-dir --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -50,6 +50,14 @@ _logq() {
                     return 0
                     ;;
                 -t)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --unit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -u)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

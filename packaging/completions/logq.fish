@@ -1,6 +1,7 @@
 complete -c logq -s e -l regexp -d 'Only lines that match this regular expression (repeatable: any of them), besides QUERY' -r
 complete -c logq -s H -l host -d 'Only lines from hosts matching this pattern (repeatable: any of them)' -r
 complete -c logq -s t -l program -d 'Only lines from programs matching this pattern (repeatable: any of them), like journalctl\'s -t' -r
+complete -c logq -s u -l unit -d 'Only journal entries of systemd units matching this pattern (repeatable: any of them), like journalctl\'s -u' -r
 complete -c logq -s p -l severity -d 'Only lines of this severity or worse, or of a range FROM..TO' -r
 complete -c logq -l since -d 'Only lines at or after this time' -r
 complete -c logq -l until -d 'Only lines before this time (same forms as --since)' -r

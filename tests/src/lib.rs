@@ -396,10 +396,16 @@ fn write_agent_config(
         .iter()
         .map(|p| format!("{:?}", p.display().to_string()))
         .collect();
+    // The machine's own journal stays out of the tests unless a test asks.
+    let journal = if extra.contains("journal") {
+        ""
+    } else {
+        "journal = false\n"
+    };
     fs::write(
         path,
         format!(
-            "collector = \"{collector}\"\ninputs = [{}]\nstate-dir = \"{}\"\nhost = \"testhost\"\nagent-id = \"agent-{}\"\n{extra}\n",
+            "collector = \"{collector}\"\ninputs = [{}]\nstate-dir = \"{}\"\nhost = \"testhost\"\nagent-id = \"agent-{}\"\n{journal}{extra}\n",
             inputs.join(", "),
             dir.join("state").display(),
             dir.file_name().and_then(|n| n.to_str()).unwrap_or("x"),

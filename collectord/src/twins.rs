@@ -1,0 +1,217 @@
+//! One event, two copies: an entry agentd read from the systemd journal and
+//! the line rsyslog wrote of the same entry to a file agentd tails. The
+//! high-water marks cannot see it (two streams); this check can.
+//!
+//! After the marks, each new record that parsed as syslog is keyed by
+//! (agent, host, program, pid, a hash of the message). The first copy to
+//! arrive is stored and waits here; a later copy *from the other kind of
+//! source* (journal ↔ file) whose event time is within
+//! [`WINDOW_MS`] of it cancels it and is not stored (counted in STATUS).
+//! Each copy cancels at most one of the other kind, so a line a program
+//! repeats in one source is kept every time; only the pairs go.
+//!
+//! Limits, on purpose: the waiting copies live in memory only (a restart of
+//! collectord between the two copies stores both); a copy waits at most
+//! [`MAX_WAIT_MS`] of receive time and there are at most [`MAX_WAITING`]
+//! (the oldest go first), so a file read much later than the journal is
+//! stored twice; lines whose message rsyslog changed (control characters
+//! escaped as `#011`, a message cut at its size limit) do not match.
+
+use std::collections::{HashMap, VecDeque};
+
+use logcore::record::{flags, Record};
+use std::hash::{DefaultHasher, Hasher};
+
+/// Two copies match when their event times are at most this far apart.
+pub const WINDOW_MS: i64 = 10_000;
+/// A stored copy waits this long (receive time) for its twin.
+pub const MAX_WAIT_MS: i64 = 10 * 60 * 1000;
+/// The most copies waiting at once (about 50 bytes each).
+pub const MAX_WAITING: usize = 200_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Source {
+    Journal,
+    File,
+}
+
+/// Whether the record came from the journal input (`journal`,
+/// `journal:DIR`) or from a file.
+fn source_of(path: &str) -> Source {
+    if path == "journal" || path.starts_with("journal:") {
+        Source::Journal
+    } else {
+        Source::File
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Twins {
+    /// Per key, the waiting copies: source, event time, sequence number (to
+    /// find the entry in `order`).
+    waiting: HashMap<u64, Vec<(Source, i64, u64)>>,
+    /// Every waiting copy in arrival order: receive time, key, sequence.
+    order: VecDeque<(i64, u64, u64)>,
+    next: u64,
+    len: usize,
+    /// Copies not stored because their twin was, since start.
+    pub dropped: u64,
+}
+
+impl Twins {
+    /// Whether `record` is the second copy of one already stored (then it
+    /// must not be stored); otherwise it waits for its twin.
+    pub fn is_twin(&mut self, record: &Record) -> bool {
+        if record.has(flags::UNPARSED) || record.program.is_none() {
+            return false;
+        }
+        self.expire(record.receive_time_ms);
+        let key = key_of(record);
+        let source = source_of(&record.path);
+        let copies = self.waiting.entry(key).or_default();
+        let found = copies
+            .iter()
+            .position(|&(s, t, _)| s != source && (t - record.event_time_ms).abs() <= WINDOW_MS);
+        if let Some(i) = found {
+            copies.swap_remove(i);
+            if copies.is_empty() {
+                self.waiting.remove(&key);
+            }
+            self.len -= 1;
+            self.dropped += 1;
+            return true;
+        }
+        let seq = self.next;
+        self.next += 1;
+        copies.push((source, record.event_time_ms, seq));
+        self.order.push_back((record.receive_time_ms, key, seq));
+        self.len += 1;
+        while self.len > MAX_WAITING {
+            self.evict_oldest();
+        }
+        false
+    }
+
+    /// How many copies wait for a twin.
+    pub fn waiting(&self) -> usize {
+        self.len
+    }
+
+    fn expire(&mut self, now_ms: i64) {
+        while self
+            .order
+            .front()
+            .is_some_and(|&(t, _, _)| now_ms - t > MAX_WAIT_MS)
+        {
+            self.evict_oldest();
+        }
+    }
+
+    /// Drops the oldest entry of `order`; it may have been cancelled
+    /// already, then only the order entry goes.
+    fn evict_oldest(&mut self) {
+        let Some((_, key, seq)) = self.order.pop_front() else {
+            return;
+        };
+        if let Some(copies) = self.waiting.get_mut(&key) {
+            if let Some(i) = copies.iter().position(|&(_, _, s)| s == seq) {
+                copies.swap_remove(i);
+                self.len -= 1;
+            }
+            if copies.is_empty() {
+                self.waiting.remove(&key);
+            }
+        }
+    }
+}
+
+fn key_of(r: &Record) -> u64 {
+    // In memory only, so the hasher's fixed keys need not be stable
+    // across versions.
+    let mut h = DefaultHasher::new();
+    for part in [
+        r.agent.as_bytes(),
+        r.host.as_bytes(),
+        r.program.as_deref().unwrap_or("").as_bytes(),
+        r.message.as_bytes(),
+    ] {
+        h.write_u64(part.len() as u64);
+        h.write(part);
+    }
+    h.write_u64(r.pid.map_or(u64::MAX, u64::from));
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logcore::record::Origin;
+
+    fn record(path: &str, line: &str, receive_ms: i64) -> Record {
+        let origin = Origin {
+            agent: "a1",
+            host: "h",
+            path,
+            stream: 1,
+            utc_offset_secs: 0,
+            receive_time_ms: receive_ms,
+        };
+        Record::from_line(&origin, 0, 0, line.as_bytes().to_vec())
+    }
+
+    const NOW: i64 = 1_795_597_300_000;
+    const JOURNAL: &str = r#"<13>1 2026-11-25T09:00:00.123456Z web1 sshd 42 - [journal@32473 unit="ssh.service"] Accepted publickey for alice"#;
+    const FILE: &str =
+        "2026-11-25T09:00:00.123456+00:00 web1 sshd[42]: Accepted publickey for alice";
+
+    #[test]
+    fn journal_and_file_copies_of_one_event_are_stored_once_in_either_order() {
+        // A user reading the journal beside /var/log/syslog must not see
+        // every line twice.
+        let mut t = Twins::default();
+        assert!(!t.is_twin(&record("journal", JOURNAL, NOW)));
+        assert!(t.is_twin(&record("/var/log/syslog", FILE, NOW)));
+        assert!(!t.is_twin(&record("/var/log/syslog", FILE, NOW)));
+        assert!(t.is_twin(&record("journal:/x", JOURNAL, NOW)));
+        assert_eq!((t.dropped, t.waiting()), (2, 0));
+    }
+
+    #[test]
+    fn repeats_within_one_source_are_all_kept() {
+        // A program that logs the same line three times did so three times.
+        let mut t = Twins::default();
+        for _ in 0..3 {
+            assert!(!t.is_twin(&record("/var/log/syslog", FILE, NOW)));
+        }
+        // One journal copy cancels exactly one of them, not all three.
+        assert!(t.is_twin(&record("journal", JOURNAL, NOW)));
+        assert_eq!((t.dropped, t.waiting()), (1, 2));
+    }
+
+    #[test]
+    fn other_pid_other_time_or_other_message_is_not_a_twin() {
+        let mut t = Twins::default();
+        assert!(!t.is_twin(&record("journal", JOURNAL, NOW)));
+        let other_pid = FILE.replace("[42]", "[43]");
+        let later = FILE.replace("09:00:00.1", "09:00:11.1");
+        let other_msg = FILE.replace("alice", "bob");
+        for line in [&other_pid, &later, &other_msg] {
+            assert!(!t.is_twin(&record("/var/log/syslog", line, NOW)), "{line}");
+        }
+        assert!(!t.is_twin(&record("/f", "no header at all", NOW)));
+    }
+
+    #[test]
+    fn waiting_copies_expire_by_age_and_are_bounded() {
+        let mut t = Twins::default();
+        assert!(!t.is_twin(&record("journal", JOURNAL, NOW)));
+        let late = record("/var/log/syslog", FILE, NOW + MAX_WAIT_MS + 1);
+        assert!(!t.is_twin(&late), "expired: stored again");
+        assert_eq!(t.waiting(), 1);
+        for i in 0..(MAX_WAITING as i64 + 10) {
+            let line = format!("2026-11-25T09:00:00Z web1 app[1]: line {i}");
+            t.is_twin(&record("/f", &line, NOW + MAX_WAIT_MS + 2));
+        }
+        assert_eq!(t.waiting(), MAX_WAITING);
+    }
+}
