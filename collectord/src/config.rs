@@ -60,6 +60,8 @@ pub struct Config {
     pub syslog_udp: String,
     /// Syslog over TCP (RFC 6587): address:port, empty = off.
     pub syslog_tcp: String,
+    /// Syslog over TLS (RFC 5425): address:port, empty = off.
+    pub syslog_tls: String,
     /// Longest syslog message kept whole; longer ones are cut and flagged.
     pub syslog_max_message_bytes: u32,
     /// Syslog TCP connections served at once.
@@ -100,6 +102,7 @@ impl Default for Config {
             line_forest_alerts: false,
             syslog_udp: String::new(),
             syslog_tcp: String::new(),
+            syslog_tls: String::new(),
             syslog_max_message_bytes: 65536,
             syslog_max_connections: 1024,
             syslog_rate_limit: 0,
@@ -259,10 +262,19 @@ impl Config {
         for (key, value) in [
             ("syslog-udp", &self.syslog_udp),
             ("syslog-tcp", &self.syslog_tcp),
+            ("syslog-tls", &self.syslog_tls),
         ] {
             if let Err(e) = syslog_addr(value) {
                 return Err(format!("`{key}` {e}"));
             }
+        }
+        if !self.syslog_tls.is_empty()
+            && (self.tls_cert.as_os_str().is_empty() || self.tls_key.as_os_str().is_empty())
+        {
+            return bad(
+                "syslog-tls",
+                "needs tls-cert and tls-key: the certificate syslog senders verify",
+            );
         }
         if self.syslog_max_message_bytes < 480 || self.syslog_max_message_bytes > 1 << 24 {
             return bad(
@@ -284,6 +296,11 @@ impl Config {
     /// `syslog-tcp` as an address; `None` when off.
     pub fn syslog_tcp_addr(&self) -> Option<SocketAddr> {
         syslog_addr(&self.syslog_tcp).ok().flatten()
+    }
+
+    /// `syslog-tls` as an address; `None` when off.
+    pub fn syslog_tls_addr(&self) -> Option<SocketAddr> {
+        syslog_addr(&self.syslog_tls).ok().flatten()
     }
 
     pub fn commit_interval(&self) -> Duration {

@@ -114,7 +114,15 @@ pub fn run(
             let addr = listener.local_addr()?;
             info!(addr = %addr, from = ?origin, "Receiving syslog over TCP.");
             announce_syslog(listen::Kind::SyslogTcp, addr);
-            syslog_tasks.spawn(syslog::tcp::run(listener, listen::Kind::SyslogTcp, syslog_shared.clone(), stop_syslog_rx.clone()));
+            syslog_tasks.spawn(syslog::tcp::run(listener, listen::Kind::SyslogTcp, syslog_shared.clone(), stop_syslog_rx.clone(), None));
+        }
+        if let Some((listener, origin)) = listeners.syslog_tls {
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let addr = listener.local_addr()?;
+            info!(addr = %addr, from = ?origin, "Receiving syslog over TLS (RFC 5425).");
+            announce_syslog(listen::Kind::SyslogTls, addr);
+            syslog_tasks.spawn(syslog::tcp::run(listener, listen::Kind::SyslogTls, syslog_shared.clone(), stop_syslog_rx.clone(), Some(tls_rx.clone())));
         }
         drop(syslog_shared);
         notify::ready();

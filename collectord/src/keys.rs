@@ -209,6 +209,20 @@ pub const KEYS: &[Key] = &[
         reload: Reload::Restart,
     },
     Key {
+        name: "syslog-tls",
+        ty: Type::String,
+        default: Default::Toml(r#""""#),
+        doc: "Receive syslog over TLS (RFC 5425) on this address:port \
+              (0.0.0.0:6514), octet-counted as RFC 5425 says (newline framing \
+              is taken too). Needs tls-cert and tls-key, the certificate the \
+              senders verify; with tls-client-ca, senders must present a \
+              client certificate signed by it (and named in tls-allow-agents \
+              when that is set). Empty: off. When systemd passes a socket \
+              named syslog-tls (collectord-syslog-tls.socket), that one is \
+              used instead.",
+        reload: Reload::Restart,
+    },
+    Key {
         name: "syslog-max-message-bytes",
         ty: Type::Integer,
         default: Default::Toml("65536"),

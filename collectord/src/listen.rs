@@ -74,6 +74,7 @@ pub struct Listeners {
     pub agents: (TcpListener, Origin),
     pub syslog_udp: Option<(UdpSocket, Origin)>,
     pub syslog_tcp: Option<(TcpListener, Origin)>,
+    pub syslog_tls: Option<(TcpListener, Origin)>,
 }
 
 /// The sockets systemd passed, each in its place, then those the config
@@ -83,14 +84,13 @@ pub fn listeners(config: &Config) -> anyhow::Result<Listeners> {
     let mut agents = None;
     let mut syslog_udp = None;
     let mut syslog_tcp = None;
+    let mut syslog_tls = None;
     for (kind, fd) in inherited()? {
         match kind {
             Kind::Agents => agents = Some((TcpListener::from(fd), Origin::Systemd)),
             Kind::SyslogUdp => syslog_udp = Some((UdpSocket::from(fd), Origin::Systemd)),
             Kind::SyslogTcp => syslog_tcp = Some((TcpListener::from(fd), Origin::Systemd)),
-            Kind::SyslogTls => bail!(
-                "systemd passed a socket named \"syslog-tls\": syslog over TLS (RFC 5425) is not served by this collectord; remove FileDescriptorName=syslog-tls or the unit"
-            ),
+            Kind::SyslogTls => syslog_tls = Some((TcpListener::from(fd), Origin::Systemd)),
         }
     }
     let agents = match agents {
@@ -109,10 +109,16 @@ pub fn listeners(config: &Config) -> anyhow::Result<Listeners> {
             syslog_tcp = Some((bind_tcp(addr, "syslog-tcp")?, Origin::Bound));
         }
     }
+    if syslog_tls.is_none() {
+        if let Some(addr) = config.syslog_tls_addr() {
+            syslog_tls = Some((bind_tcp(addr, "syslog-tls")?, Origin::Bound));
+        }
+    }
     Ok(Listeners {
         agents,
         syslog_udp,
         syslog_tcp,
+        syslog_tls,
     })
 }
 

@@ -117,6 +117,7 @@ pub const KEYS: &[Key] = &[
     // Bound (or inherited) with the agents' socket, before any thread.
     key("syslog-udp", Restart, |a, b| a.syslog_udp != b.syslog_udp),
     key("syslog-tcp", Restart, |a, b| a.syslog_tcp != b.syslog_tcp),
+    key("syslog-tls", Restart, |a, b| a.syslog_tls != b.syslog_tls),
     // Sent to the syslog listeners with the agents' limits.
     key("syslog-max-message-bytes", Live, |a, b| {
         a.syslog_max_message_bytes != b.syslog_max_message_bytes
@@ -305,6 +306,7 @@ mod tests {
             ("writer-threads = 2", "writer-threads"),
             ("syslog-udp = \"127.0.0.1:1\"", "syslog-udp"),
             ("syslog-tcp = \"127.0.0.1:1\"", "syslog-tcp"),
+            ("syslog-tls = \"127.0.0.1:1\"", "syslog-tls"),
             (
                 "syslog-max-message-bytes = 1000",
                 "syslog-max-message-bytes",
@@ -337,7 +339,8 @@ mod tests {
                 "writer-memory-mb",
                 "writer-threads",
                 "syslog-udp",
-                "syslog-tcp"
+                "syslog-tcp",
+                "syslog-tls"
             ]
         );
     }

@@ -1,4 +1,5 @@
-//! Syslog received directly by collectord (`syslog-udp`, `syslog-tcp`), from
+//! Syslog received directly by collectord (`syslog-udp`, `syslog-tcp`,
+//! `syslog-tls`), from
 //! the real senders operators use: util-linux `logger`, rsyslog's `omfwd`
 //! and syslog-ng's `syslog()` and `network()` drivers, on loopback.
 //!
@@ -237,6 +238,11 @@ impl Drop for Forwarder {
 /// Starts rsyslogd with `action` (an omfwd action) for every message
 /// arriving on its own socket in `dir`; returns the daemon and the socket.
 fn rsyslog(dir: &Path, action: &str) -> Option<(Forwarder, PathBuf)> {
+    rsyslog_with(dir, "", action)
+}
+
+/// [`rsyslog`] with more `global()` parameters.
+fn rsyslog_with(dir: &Path, globals: &str, action: &str) -> Option<(Forwarder, PathBuf)> {
     if Command::new("rsyslogd").arg("-v").output().is_err() {
         assert!(
             std::env::var_os("LOGQ_REQUIRE_RSYSLOG").is_none(),
@@ -250,7 +256,7 @@ fn rsyslog(dir: &Path, action: &str) -> Option<(Forwarder, PathBuf)> {
     std::fs::write(
         &conf,
         format!(
-            r#"global(workDirectory="{dir}" localHostname="rsyslog-test")
+            r#"global(workDirectory="{dir}" localHostname="rsyslog-test" {globals})
 module(load="imuxsock" SysSock.Use="off")
 input(type="imuxsock" Socket="{sock}" RateLimit.Interval="0")
 *.* {action}
@@ -367,6 +373,73 @@ fn syslog_rsyslog_newline_tcp_arrives_exactly_once() {
         "rsyslog-test",
         "rsyslog TCP newline",
     );
+}
+
+/// rsyslog's omfwd over TLS (RFC 5425: its gtls driver, octet-counted
+/// RFC 5424), checking the collector's certificate by name against the CA
+/// `collectord tls` made: 10,000 messages arrive exactly once. A
+/// plaintext sender on the TLS port is refused with a line in the
+/// collector's log, and nothing it sent is stored: without TLS on that
+/// port, logs would cross the network readable and forgeable.
+#[test]
+fn syslog_rsyslog_tls_arrives_exactly_once() {
+    let gtls = [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib",
+    ]
+    .iter()
+    .any(|d| Path::new(d).join("rsyslog/lmnsd_gtls.so").exists());
+    if !gtls {
+        assert!(
+            std::env::var_os("LOGQ_REQUIRE_RSYSLOG").is_none(),
+            "rsyslog's TLS driver is not installed (apt-get install rsyslog-gnutls)"
+        );
+        eprintln!(
+            "skipped: rsyslog's TLS driver is not installed (apt-get install rsyslog-gnutls)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = crate::tls::Pki::new(dir.path());
+    let mut c = Collector::start(
+        dir.path(),
+        &format!(
+            "syslog-tls = \"127.0.0.1:0\"\ncommit-interval-ms = 100\ntls-cert = {:?}\ntls-key = {:?}\n",
+            pki.path("localhost.crt"),
+            pki.path("localhost.key")
+        ),
+    );
+    let tls = c.announced("syslog-tls");
+
+    tcp_send(
+        tls,
+        b"<13>1 2026-11-25T08:00:00Z forger app - - - plaintexttag forged\n",
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || c
+            .log()
+            .contains("Refused a syslog-tls connection")),
+        "no refusal logged:\n{}",
+        c.log()
+    );
+
+    let action = format!(
+        r#"action(type="omfwd" target="127.0.0.1" port="{}" protocol="tcp" StreamDriver="gtls" StreamDriverMode="1" StreamDriverAuthMode="x509/name" StreamDriverPermittedPeers="localhost" TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format")"#,
+        tls.port()
+    );
+    let globals = format!("DefaultNetstreamDriverCAFile=\"{}\"", pki.path("ca.crt"));
+    let Some((_fwd, sock)) = rsyslog_with(dir.path(), &globals, &action) else {
+        return;
+    };
+    forward_tcp(&c, &sock, "rstls", "rsyslog-test", "rsyslog TLS");
+    assert_eq!(
+        count(&c, "plaintexttag"),
+        0,
+        "a plaintext message was stored"
+    );
+    let r = &records(&c, &["rstls", &format!("{:09}", 7)])[0];
+    assert_eq!(r["path"], "syslog/tls", "{r}");
 }
 
 /// Waits until every numbered UDP message of `tag` is stored or counted

@@ -18,7 +18,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// A CA made by `collectord tls init`, with the collector's certificate
 /// for `localhost` and 127.0.0.1.
-struct Pki {
+pub struct Pki {
     dir: PathBuf,
 }
 
@@ -38,7 +38,7 @@ fn collectord_tls(args: &[&str]) -> String {
 }
 
 impl Pki {
-    fn new(dir: &Path) -> Pki {
+    pub fn new(dir: &Path) -> Pki {
         let dir = dir.join("ca");
         let d = dir.to_str().unwrap();
         collectord_tls(&["init", "--dir", d]);
@@ -55,7 +55,7 @@ impl Pki {
         Pki { dir }
     }
 
-    fn path(&self, file: &str) -> String {
+    pub fn path(&self, file: &str) -> String {
         self.dir.join(file).display().to_string()
     }
 

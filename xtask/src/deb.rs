@@ -18,11 +18,12 @@ const PACKAGES: [&str; 3] = ["collectord", "agentd", "logq"];
 
 /// The unit files the daemons' packages install (`systemd-units` in their
 /// Cargo.toml): cargo-deb only warns when one is missing.
-const UNITS: [&str; 5] = [
+const UNITS: [&str; 6] = [
     "systemd/collectord.service",
     "systemd/collectord.socket",
     "systemd/collectord-syslog-udp.socket",
     "systemd/collectord-syslog-tcp.socket",
+    "systemd/collectord-syslog-tls.socket",
     "systemd/agentd.service",
 ];
 

@@ -19,16 +19,20 @@ use std::time::Duration;
 
 use logcore::syslog_framing::{Decoder, Framing};
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::{sleep, sleep_until, Instant};
 use tracing::{info, warn};
 
 use super::{path, peer, stopped, stream_id, Limits, Outbox, Shared};
 use crate::listen::Kind;
+use crate::tls::ServerTls;
 
 /// How long a closing connection waits for its batches' commits.
 const GRACE: Duration = Duration::from_secs(5);
+
+/// How long a `syslog-tls` connection has for its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Bytes read at once.
 const READ_SIZE: usize = 64 * 1024;
@@ -54,12 +58,15 @@ impl Drop for Slot {
 }
 
 /// Accepts syslog connections on `listener` until `stop` turns true, then
-/// waits for the connections to finish.
+/// waits for the connections to finish. With `tls` (the `syslog-tls`
+/// listener, RFC 5425) each connection starts with a TLS handshake, under
+/// the TLS configuration in force when it was accepted.
 pub async fn run(
     listener: TcpListener,
     kind: Kind,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
+    tls: Option<watch::Receiver<Option<Arc<ServerTls>>>>,
 ) {
     let open = Arc::new(AtomicU32::new(0));
     let mut tasks = tokio::task::JoinSet::new();
@@ -87,12 +94,20 @@ pub async fn run(
         };
         let shared = shared.clone();
         let stop = stop.clone();
+        let tls = tls.as_ref().map(|t| t.borrow().clone());
         tasks.spawn(async move {
             shared
                 .stats
                 .syslog_connections
                 .fetch_add(1, Ordering::Relaxed);
-            serve(stream, addr, kind, &shared, limits, stop).await;
+            match tls {
+                None => serve(stream, addr, kind, &shared, limits, stop).await,
+                Some(tls) => {
+                    if let Some(stream) = handshake(stream, addr, tls.as_deref()).await {
+                        serve(stream, addr, kind, &shared, limits, stop).await;
+                    }
+                }
+            }
             shared
                 .stats
                 .syslog_connections
@@ -102,6 +117,34 @@ pub async fn run(
     }
     drop(listener);
     while tasks.join_next().await.is_some() {}
+}
+
+/// The TLS handshake of a `syslog-tls` connection, within
+/// [`HANDSHAKE_TIMEOUT`]; a failure is one warning naming the peer and
+/// the reason in words (`ServerTls::describe`).
+async fn handshake(
+    stream: TcpStream,
+    addr: SocketAddr,
+    tls: Option<&ServerTls>,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let Some(tls) = tls else {
+        // The configuration checks forbid it; a reload cannot remove it
+        // (tls-cert is required while syslog-tls is set).
+        warn!(peer = %addr, "Refused a syslog-tls connection: no TLS certificate is configured.");
+        return None;
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(e)) => {
+            warn!(peer = %addr, listener = Kind::SyslogTls.name(), reason = %tls.describe(&e), "Refused a syslog-tls connection.");
+            None
+        }
+        Err(_) => {
+            warn!(peer = %addr, listener = Kind::SyslogTls.name(), reason = %format!("no TLS handshake within {} s", HANDSHAKE_TIMEOUT.as_secs()), "Refused a syslog-tls connection.");
+            None
+        }
+    }
 }
 
 /// Why a connection ended.
