@@ -268,14 +268,6 @@ impl Config {
                 return Err(format!("`{key}` {e}"));
             }
         }
-        if !self.syslog_tls.is_empty()
-            && (self.tls_cert.as_os_str().is_empty() || self.tls_key.as_os_str().is_empty())
-        {
-            return bad(
-                "syslog-tls",
-                "needs tls-cert and tls-key: the certificate syslog senders verify",
-            );
-        }
         if self.syslog_max_message_bytes < 480 || self.syslog_max_message_bytes > 1 << 24 {
             return bad(
                 "syslog-max-message-bytes",
@@ -481,7 +473,8 @@ mod keys_tests {
                 "writer-memory-mb",
                 "writer-threads",
                 "syslog-udp",
-                "syslog-tcp"
+                "syslog-tcp",
+                "syslog-tls"
             ]
         );
     }

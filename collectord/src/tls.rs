@@ -133,6 +133,9 @@ impl ServerTls {
         let (cert, key) = (&config.tls_cert, &config.tls_key);
         match (set(cert), set(key)) {
             (false, false) => {
+                if !config.syslog_tls.is_empty() {
+                    bail!("`syslog-tls` is set but `tls-cert` and `tls-key` are not: syslog over TLS needs the certificate its senders verify");
+                }
                 if set(&config.tls_client_ca) {
                     bail!("`tls-client-ca` is set but `tls-cert` and `tls-key` are not: client certificates need TLS");
                 }
@@ -384,6 +387,20 @@ pub fn first_bytes(buf: &[u8]) -> FirstBytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn syslog_tls_without_a_certificate_is_an_error_naming_both_keys() {
+        // Otherwise collectord would listen on 6514 and refuse every sender.
+        let config = Config {
+            syslog_tls: "127.0.0.1:6514".into(),
+            ..Config::default()
+        };
+        let e = format!("{:#}", ServerTls::from_config(&config).err().unwrap());
+        assert!(
+            e.contains("`syslog-tls`") && e.contains("`tls-cert`"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn a_plaintext_hello_is_told_from_a_client_hello() {
