@@ -207,7 +207,9 @@ pub const KEYS: &[Key] = &[
               the machine has one (/run/log/journal or /var/log/journal exists, \
               or journal-directory is set) and journalctl is installed; true \
               reads it (and agentd does not start without journalctl); false \
-              does not. agentd runs journalctl --output=json --follow and ships \
+              does not. agentd runs journalctl --output=json --follow --merge (every \
+              boot, and on a machine that receives journals with \
+              systemd-journal-remote, those too) and ships \
               each entry as one RFC 5424 line (host, identifier, pid, priority, \
               facility and message of the entry, its unit as structured data \
               [journal@32473 unit=\"...\"]; 32473 is RFC 5612's documentation \

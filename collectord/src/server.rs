@@ -20,12 +20,13 @@ use tracing::{info, warn};
 
 use crate::connection::{self, Shared};
 
-/// A connection's place under `max-connections`, given back when dropped.
+/// A connection's place under `max-connections` (or, for the syslog
+/// listeners, `syslog-max-connections`), given back when dropped.
 pub struct Slot(Arc<AtomicU32>);
 
 impl Slot {
     /// A place if fewer than `max` are taken.
-    fn take(open: &Arc<AtomicU32>, max: u32) -> Option<Slot> {
+    pub fn take(open: &Arc<AtomicU32>, max: u32) -> Option<Slot> {
         open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
             (n < max).then_some(n + 1)
         })

@@ -213,7 +213,19 @@ impl Reader {
         // the unit's empty capability bounding set, and prctl in the child
         // would need unsafe code.)
         let mut cmd = Command::new("journalctl");
-        cmd.args(["--output=json", "--all", "--follow", "--no-pager"]);
+        // --merge: journalctl --follow otherwise shows the current boot
+        // only, so the entries of the previous boot written after the last
+        // acknowledgement would be skipped after a reboot (and a sandboxed
+        // unit in a container, which sees the host's boot id, would get
+        // nothing at all). It also opens journals other than the local
+        // machine's (systemd-journal-remote's), documented under `journal`.
+        cmd.args([
+            "--output=json",
+            "--all",
+            "--follow",
+            "--no-pager",
+            "--merge",
+        ]);
         if let Some(dir) = &self.directory {
             cmd.arg("--directory").arg(dir);
         }

@@ -26,6 +26,7 @@ use tracing::{info, warn};
 
 use super::{path, peer, stopped, stream_id, Limits, Outbox, Shared};
 use crate::listen::Kind;
+use crate::server::Slot;
 use crate::tls::ServerTls;
 
 /// How long a closing connection waits for its batches' commits.
@@ -36,26 +37,6 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Bytes read at once.
 const READ_SIZE: usize = 64 * 1024;
-
-/// A connection's place under `syslog-max-connections`, given back when
-/// dropped.
-struct Slot(Arc<AtomicU32>);
-
-impl Slot {
-    fn take(open: &Arc<AtomicU32>, max: u32) -> Option<Slot> {
-        open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-            (n < max).then_some(n + 1)
-        })
-        .ok()
-        .map(|_| Slot(open.clone()))
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
 
 /// Accepts syslog connections on `listener` until `stop` turns true, then
 /// waits for the connections to finish. With `tls` (the `syslog-tls`
