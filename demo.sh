@@ -43,6 +43,8 @@ cat > "$work/agentd.toml" <<CONF
 collector = "$addr"
 inputs = ["$log"]
 state-dir = "$work/agent-state"
+# The demo ships its own sample only, not this machine's journal.
+journal = false
 CONF
 "$bin/agentd" --config "$work/agentd.toml" 2> "$work/agentd.log" &
 pids+=($!)
