@@ -324,15 +324,13 @@ impl Config {
         if self.state_dir.as_os_str().is_empty() {
             return Err(bad("state-dir", "must not be empty".into()));
         }
-        if self.host.is_empty() || self.host.len() > 255 {
-            return Err(bad("host", "must be between 1 and 255 bytes long".into()));
+        // The collector refuses a HELLO whose names break these rules.
+        if let Err(why) = logcore::wire::check_name(&self.host) {
+            return Err(bad("host", format!("{:?} {why}", self.host)));
         }
         if let Some(id) = &self.agent_id {
-            if id.is_empty() || id.len() > 255 {
-                return Err(bad(
-                    "agent-id",
-                    "must be between 1 and 255 bytes long".into(),
-                ));
+            if let Err(why) = logcore::wire::check_name(id) {
+                return Err(bad("agent-id", format!("{id:?} {why}")));
             }
         }
         let at_least_one = [
@@ -497,6 +495,8 @@ mod tests {
             ("inputs = [\"relative.log\"]", "inputs"),
             ("inputs = [\"/var/log/[.log\"]", "inputs"),
             ("agent-id = \"\"", "agent-id"),
+            ("agent-id = \"web 1\"", "agent-id"),
+            ("host = \"web1\\u001b[2J\"", "host"),
         ] {
             let e = error(text);
             assert!(e.contains(&format!("`{key}`")), "{text}: {e}");

@@ -52,7 +52,7 @@ pub const KEYS: &[Key] = &[
         },
         doc: "The host name sent to the collector, used for lines that name \
               no host of their own (a syslog header's host wins). 1 to 255 \
-              bytes.",
+              bytes of printable ASCII without spaces.",
         reload: Reload::Live,
     },
     Key {
@@ -64,7 +64,11 @@ pub const KEYS: &[Key] = &[
         },
         doc: "The identity the collector deduplicates resent lines on. Keep it \
               stable and unique per machine: two agents with one agent-id \
-              would discard each other's lines as repeats. 1 to 255 bytes.",
+              would discard each other's lines as repeats. 1 to 255 bytes of \
+              printable ASCII without spaces (the collector refuses others). \
+              Without TLS client certificates it is a claim, not a proof: \
+              anyone who can reach the collector's port can send under any \
+              agent-id.",
         reload: Reload::Live,
     },
     Key {

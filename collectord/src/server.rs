@@ -221,7 +221,7 @@ mod tests {
                 path: "/var/log/syslog".into(),
                 records: vec![WireRecord {
                     offset: seq * 10,
-                    end: seq * 10 + 10,
+                    end: seq * 10 + 5,
                     flags: 0,
                     line: b"line".to_vec(),
                 }],

@@ -6,7 +6,8 @@
 //!
 //! - [`wire`]: the agent–collector codec (`crate::wire`) never panics on
 //!   any bytes, never claims more bytes than it has, and what it decodes
-//!   encodes back to a frame that decodes the same.
+//!   encodes back to a frame that decodes the same; a decoded HELLO's
+//!   names are tokens and a decoded BATCH's records keep the span rules.
 //! - [`syslog`]: a line of any bytes becomes a [`Record`] (the parser in
 //!   `crate::parse` through [`Record::from_line`]) that keeps the line's
 //!   bytes and says whether they were valid UTF-8.
@@ -38,6 +39,7 @@ pub fn wire(data: &[u8]) {
         assert!(n >= 5 && n <= rest.len(), "check claimed {n} bytes");
         let (frame, next) = rest.split_at(n);
         if let Ok(decoded) = wire::Frame::decode(frame) {
+            check_decoded(&decoded);
             let mut again = Vec::new();
             // Encoding refuses only strings over u16::MAX bytes, which a
             // decoded frame cannot hold.
@@ -46,6 +48,39 @@ pub fn wire(data: &[u8]) {
             assert_eq!(back, decoded, "decode(encode(frame)) differs");
         }
         rest = next;
+    }
+}
+
+/// What a decoded frame may hold: HELLO names that are tokens
+/// (`wire::check_name`: nothing that breaks a log line or drives a
+/// terminal) and records whose offset and span a stream can have
+/// (`wire::check_record`: nothing that moves a high-water mark past a real
+/// agent's next lines).
+fn check_decoded(frame: &wire::Frame) {
+    match frame {
+        wire::Frame::Hello { agent_id, host, .. } => {
+            for name in [agent_id, host] {
+                assert!(wire::check_name(name).is_ok(), "HELLO name {name:?}");
+                assert!(
+                    crate::text::is_clean(name.as_bytes()) && !name.contains(['\t', ' ']),
+                    "HELLO name {name:?} is not a token"
+                );
+            }
+        }
+        wire::Frame::Batch { streams, .. } => {
+            for s in streams {
+                for r in &s.records {
+                    assert!(r.end > r.offset && r.end <= wire::MAX_END, "{r:?}");
+                    let span = r.end - r.offset;
+                    assert!(
+                        wire::check_record(&s.path, r.offset, span, r.flags, r.line.len()).is_ok(),
+                        "{r:?} in {}",
+                        s.path
+                    );
+                }
+            }
+        }
+        _ => {}
     }
 }
 

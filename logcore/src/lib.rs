@@ -13,6 +13,7 @@ pub mod query;
 pub mod record;
 pub mod syslog_framing;
 pub mod template;
+pub mod text;
 pub mod wire;
 
 #[cfg(feature = "index")]

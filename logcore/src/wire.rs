@@ -54,6 +54,114 @@ pub enum WireError {
     BadUtf8(&'static str),
     #[error("string field {0} is longer than 65535 bytes")]
     StringTooLong(&'static str),
+    #[error("HELLO's {field} {why}")]
+    BadName { field: &'static str, why: NameError },
+    #[error("record at offset {offset} of stream {stream_id:016x}: {why}")]
+    BadRecord {
+        stream_id: u64,
+        offset: u64,
+        why: RecordError,
+    },
+}
+
+/// The longest agent id or host name a HELLO may carry, in bytes.
+pub const MAX_NAME: usize = 255;
+
+/// Why an agent id or host name is refused (see [`check_name`]).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum NameError {
+    #[error("is empty")]
+    Empty,
+    #[error("is {0} bytes long (at most 255)")]
+    TooLong(usize),
+    #[error("has the character {0:?} at byte {1}: only printable ASCII without spaces is allowed")]
+    BadChar(char, usize),
+}
+
+/// An agent id or host name, as agentd's config and collectord's HELLO
+/// accept it: 1 to [`MAX_NAME`] bytes of printable ASCII without spaces
+/// (`!` to `~`). A name is an identity that keys deduplication, search
+/// and the logs, so it is a token: nothing in it can break a log line or
+/// drive a terminal.
+pub fn check_name(name: &str) -> Result<(), NameError> {
+    if name.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if name.len() > MAX_NAME {
+        return Err(NameError::TooLong(name.len()));
+    }
+    match name.char_indices().find(|(_, c)| !c.is_ascii_graphic()) {
+        Some((i, c)) => Err(NameError::BadChar(c, i)),
+        None => Ok(()),
+    }
+}
+
+/// The largest record end a stream can have: offsets are file offsets
+/// (`off_t`, signed 64 bits) or journal sequence numbers.
+pub const MAX_END: u64 = i64::MAX as u64;
+
+/// Why a record's offset and span are impossible (see [`check_record`]).
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum RecordError {
+    #[error("span 0")]
+    EmptySpan,
+    #[error("span {span} runs past the largest stream offset")]
+    PastEnd { span: u64 },
+    #[error("a journal entry's span is 1, not {span}")]
+    JournalSpan { span: u64 },
+    #[error("span {span} does not fit a line of {len} bytes with flags 0x{flags:02x}")]
+    LineSpan { span: u64, len: usize, flags: u8 },
+}
+
+/// Whether `path` names a journal stream (`journal`, `journal:DIR`), whose
+/// offsets are sequence numbers, rather than a file (an absolute path).
+pub fn is_journal_path(path: &str) -> bool {
+    path == "journal" || path.starts_with("journal:")
+}
+
+/// The span rules of PROTOCOL.md: what a record's `offset` and `span` can
+/// be in a stream at `path`, given its line and flags. A record that breaks
+/// them cannot come from a file or the journal; a collector that stored it
+/// would move the stream's high-water mark to where the real agent's
+/// next lines would be dropped as resends.
+///
+/// - span ≥ 1 and `offset + span` ≤ [`MAX_END`];
+/// - a journal entry: span 1;
+/// - a file line: span = length + 1 (its newline); partial (no newline
+///   yet): span = length; truncated: span > length (the skipped rest).
+pub fn check_record(
+    path: &str,
+    offset: u64,
+    span: u64,
+    flags: u8,
+    len: usize,
+) -> Result<(), RecordError> {
+    if span == 0 {
+        return Err(RecordError::EmptySpan);
+    }
+    if offset.checked_add(span).is_none_or(|end| end > MAX_END) {
+        return Err(RecordError::PastEnd { span });
+    }
+    if is_journal_path(path) {
+        return if span == 1 {
+            Ok(())
+        } else {
+            Err(RecordError::JournalSpan { span })
+        };
+    }
+    let len64 = len as u64;
+    let fits = if flags & FLAG_TRUNCATED != 0 {
+        span > len64
+    } else if flags & FLAG_PARTIAL != 0 {
+        span == len64
+    } else {
+        span == len64 + 1
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(RecordError::LineSpan { span, len, flags })
+    }
 }
 
 /// One line as the agent read it. `offset` is where the line starts in its
@@ -223,10 +331,18 @@ impl Frame {
                 if r.take(4, "magic")? != MAGIC {
                     return Err(WireError::BadMagic);
                 }
+                let version = r.u16("version")?;
+                let agent_id = r.string("agent_id")?;
+                check_name(&agent_id).map_err(|why| WireError::BadName {
+                    field: "agent_id",
+                    why,
+                })?;
+                let host = r.string("host")?;
+                check_name(&host).map_err(|why| WireError::BadName { field: "host", why })?;
                 Frame::Hello {
-                    version: r.u16("version")?,
-                    agent_id: r.string("agent_id")?,
-                    host: r.string("host")?,
+                    version,
+                    agent_id,
+                    host,
                     utc_offset_secs: r.u32("utc_offset_secs")? as i32,
                 }
             }
@@ -249,9 +365,17 @@ impl Frame {
                     let mut records = Vec::with_capacity((n as usize).min(r.buf.len() / 21));
                     for _ in 0..n {
                         let offset = r.u64("offset")?;
-                        let end = offset.saturating_add(r.u64("span")?);
+                        let span = r.u64("span")?;
                         let flags = r.u8("flags")?;
                         let len = r.u32("line length")? as usize;
+                        check_record(&path, offset, span, flags, len).map_err(|why| {
+                            WireError::BadRecord {
+                                stream_id,
+                                offset,
+                                why,
+                            }
+                        })?;
+                        let end = offset + span;
                         let line = r.take(len, "line")?.to_vec();
                         records.push(WireRecord {
                             offset,
@@ -434,6 +558,115 @@ mod tests {
         assert_eq!(Frame::decode(&buf), Err(WireError::BadMagic));
     }
 
+    fn batch_of(path: &str, offset: u64, span_bytes: [u8; 8], flags: u8, line: &[u8]) -> Vec<u8> {
+        let mut body = vec![kind::BATCH];
+        body.extend_from_slice(&1u64.to_be_bytes());
+        body.extend_from_slice(&0u64.to_be_bytes());
+        body.extend_from_slice(&1u32.to_be_bytes());
+        body.extend_from_slice(&9u64.to_be_bytes());
+        body.extend_from_slice(&(path.len() as u16).to_be_bytes());
+        body.extend_from_slice(path.as_bytes());
+        body.extend_from_slice(&1u32.to_be_bytes());
+        body.extend_from_slice(&offset.to_be_bytes());
+        body.extend_from_slice(&span_bytes);
+        body.push(flags);
+        body.extend_from_slice(&(line.len() as u32).to_be_bytes());
+        body.extend_from_slice(line);
+        let mut buf = (body.len() as u32).to_be_bytes().to_vec();
+        buf.extend_from_slice(&body);
+        buf
+    }
+
+    #[test]
+    fn a_span_that_would_hide_a_stream_is_refused() {
+        // Regression (issue 13): a record with span 2^64-1 moved its
+        // stream's high-water mark to the end, and the real agent's later
+        // lines were acknowledged and never stored.
+        let bad = batch_of("/var/log/syslog", 5, u64::MAX.to_be_bytes(), 0, b"x");
+        assert!(matches!(
+            Frame::decode(&bad),
+            Err(WireError::BadRecord {
+                why: RecordError::PastEnd { .. },
+                ..
+            })
+        ));
+        let rule = |path: &str, offset: u64, span: u64, flags: u8, len: usize| {
+            check_record(path, offset, span, flags, len)
+        };
+        assert_eq!(rule("/f", 0, 0, 0, 0), Err(RecordError::EmptySpan));
+        assert_eq!(
+            rule("/f", 0, 1, 0, 0),
+            Ok(()),
+            "an empty line is its newline"
+        );
+        assert_eq!(rule("/f", 10, 6, 0, 5), Ok(()));
+        assert!(
+            rule("/f", 10, 7, 0, 5).is_err(),
+            "a span the line cannot fill"
+        );
+        assert_eq!(rule("/f", 10, 5, FLAG_PARTIAL, 5), Ok(()));
+        assert!(rule("/f", 10, 6, FLAG_PARTIAL, 5).is_err());
+        assert_eq!(rule("/f", 10, 1 << 40, FLAG_TRUNCATED, 5), Ok(()));
+        assert!(rule("/f", 10, 5, FLAG_TRUNCATED, 5).is_err());
+        assert_eq!(rule("/f", MAX_END - 6, 6, 0, 5), Ok(()));
+        assert!(rule("/f", MAX_END - 5, 6, 0, 5).is_err());
+        assert_eq!(rule("journal", 77, 1, 0, 5000), Ok(()));
+        assert_eq!(rule("journal:/run/j", 77, 1, 0, 0), Ok(()));
+        assert_eq!(
+            rule("journal", 77, 2, 0, 1),
+            Err(RecordError::JournalSpan { span: 2 })
+        );
+        let good = batch_of("/var/log/syslog", 5, 2u64.to_be_bytes(), 0, b"x");
+        assert!(Frame::decode(&good).is_ok());
+    }
+
+    #[test]
+    fn hello_names_are_tokens() {
+        // Regression (issue 13): a HELLO's agent id "x\n<3>..." forged an
+        // error line in the journal, and empty or 65,535-byte ids that
+        // agentd itself refuses were accepted.
+        let hello = |agent_id: &str, host: &str| {
+            let mut buf = Vec::new();
+            Frame::Hello {
+                version: VERSION,
+                agent_id: agent_id.into(),
+                host: host.into(),
+                utc_offset_secs: 0,
+            }
+            .encode(&mut buf)
+            .unwrap();
+            Frame::decode(&buf)
+        };
+        assert!(hello("web1-a", "web1.example.com").is_ok());
+        assert!(matches!(
+            hello("x\n<3>collectord: fatal", "h"),
+            Err(WireError::BadName {
+                field: "agent_id",
+                why: NameError::BadChar('\n', 1)
+            })
+        ));
+        assert!(matches!(
+            hello("", "h"),
+            Err(WireError::BadName {
+                why: NameError::Empty,
+                ..
+            })
+        ));
+        assert!(matches!(
+            hello(&"a".repeat(65_535), "h"),
+            Err(WireError::BadName {
+                why: NameError::TooLong(65_535),
+                ..
+            })
+        ));
+        assert!(matches!(
+            hello("a", "web 1"),
+            Err(WireError::BadName { field: "host", .. })
+        ));
+        assert!(hello("a", "\u{1b}]0;owned\u{7}").is_err());
+        assert_eq!(check_name(&"a".repeat(MAX_NAME)), Ok(()));
+    }
+
     proptest! {
         #[test]
         fn decode_never_panics_on_any_bytes(body in proptest::collection::vec(any::<u8>(), 0..512)) {
@@ -449,7 +682,7 @@ mod tests {
                 read_time_ms: 0,
                 streams: vec![WireStream {
                     stream_id: 1,
-                    path: "p".into(),
+                    path: "journal".into(),
                     records: lines.into_iter().enumerate().map(|(i, line)| WireRecord { offset: i as u64, end: i as u64 + 1, flags: 0, line }).collect(),
                 }],
             };

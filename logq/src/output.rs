@@ -532,42 +532,9 @@ fn base64(bytes: &[u8]) -> String {
     s
 }
 
-/// Writes `raw` with control characters and invalid UTF-8 escaped (`\x00`,
-/// `\xff`, `\e` for ESC), so that log text cannot drive the terminal.
-pub fn write_escaped(out: &mut impl Write, raw: &[u8]) -> io::Result<()> {
-    let mut rest = raw;
-    while !rest.is_empty() {
-        let (valid, bad) = match std::str::from_utf8(rest) {
-            Ok(s) => (s, &[][..]),
-            Err(e) => {
-                let (v, b) = rest.split_at(e.valid_up_to());
-                let bad_len = e.error_len().unwrap_or(b.len());
-                (
-                    std::str::from_utf8(v).expect("checked valid up to here"),
-                    &b[..bad_len],
-                )
-            }
-        };
-        let mut start = 0;
-        for (i, c) in valid.char_indices() {
-            if c.is_control() && c != '\t' {
-                out.write_all(&valid.as_bytes()[start..i])?;
-                match c {
-                    '\x1b' => out.write_all(b"\\e")?,
-                    c if (c as u32) < 0x100 => write!(out, "\\x{:02x}", c as u32)?,
-                    c => write!(out, "\\u{{{:x}}}", c as u32)?,
-                }
-                start = i + c.len_utf8();
-            }
-        }
-        out.write_all(&valid.as_bytes()[start..])?;
-        for b in bad {
-            write!(out, "\\x{b:02x}")?;
-        }
-        rest = &rest[valid.len() + bad.len()..];
-    }
-    Ok(())
-}
+/// Control characters and invalid UTF-8 escaped, so that log text cannot
+/// drive the terminal.
+pub use logcore::text::write_escaped;
 
 #[cfg(test)]
 mod tests {

@@ -39,6 +39,30 @@ pub fn bin(name: &str) -> PathBuf {
     );
 }
 
+/// Whether `var` (a `LOGQ_REQUIRE_*` variable) requires a test that needs
+/// something from outside (root, a peer program such as rsyslog or
+/// logrotate) to run rather than skip. `.ci/run` sets it to exactly `1`;
+/// unset or empty means not required; any other value stops the test, so
+/// that a typo cannot turn a required test into a silent skip.
+pub fn required(var: &str) -> bool {
+    match std::env::var(var) {
+        Err(_) => false,
+        Ok(v) if v.is_empty() => false,
+        Ok(v) if v == "1" => true,
+        Ok(v) => panic!("{var}={v:?}: set it to 1 (required) or leave it unset"),
+    }
+}
+
+/// For a test that cannot run here because of `why`: `true` (the caller
+/// returns) after saying so on stderr, or a panic when `var` requires it.
+pub fn skip_unless_required(var: &str, why: &str) -> bool {
+    if required(var) {
+        panic!("{var}=1 but {why}");
+    }
+    eprintln!("skipped: {why} (set {var}=1 to require it)");
+    true
+}
+
 /// Polls `cond` every 20 ms until it holds or `timeout` passes.
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
