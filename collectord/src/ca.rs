@@ -94,7 +94,22 @@ fn init(dir: &Path, days: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--name` is a DNS name (an agent's is also its agent-id, which HELLO
+/// checks): it names the files written in `--dir`, so it must not be a
+/// path (`../x` wrote outside the CA's directory).
+fn check_issue_name(name: &str) -> anyhow::Result<()> {
+    if rustls::pki_types::DnsName::try_from(name).is_err() || name.contains('/') {
+        bail!(
+            "--name {:?} is not a DNS name (labels of letters, digits and '-' joined by '.')",
+            logcore::text::escape(name.as_bytes())
+        );
+    }
+    logcore::wire::check_name(name).with_context(|| format!("--name {name:?}"))?;
+    Ok(())
+}
+
 fn issue(a: &IssueArgs) -> anyhow::Result<()> {
+    check_issue_name(&a.name)?;
     let (ca_crt, ca_key_path) = ca_paths(&a.dir);
     let ca_pem = std::fs::read_to_string(&ca_key_path).with_context(|| {
         format!(
@@ -222,4 +237,45 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_that_is_a_path_is_refused_before_anything_is_written() {
+        // Regression (issue 13): `tls issue --name ../x` wrote ../x.key
+        // outside the CA's directory.
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca");
+        init(&ca, 30).unwrap();
+        for name in ["../x", "a/b", "..", "", "web 1", "-bad-", "x\n<3>"] {
+            let args = IssueArgs {
+                dir: ca.clone(),
+                name: name.into(),
+                server: false,
+                agent: true,
+                san: vec![],
+                days: 30,
+                out: None,
+            };
+            let e = issue(&args).unwrap_err();
+            assert!(format!("{e:#}").contains("--name"), "{name:?}: {e:#}");
+        }
+        let mut left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["ca"], "nothing written beside the CA directory");
+        assert_eq!(
+            std::fs::read_dir(&ca).unwrap().count(),
+            2,
+            "only ca.key and ca.crt"
+        );
+        for name in ["web1", "web1.example.com", "agent-7"] {
+            check_issue_name(name).unwrap();
+        }
+    }
 }

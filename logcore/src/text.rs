@@ -63,6 +63,15 @@ pub fn escape(raw: &[u8]) -> String {
     s
 }
 
+/// `s` escaped; `s` itself, without a copy, when it needs no escape.
+pub fn cleaned(s: String) -> String {
+    if is_clean(s.as_bytes()) {
+        s
+    } else {
+        escape(s.as_bytes())
+    }
+}
+
 /// Whether `raw` would come out of [`escape`] unchanged.
 pub fn is_clean(raw: &[u8]) -> bool {
     match std::str::from_utf8(raw) {

@@ -49,6 +49,42 @@ pub struct Anomaly {
     pub logq: String,
 }
 
+impl Anomaly {
+    /// Escapes every text field that can hold a peer's words (host names,
+    /// messages, templates, session ids): an unauthenticated syslog
+    /// sender's host name must not reach a terminal as an escape sequence
+    /// through `jq -r .explanation anomalies.log` (`crate::text`).
+    pub fn escape_text(&mut self) {
+        fn clean(s: &mut String) {
+            *s = crate::text::cleaned(std::mem::take(s));
+        }
+        for s in [
+            &mut self.key,
+            &mut self.baseline,
+            &mut self.explanation,
+            &mut self.logq,
+        ] {
+            clean(s);
+        }
+        for s in [&mut self.host, &mut self.template, &mut self.session]
+            .into_iter()
+            .flatten()
+        {
+            clean(s);
+        }
+        self.examples.iter_mut().for_each(clean);
+    }
+
+    /// The one-line reason a flagged line carries in the index (`logq -o
+    /// json`'s `anomaly_reason`): `KIND KEY: EXPLANATION [ID]`, escaped.
+    pub fn reason(&self) -> String {
+        crate::text::cleaned(format!(
+            "{} {}: {} [{}]",
+            self.kind, self.key, self.explanation, self.id
+        ))
+    }
+}
+
 /// Milliseconds since the epoch as RFC 3339 UTC with milliseconds.
 pub fn rfc3339_ms(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
@@ -125,6 +161,56 @@ pub fn anomaly_id(kind: &str, key: &str, first_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peer_text_is_escaped_in_every_field() {
+        // Regression (issue 13): a UDP syslog sender's host name with a
+        // title change and a clear-screen reached the terminal through
+        // `jq -r .explanation anomalies.log`.
+        let evil = "web1\x1b]0;owned\x07\x1b[2J";
+        let mut a = Anomaly {
+            id: "0".into(),
+            kind: "new-for-host".into(),
+            score: 1.0,
+            key: format!("host={evil}"),
+            host: Some(evil.into()),
+            template: Some(evil.into()),
+            count: 1,
+            baseline: String::new(),
+            first_ts: String::new(),
+            last_ts: String::new(),
+            detected_ts: String::new(),
+            first_line: 0,
+            last_line: 0,
+            lines: vec![],
+            session: Some(evil.into()),
+            explanation: format!("new on {evil}"),
+            examples: vec![evil.into()],
+            logq: logq_command(Some(evil), 0, 0, ""),
+        };
+        a.escape_text();
+        let json = serde_json::to_string(&a).unwrap();
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        // What jq -r prints: the decoded strings.
+        fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::String(s) => out.push(s.clone()),
+                serde_json::Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+                serde_json::Value::Object(o) => o.values().for_each(|v| strings(v, out)),
+                _ => {}
+            }
+        }
+        let mut all = Vec::new();
+        strings(&back, &mut all);
+        for s in all.iter().chain([&a.reason()]) {
+            assert!(!s.contains('\x1b') && !s.contains('\x07'), "{s:?}");
+        }
+        assert!(
+            a.explanation.contains("web1\\e]0;owned"),
+            "{}",
+            a.explanation
+        );
+    }
 
     #[test]
     fn times_and_durations_read_as_people_write_them() {

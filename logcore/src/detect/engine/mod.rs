@@ -225,8 +225,9 @@ impl Engine {
     }
 
     fn report(&mut self, mut r: Report) {
+        let (Report::Opened(a) | Report::Closed(a)) = &mut r;
+        a.escape_text();
         if !self.config.list_lines {
-            let (Report::Opened(a) | Report::Closed(a)) = &mut r;
             a.lines = Vec::new();
             a.first_line = 0;
             a.last_line = 0;
@@ -286,7 +287,7 @@ impl Engine {
             self.open.get(&k).map(|o| {
                 (
                     o.a.id.clone(),
-                    format!("{} {}: {}", o.a.kind, o.a.key, o.a.explanation),
+                    crate::text::cleaned(format!("{} {}: {}", o.a.kind, o.a.key, o.a.explanation)),
                 )
             })
         });
@@ -431,7 +432,7 @@ impl Engine {
             o.a.explanation = explanation;
             o.a.baseline = o.rule.clone();
             finalize(&mut o);
-            o.reason = format!("{} {}: {} [{}]", o.a.kind, o.a.key, o.a.explanation, o.a.id);
+            o.reason = o.a.reason();
             self.report(Report::Opened(o.a.clone()));
             self.open.insert(k, o);
         }

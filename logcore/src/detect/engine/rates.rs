@@ -273,7 +273,7 @@ impl Engine {
         o.a.score = o.a.count as f64 / f64::from(threshold.max(1));
         o.what = what.to_string();
         finalize(&mut o);
-        o.reason = format!("{} {}: {} [{}]", o.a.kind, o.a.key, o.a.explanation, o.a.id);
+        o.reason = o.a.reason();
         self.report(Report::Opened(o.a.clone()));
         self.open.insert(k, o);
         flag.get_or_insert(k);
