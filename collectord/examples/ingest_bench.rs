@@ -333,6 +333,7 @@ fn main() {
         writer_memory_mb: 128,
         writer_threads: a.threads,
         retention: Policy { days: 0, bytes: 0 },
+        mark_limits: Default::default(),
     };
     let mut store = Store::open(&store_options).unwrap();
     let config = collectord::config::Config::default();
@@ -350,8 +351,10 @@ fn main() {
                 commit_interval: Duration::from_millis(500),
                 retention: Policy { days: 0, bytes: 0 },
                 detect: detect_options,
+                mark_limits: Default::default(),
+                min_free_mb: 0,
             });
-            writer::run(store, rx, options, writer_stats)
+            writer::run(Ok(store), store_options.clone(), rx, options, writer_stats)
         })
         .unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()

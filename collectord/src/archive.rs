@@ -48,7 +48,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 pub use logcore::archive::{
     day_name, day_of, dict_name, file_name, parse_file, parse_name, table_name, Block, Day, Kind,
@@ -303,7 +303,7 @@ impl<T> Archive<T> {
                     file.sync_all()?;
                     warn!(file = %path.display(), bytes = len - keep, "Cut uncommitted lines off an archive file; agents will send them again.");
                 } else if len < keep {
-                    warn!(file = %path.display(), have = len, committed = keep, "An archive file is shorter than committed: it was changed outside collectord.");
+                    pad_damaged(&path, kind, len, want)?;
                 }
             }
             if let Some(want) = want {
@@ -588,6 +588,63 @@ impl<T> Archive<T> {
     }
 }
 
+/// An archive file shorter than the last commit says (cut by hand, a
+/// restored backup, a file system repair): the lines in its missing part
+/// are lost, but the day must go on taking lines, or every write to it
+/// would fail until midnight UTC. The file is brought back to its
+/// committed length, so that new blocks go where the index expects them:
+/// the lines file with zeros (a hole; the blocks that were there read as
+/// damaged), the block table with entries that point at the next block
+/// to be written (so a line of the missing part finds no block of its
+/// own, and a new line finds its block).
+fn pad_damaged(path: &Path, kind: Kind, len: u64, want: Committed) -> anyhow::Result<()> {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match kind {
+        Kind::Lines => {
+            file.set_len(want.bytes)
+                .with_context(|| format!("cannot extend {}", path.display()))?;
+        }
+        Kind::Table => {
+            let entry = TABLE_ENTRY as u64;
+            let whole = len / entry * entry;
+            file.set_len(whole)
+                .with_context(|| format!("cannot truncate {}", path.display()))?;
+            let filler = Block {
+                first_line: want.lines,
+                offset: want.bytes,
+            }
+            .encode();
+            let missing = (want.blocks * entry - whole) / entry;
+            let mut bytes = Vec::with_capacity((missing * entry) as usize);
+            for _ in 0..missing {
+                bytes.extend_from_slice(&filler);
+            }
+            let mut file = file;
+            io::Seek::seek(&mut file, io::SeekFrom::End(0))?;
+            file.write_all(&bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            file.sync_all()?;
+            return log_damage(path, len, want);
+        }
+        Kind::Dict(_) => return Ok(()),
+    }
+    file.sync_all()?;
+    log_damage(path, len, want)
+}
+
+fn log_damage(path: &Path, len: u64, want: Committed) -> anyhow::Result<()> {
+    error!(
+        file = %path.display(),
+        have = len,
+        committed = want.bytes.max(want.blocks * TABLE_ENTRY as u64),
+        "An archive file is shorter than the last commit says (changed outside collectord): the lines in its missing part are lost and read as damaged; it was brought back to its committed length so that new lines are stored after it."
+    );
+    Ok(())
+}
+
 /// Appends `bytes` to `path`, which must be `expected` bytes long, and
 /// fsyncs it.
 fn append_synced(path: &Path, expected: u64, bytes: &[u8]) -> anyhow::Result<()> {
@@ -631,6 +688,52 @@ mod tests {
         let mut r = ArchiveReader::new(dir);
         for (line, day, at) in placed.iter().rev() {
             assert_eq!(&r.line(*day, *at).unwrap(), line, "{at:?}");
+        }
+    }
+
+    #[test]
+    fn a_file_shorter_than_committed_takes_new_lines_at_once() {
+        // Regression (issue 13): an archive file cut shorter than the last
+        // commit says made every write to its day fail ("changed outside
+        // collectord") until midnight UTC.
+        let dir = tempfile::tempdir().unwrap();
+        let mut a: Archive<Vec<u8>> = Archive::open(dir.path(), None, 0, 3).unwrap();
+        let line = |i: u64| format!("line {i} {}", "x".repeat((i % 90) as usize)).into_bytes();
+        for i in 0..2000 {
+            add(&mut a, 20_000, i % 3, &line(i));
+        }
+        a.flush().unwrap();
+        let kept = a.take_placed();
+        let early = a.committed()[&file_name(20_000)];
+        for i in 2000..4000 {
+            add(&mut a, 20_000, i % 3, &line(i));
+        }
+        a.flush().unwrap();
+        let lost = a.take_placed();
+        let committed = a.committed();
+        drop(a);
+        // The damage: the lines file and its table lose their ends.
+        for (name, len) in [
+            (file_name(20_000), early.bytes + 10),
+            (table_name(20_000), early.blocks * TABLE_ENTRY as u64 + 5),
+        ] {
+            let f = OpenOptions::new()
+                .write(true)
+                .open(dir.path().join(name))
+                .unwrap();
+            f.set_len(len).unwrap();
+        }
+        let mut a: Archive<Vec<u8>> = Archive::open(dir.path(), Some(&committed), 0, 3).unwrap();
+        for i in 4000..4100 {
+            add(&mut a, 20_000, i % 3, &line(i));
+        }
+        a.flush().expect("the damaged day takes new lines");
+        let new = a.take_placed();
+        read_back(dir.path(), &kept);
+        read_back(dir.path(), &new);
+        let mut r = ArchiveReader::new(dir.path());
+        for (want, day, at) in &lost {
+            assert_ne!(r.line(*day, *at).ok().as_ref(), Some(want), "{at:?}");
         }
     }
 

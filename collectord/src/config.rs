@@ -42,6 +42,13 @@ pub struct Config {
     pub writer_memory_mb: u32,
     /// tantivy indexing threads.
     pub writer_threads: u32,
+    /// Streams one agent may have a high-water mark for.
+    pub max_streams_per_agent: u32,
+    /// Streams with a high-water mark, over all agents.
+    pub max_streams: u32,
+    /// Free space the data directory's file system keeps; below it the
+    /// collector stops taking lines until space returns.
+    pub min_free_mb: u64,
     /// Run the anomaly detectors on every line.
     pub detect: bool,
     /// Days of history a training reads.
@@ -93,6 +100,9 @@ impl Default for Config {
             idle_timeout_ms: 300_000,
             writer_memory_mb: 128,
             writer_threads: 1,
+            max_streams_per_agent: 20_000,
+            max_streams: 1_000_000,
+            min_free_mb: 256,
             detect: true,
             train_days: 7,
             retrain_hours: 24,
@@ -244,6 +254,12 @@ impl Config {
                 "writer-memory-mb",
                 "must give each writer thread between 16 and 4000 MB",
             );
+        }
+        if self.max_streams_per_agent < 100 {
+            return bad("max-streams-per-agent", "must be at least 100");
+        }
+        if self.max_streams < self.max_streams_per_agent {
+            return bad("max-streams", "must be at least max-streams-per-agent");
         }
         if self.train_days == 0 {
             return bad("train-days", "must be at least 1");

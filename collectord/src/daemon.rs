@@ -21,7 +21,7 @@ use crate::connection::{Limits, Shared};
 use crate::notify::{self, Stats};
 use crate::reload::Reloader;
 use crate::retention::Policy;
-use crate::store::{Store, StoreOptions};
+use crate::store::StoreOptions;
 use crate::tls::ServerTls;
 use crate::writer::{self, now_ms, WriterOptions};
 use crate::{listen, server, syslog};
@@ -41,7 +41,7 @@ pub fn run(
     let local_addr = listener
         .local_addr()
         .context("cannot read the listening address")?;
-    let mut store = Store::open(&StoreOptions {
+    let store_options = StoreOptions {
         data_dir: config.data_dir.clone(),
         writer_memory_mb: config.writer_memory_mb,
         writer_threads: config.writer_threads,
@@ -49,9 +49,16 @@ pub fn run(
             days: config.retention_days,
             bytes: config.retention_bytes,
         },
-    })?;
-    store.apply_retention(now_ms())?;
-    store.start_detection(crate::detect::DetectOptions::from_config(&config))?;
+        mark_limits: WriterOptions::from_config(&config).mark_limits,
+    };
+    // A full disk is no reason to exit (a restart loop would follow): the
+    // writer waits for space and opens the store then. Any other failure
+    // to open it is.
+    let store = match writer::open_store(&store_options, &WriterOptions::from_config(&config)) {
+        Ok(store) => Ok(store),
+        Err(e) if crate::space::out_of_space(&e) => Err(e),
+        Err(e) => return Err(e),
+    };
 
     let stats = Arc::new(Stats::default());
     let (queue_tx, queue_rx) = mpsc::channel(writer::QUEUE);
@@ -61,7 +68,13 @@ pub fn run(
     let writer = std::thread::Builder::new()
         .name("writer".into())
         .spawn(move || {
-            let result = writer::run(store, queue_rx, writer_options_rx, writer_stats);
+            let result = writer::run(
+                store,
+                store_options,
+                queue_rx,
+                writer_options_rx,
+                writer_stats,
+            );
             if let Err(e) = &result {
                 error!(error = %format!("{e:#}"), "The writer failed; shutting down.");
             }

@@ -14,7 +14,7 @@
 //! The marks are saved in every commit payload, so they are exactly as
 //! durable as the lines they describe.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use logcore::wire::WireRecord;
 use serde::{Deserialize, Serialize};
@@ -59,33 +59,143 @@ pub struct Mark {
     pub last_seen_ms: i64,
 }
 
-/// All marks, by agent id then stream id.
+/// How many streams may have a mark: per agent, and in all. Every mark
+/// costs memory and a place in the marks file, and a stream is whatever a
+/// peer says it is, so both are capped; a batch that would go past a cap
+/// is refused whole ([`Marks::admit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MarkLimits {
+    pub per_agent: usize,
+    pub total: usize,
+}
+
+impl Default for MarkLimits {
+    fn default() -> MarkLimits {
+        MarkLimits {
+            per_agent: 20_000,
+            total: 1_000_000,
+        }
+    }
+}
+
+/// A batch refused because its new streams would pass a cap of
+/// [`MarkLimits`]: nothing of it is stored and no mark moves.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TooManyStreams {
+    #[error("agent {agent} would have {would} streams with a mark, over the {max} one agent may have (max-streams-per-agent)")]
+    Agent {
+        agent: String,
+        would: usize,
+        max: usize,
+    },
+    #[error("{would} streams would have a mark, over the {max} the collector keeps in all (max-streams)")]
+    Total { would: usize, max: usize },
+}
+
+/// All marks, by agent id then stream id, with the ones changed since the
+/// marks file last took them (`marklog`).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Marks {
     agents: HashMap<String, HashMap<u64, Mark>>,
+    total: usize,
+    changed: HashMap<String, HashSet<u64>>,
 }
 
 impl Marks {
-    /// The marks of one agent, created on first use.
-    pub fn agent(&mut self, agent: &str) -> &mut HashMap<u64, Mark> {
-        if !self.agents.contains_key(agent) {
-            self.agents.insert(agent.to_owned(), HashMap::new());
-        }
-        self.agents.get_mut(agent).expect("inserted above")
-    }
-
     pub fn get(&self, agent: &str, stream: u64) -> Option<Mark> {
         self.agents.get(agent)?.get(&stream).copied()
     }
 
     /// How many streams have a mark.
     pub fn streams(&self) -> usize {
-        self.agents.values().map(HashMap::len).sum()
+        self.total
+    }
+
+    /// Whether the streams of a batch from `agent` may have marks: `Ok`
+    /// when those without one so far fit under both caps.
+    pub fn admit(
+        &self,
+        agent: &str,
+        streams: impl Iterator<Item = u64>,
+        limits: MarkLimits,
+    ) -> Result<(), TooManyStreams> {
+        let have = self.agents.get(agent);
+        let mut new = HashSet::new();
+        for s in streams {
+            if have.is_none_or(|m| !m.contains_key(&s)) {
+                new.insert(s);
+            }
+        }
+        if new.is_empty() {
+            return Ok(());
+        }
+        let would = have.map_or(0, HashMap::len) + new.len();
+        if would > limits.per_agent {
+            return Err(TooManyStreams::Agent {
+                agent: agent.to_owned(),
+                would,
+                max: limits.per_agent,
+            });
+        }
+        if self.total + new.len() > limits.total {
+            return Err(TooManyStreams::Total {
+                would: self.total + new.len(),
+                max: limits.total,
+            });
+        }
+        Ok(())
+    }
+
+    /// Sets one stream's mark (and remembers it changed).
+    pub fn set(&mut self, agent: &str, stream: u64, mark: Mark) {
+        let streams = match self.agents.get_mut(agent) {
+            Some(s) => s,
+            None => self.agents.entry(agent.to_owned()).or_default(),
+        };
+        if streams.insert(stream, mark).is_none() {
+            self.total += 1;
+        }
+        match self.changed.get_mut(agent) {
+            Some(c) => {
+                c.insert(stream);
+            }
+            None => {
+                self.changed
+                    .entry(agent.to_owned())
+                    .or_default()
+                    .insert(stream);
+            }
+        }
+    }
+
+    pub fn has_changes(&self) -> bool {
+        !self.changed.is_empty()
+    }
+
+    /// The marks changed since [`Marks::clear_changes`].
+    pub fn changed(&self) -> impl Iterator<Item = (&str, u64, Mark)> {
+        self.changed.iter().flat_map(move |(agent, streams)| {
+            let marks = self.agents.get(agent);
+            streams
+                .iter()
+                .filter_map(move |s| Some((agent.as_str(), *s, *marks?.get(s)?)))
+        })
+    }
+
+    /// Every mark.
+    pub fn all(&self) -> impl Iterator<Item = (&str, u64, Mark)> {
+        self.agents
+            .iter()
+            .flat_map(|(a, m)| m.iter().map(move |(s, mark)| (a.as_str(), *s, *mark)))
+    }
+
+    pub fn clear_changes(&mut self) {
+        self.changed.clear();
     }
 
     /// Forgets streams not seen since `before_ms`: an agent does not re-send
-    /// lines that old (it has their ACKs), so their marks only take room in
-    /// every commit payload.
+    /// lines that old (it has their ACKs), so their marks only take room.
+    /// The marks file must then be rewritten (`MarkLog::rewrite_next`).
     pub fn forget_older_than(&mut self, before_ms: i64) -> usize {
         let mut forgotten = 0;
         for streams in self.agents.values_mut() {
@@ -94,34 +204,19 @@ impl Marks {
             forgotten += n - streams.len();
         }
         self.agents.retain(|_, s| !s.is_empty());
+        self.total -= forgotten;
         forgotten
     }
 
-    /// The payload form: `hwms` and `last_seen`, sorted.
-    pub fn to_payload(&self) -> (PerStream<u64>, PerStream<i64>) {
-        let mut hwms = BTreeMap::new();
-        let mut seen = BTreeMap::new();
-        for (agent, streams) in &self.agents {
-            hwms.insert(
-                agent.clone(),
-                streams.iter().map(|(s, m)| (*s, m.end)).collect(),
-            );
-            seen.insert(
-                agent.clone(),
-                streams.iter().map(|(s, m)| (*s, m.last_seen_ms)).collect(),
-            );
-        }
-        (hwms, seen)
-    }
-
+    /// The marks of a payload of version 3 or older, which carried them.
     pub fn from_payload(payload: &Payload) -> Marks {
         let mut marks = Marks::default();
         for (agent, streams) in &payload.hwms {
             let seen = payload.last_seen.get(agent);
-            let map = marks.agent(agent);
             for (stream, end) in streams {
                 let last_seen_ms = seen.and_then(|s| s.get(stream)).copied().unwrap_or(0);
-                map.insert(
+                marks.set(
+                    agent,
                     *stream,
                     Mark {
                         end: *end,
@@ -139,7 +234,14 @@ pub type PerStream<T> = BTreeMap<String, BTreeMap<u64, T>>;
 
 /// The version of [`Payload`]'s layout. 2: each archive file's line count
 /// besides its length. 3: block counts and the dictionary (zstd archive).
-pub const PAYLOAD_VERSION: u32 = 3;
+/// 4: the marks in their own file (`marklog`), named by `marks`; `hwms`
+/// and `last_seen` stay empty (version 3's are read once, then rewritten
+/// into a marks file by the first commit).
+pub const PAYLOAD_VERSION: u32 = 4;
+
+/// The oldest payload version this collectord opens (and upgrades at its
+/// first commit).
+pub const PAYLOAD_VERSION_READ: u32 = 3;
 
 /// What each commit records besides the documents, atomically with them
 /// (the tantivy commit payload, JSON in `index/meta.json`).
@@ -149,10 +251,15 @@ pub struct Payload {
     pub version: u32,
     /// `logcore::schema::SCHEMA_VERSION` of the documents.
     pub schema: u32,
-    /// agent id → stream id → largest `end` stored.
+    /// Version 3: agent id → stream id → largest `end` stored.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub hwms: PerStream<u64>,
-    /// agent id → stream id → receive time (ms) of its last batch.
+    /// Version 3: agent id → stream id → receive time (ms) of its last batch.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub last_seen: PerStream<i64>,
+    /// Version 4: the marks file and its committed length.
+    #[serde(default)]
+    pub marks: Option<crate::marklog::Committed>,
     /// archive lines file name → its committed length, blocks and lines.
     pub archive: BTreeMap<String, Committed>,
     /// The ID of the archive's zstd dictionary in use (0: none yet).
@@ -213,44 +320,68 @@ mod tests {
         );
     }
 
+    fn mark(end: u64, last_seen_ms: i64) -> Mark {
+        Mark { end, last_seen_ms }
+    }
+
     #[test]
-    fn payload_roundtrip_and_forgetting() {
-        let mut marks = Marks::default();
-        marks.agent("a").insert(
-            1,
-            Mark {
-                end: 10,
-                last_seen_ms: 100,
-            },
-        );
-        marks.agent("a").insert(
-            2,
-            Mark {
-                end: 20,
-                last_seen_ms: 5,
-            },
-        );
-        marks.agent("b").insert(
-            1,
-            Mark {
-                end: 30,
-                last_seen_ms: 200,
-            },
-        );
-        let (hwms, last_seen) = marks.to_payload();
-        let payload = Payload {
-            version: 1,
-            schema: 1,
-            hwms,
-            last_seen,
-            archive: BTreeMap::new(),
-            dict: 0,
-        };
-        let json = serde_json::to_string(&payload).unwrap();
-        let back: Payload = serde_json::from_str(&json).unwrap();
-        assert_eq!(Marks::from_payload(&back), marks);
+    fn version_3_payload_marks_are_read_and_forgetting_counts() {
+        // A collector upgraded from payload version 3 must keep
+        // deduplicating the streams its old payload named.
+        let json = r#"{"version":3,"schema":6,"hwms":{"a":{"1":10,"2":20},"b":{"1":30}},
+            "last_seen":{"a":{"1":100,"2":5},"b":{"1":200}},"archive":{},"dict":0}"#;
+        let payload: Payload = serde_json::from_str(json).unwrap();
+        let mut marks = Marks::from_payload(&payload);
+        assert_eq!(marks.streams(), 3);
+        assert_eq!(marks.get("a", 2), Some(mark(20, 5)));
         assert_eq!(marks.forget_older_than(50), 1);
         assert_eq!(marks.get("a", 2), None);
         assert_eq!(marks.streams(), 2);
+        // A version 4 payload carries no marks of its own.
+        let v4 = serde_json::to_string(&Payload {
+            version: PAYLOAD_VERSION,
+            marks: Some(crate::marklog::Committed {
+                generation: 1,
+                bytes: 12,
+            }),
+            ..Payload::default()
+        })
+        .unwrap();
+        assert!(!v4.contains("hwms") && !v4.contains("last_seen"), "{v4}");
+    }
+
+    #[test]
+    fn streams_past_a_cap_are_refused_before_any_mark_moves() {
+        // Regression (issue 13): every (agent, stream) got a mark, so a peer
+        // sending frames of 470,000 one-line streams grew the collector's
+        // memory and every commit without limit.
+        let limits = MarkLimits {
+            per_agent: 3,
+            total: 5,
+        };
+        let mut marks = Marks::default();
+        marks.set("a", 1, mark(1, 0));
+        marks.set("a", 2, mark(1, 0));
+        assert_eq!(marks.admit("a", [1, 2, 3, 3].into_iter(), limits), Ok(()));
+        assert!(matches!(
+            marks.admit("a", [3, 4].into_iter(), limits),
+            Err(TooManyStreams::Agent {
+                would: 4,
+                max: 3,
+                ..
+            })
+        ));
+        marks.set("b", 1, mark(1, 0));
+        marks.set("b", 2, mark(1, 0));
+        assert_eq!(marks.admit("c", [1].into_iter(), limits), Ok(()));
+        assert!(matches!(
+            marks.admit("c", [1, 2].into_iter(), limits),
+            Err(TooManyStreams::Total { would: 6, max: 5 })
+        ));
+        // Streams that already have a mark are always admitted.
+        assert_eq!(marks.admit("a", [1, 2].into_iter(), limits), Ok(()));
+        assert_eq!(marks.changed().count(), 4);
+        marks.clear_changes();
+        assert!(!marks.has_changes());
     }
 }

@@ -82,6 +82,70 @@ pub struct Detector {
     has_history: bool,
     /// Anomalies opened since the start, for STATUS.
     pub opened: u64,
+    /// Reports a failed write left, to write first next time.
+    pending: String,
+    write_failed: bool,
+    attempts: Attempts,
+}
+
+/// Reports kept in memory while `anomalies.log` cannot be written.
+const PENDING_MAX: usize = 4 << 20;
+
+/// The file that remembers a training was started, across restarts.
+const ATTEMPT_FILE: &str = "training.attempt";
+
+/// The first retry of a training that did not finish (collectord stopped
+/// or crashed during it) waits this long; each further one twice as long,
+/// up to `retrain-hours`. Without it a restart loop started a training at
+/// every start.
+const RETRY_FIRST_MS: i64 = 30 * 60 * 1000;
+
+/// Trainings started and not finished, remembered in `DATA_DIR/
+/// training.attempt` (`STARTED_MS ATTEMPTS`), so that a collector that
+/// keeps restarting does not start a training each time.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Attempts {
+    started_ms: i64,
+    count: u32,
+}
+
+impl Attempts {
+    fn load(data_dir: &Path) -> Attempts {
+        let text = std::fs::read_to_string(data_dir.join(ATTEMPT_FILE)).unwrap_or_default();
+        let mut parts = text.split_whitespace().map(str::parse::<i64>);
+        match (parts.next(), parts.next()) {
+            (Some(Ok(started_ms)), Some(Ok(count))) => Attempts {
+                started_ms,
+                count: count.clamp(0, 64) as u32,
+            },
+            _ => Attempts::default(),
+        }
+    }
+
+    /// Whether a training may start now, with trainings `every` ms apart.
+    fn may_start(&self, now_ms: i64, every: i64) -> bool {
+        if self.count == 0 {
+            return true;
+        }
+        let wait = RETRY_FIRST_MS
+            .saturating_mul(1 << (self.count - 1).min(20))
+            .min(every.max(RETRY_FIRST_MS));
+        now_ms >= self.started_ms.saturating_add(wait)
+    }
+
+    fn started(&mut self, data_dir: &Path, now_ms: i64) {
+        self.started_ms = now_ms;
+        self.count += 1;
+        let path = data_dir.join(ATTEMPT_FILE);
+        if let Err(e) = std::fs::write(&path, format!("{} {}\n", self.started_ms, self.count)) {
+            warn!(file = %path.display(), error = %e, "Cannot record that a training started.");
+        }
+    }
+
+    fn done(&mut self, data_dir: &Path) {
+        *self = Attempts::default();
+        let _ = std::fs::remove_file(data_dir.join(ATTEMPT_FILE));
+    }
 }
 
 fn mtime(path: &Path) -> Option<SystemTime> {
@@ -131,14 +195,17 @@ impl Detector {
             last_training: None,
             training: None,
             opened: 0,
+            pending: String::new(),
+            write_failed: false,
+            attempts: Attempts::load(data_dir),
         })
     }
 
     /// Runs the detectors on `record`; flags it when it belongs to an
     /// anomaly.
-    pub fn observe(&mut self, record: &mut Record) -> anyhow::Result<()> {
+    pub fn observe(&mut self, record: &mut Record) {
         if !self.options.enabled {
-            return Ok(());
+            return;
         }
         self.line += 1;
         let verdict = self.engine.observe(&LineIn::of(self.line, record));
@@ -146,15 +213,18 @@ impl Detector {
             record.flags |= flags::ANOMALY;
             record.anomaly = Some(reason);
         }
-        self.write_reports()
+        self.write_reports();
     }
 
-    fn write_reports(&mut self) -> anyhow::Result<()> {
+    /// Appends the engine's new reports to `anomalies.log`. A failed write
+    /// (a full disk) keeps them, up to [`PENDING_MAX`] bytes, for the next
+    /// try: the detectors never stop the storing of lines.
+    fn write_reports(&mut self) {
         let reports = self.engine.take_reports();
-        if reports.is_empty() {
-            return Ok(());
+        if reports.is_empty() && self.pending.is_empty() {
+            return;
         }
-        let mut text = String::new();
+        let mut text = std::mem::take(&mut self.pending);
         for r in &reports {
             let (state, a) = match r {
                 Report::Opened(a) => {
@@ -164,23 +234,54 @@ impl Detector {
                 }
                 Report::Closed(a) => ("closed", a),
             };
-            text.push_str(&serde_json::to_string(&Logged { state, anomaly: a })?);
-            text.push('\n');
+            match serde_json::to_string(&Logged { state, anomaly: a }) {
+                Ok(json) => {
+                    text.push_str(&json);
+                    text.push('\n');
+                }
+                Err(e) => warn!(error = %e, "Cannot serialize an anomaly."),
+            }
         }
-        self.log
-            .write_all(text.as_bytes())
-            .context("cannot write anomalies.log")?;
-        self.unsynced = true;
-        Ok(())
+        // All or nothing: a short write would leave half a line that the
+        // next try completes twice. O_APPEND makes a partial write rare;
+        // the length is restored on failure.
+        let before = self.log.metadata().map(|m| m.len()).ok();
+        match self.log.write_all(text.as_bytes()) {
+            Ok(()) => {
+                self.unsynced = true;
+                if self.write_failed {
+                    self.write_failed = false;
+                    info!("anomalies.log is written again.");
+                }
+            }
+            Err(e) => {
+                if let Some(len) = before {
+                    let _ = self.log.set_len(len);
+                }
+                if !self.write_failed {
+                    self.write_failed = true;
+                    warn!(error = %e, "Cannot write anomalies.log; keeping the anomalies in memory to write later.");
+                }
+                if text.len() <= PENDING_MAX {
+                    self.pending = text;
+                } else {
+                    warn!(
+                        bytes = text.len(),
+                        "Dropped anomalies that could not be written to anomalies.log (over the memory kept for them)."
+                    );
+                }
+            }
+        }
     }
 
     /// At each commit: anomalies.log to disk.
-    pub fn sync(&mut self) -> anyhow::Result<()> {
+    pub fn sync(&mut self) {
         if self.unsynced {
-            self.log.sync_data().context("cannot fsync anomalies.log")?;
-            self.unsynced = false;
+            match self.log.sync_data() {
+                Ok(()) => self.unsynced = false,
+                Err(e) => warn!(error = %e, "Cannot fsync anomalies.log; will retry."),
+            }
         }
-        Ok(())
     }
 
     /// New options from a reload.
@@ -188,7 +289,7 @@ impl Detector {
         if options.engine != self.options.engine {
             let model = self.engine.model().clone();
             self.engine.finish();
-            self.write_reports()?;
+            self.write_reports();
             self.engine = Engine::new(model, options.engine.clone())?;
         }
         self.options = options;
@@ -198,12 +299,12 @@ impl Detector {
     /// Once a second from the writer: closes quiet anomalies, takes a
     /// finished training or a model written by `collectord train`, starts
     /// a training when one is due, saves the model now and then.
-    pub fn tick(&mut self, now_ms: i64) -> anyhow::Result<()> {
+    pub fn tick(&mut self, now_ms: i64) {
         if !self.options.enabled {
-            return Ok(());
+            return;
         }
         self.engine.tick(now_ms);
-        self.write_reports()?;
+        self.write_reports();
         if let Some(rx) = &self.training {
             match rx.try_recv() {
                 Ok(Ok(model)) => {
@@ -215,8 +316,9 @@ impl Detector {
                             "Training done; the detectors use the new model."
                         );
                         self.engine.set_trained(t);
-                        self.save()?;
+                        self.save();
                     }
+                    self.attempts.done(&self.data_dir);
                 }
                 Ok(Err(e)) => {
                     self.training = None;
@@ -263,17 +365,17 @@ impl Detector {
                     .is_none_or(|t| now_ms - t.to_ms >= every),
                 Some(t) => t.elapsed().as_millis() as i64 >= every,
             };
-        if due && (self.line > 0 || self.has_history) {
+        if due && (self.line > 0 || self.has_history) && self.attempts.may_start(now_ms, every) {
             self.start_training(now_ms);
         }
         if self.last_save.elapsed() >= SAVE_EVERY {
-            self.save()?;
+            self.save();
         }
-        Ok(())
     }
 
     fn start_training(&mut self, now_ms: i64) {
         self.last_training = Some(Instant::now());
+        self.attempts.started(&self.data_dir, now_ms);
         let (tx, rx) = mpsc::channel();
         let index = self.index.clone();
         let data_dir = self.data_dir.clone();
@@ -298,26 +400,69 @@ impl Detector {
         }
     }
 
-    /// Writes model.json (the live miner and the trained part).
-    pub fn save(&mut self) -> anyhow::Result<()> {
+    /// Writes model.json (the live miner and the trained part); a failure
+    /// is logged and tried again at the next save.
+    pub fn save(&mut self) {
         let path = model_path(&self.data_dir);
-        save_model(&path, self.engine.model())?;
-        self.model_mtime = mtime(&path);
         self.last_save = Instant::now();
-        Ok(())
+        match save_model(&path, self.engine.model()) {
+            Ok(()) => self.model_mtime = mtime(&path),
+            Err(e) => {
+                warn!(error = %format!("{e:#}"), "Cannot save the detectors' model; will retry within the hour.")
+            }
+        }
     }
 
     /// At shutdown: open anomalies closed (as far as is known), the log
     /// synced, the model saved.
-    pub fn shutdown(&mut self) -> anyhow::Result<()> {
+    pub fn shutdown(&mut self) {
         self.engine.finish();
-        self.write_reports()?;
-        self.sync()?;
-        self.save()
+        self.write_reports();
+        self.sync();
+        self.save();
     }
 
     /// The detectors' state entries (bounded; see `Engine::state_size`).
     pub fn state_size(&self) -> usize {
         self.engine.state_size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restart_loop_does_not_train_at_every_start() {
+        // Regression (issue 13): without model.json every start began a
+        // training, so a crash loop trained in a loop. A training started
+        // and never finished is remembered on disk; the next may start 30
+        // minutes later, then an hour, ..., at most retrain-hours apart.
+        let dir = tempfile::tempdir().unwrap();
+        let every = 24 * 3_600_000;
+        let t0 = 1_800_000_000_000;
+        let mut a = Attempts::load(dir.path());
+        assert!(a.may_start(t0, every), "nothing remembered: train now");
+        a.started(dir.path(), t0);
+        // The next start (a restart right after) reads the file.
+        let a = Attempts::load(dir.path());
+        assert_eq!(a.count, 1);
+        assert!(!a.may_start(t0 + 60_000, every));
+        assert!(a.may_start(t0 + RETRY_FIRST_MS, every));
+        let mut a = a;
+        a.started(dir.path(), t0 + RETRY_FIRST_MS);
+        let a = Attempts::load(dir.path());
+        assert!(!a.may_start(t0 + 2 * RETRY_FIRST_MS, every));
+        assert!(a.may_start(t0 + 3 * RETRY_FIRST_MS, every));
+        let mut a = a;
+        for _ in 0..30 {
+            a.started(dir.path(), t0);
+        }
+        assert!(
+            a.may_start(t0 + every, every),
+            "never more than retrain-hours apart"
+        );
+        a.done(dir.path());
+        assert_eq!(Attempts::load(dir.path()), Attempts::default());
     }
 }

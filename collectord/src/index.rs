@@ -16,7 +16,7 @@ use tantivy::query::RangeQuery;
 use tantivy::{Index, IndexWriter, Term};
 use tracing::info;
 
-use crate::dedup::{Payload, PAYLOAD_VERSION};
+use crate::dedup::{Payload, PAYLOAD_VERSION, PAYLOAD_VERSION_READ};
 use crate::directory::IndexDirectory;
 
 pub struct Opened {
@@ -84,7 +84,9 @@ pub fn open(
                     dir.display()
                 )
             })?;
-            if payload.schema != SCHEMA_VERSION || payload.version != PAYLOAD_VERSION {
+            if payload.schema != SCHEMA_VERSION
+                || !(PAYLOAD_VERSION_READ..=PAYLOAD_VERSION).contains(&payload.version)
+            {
                 bail!(
                     "the index in {} has schema version {} and payload version {}; this collectord writes {} and {}",
                     dir.display(),

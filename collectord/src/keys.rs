@@ -120,6 +120,41 @@ pub const KEYS: &[Key] = &[
         reload: Reload::Restart,
     },
     Key {
+        name: "max-streams-per-agent",
+        ty: Type::Integer,
+        default: Default::Toml("20000"),
+        doc: "Streams (files, file generations after truncation, journal \
+              sequences) one agent may have a high-water mark for: the mark \
+              drops lines an agent sends again. Marks of streams not seen for \
+              30 days (or retention-days, if longer) are forgotten. A batch \
+              that would go past the cap is refused whole (ERROR 8, logged \
+              once per agent and hour); the agent keeps its lines and sends \
+              them again later. At least 100.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "max-streams",
+        ty: Type::Integer,
+        default: Default::Toml("1000000"),
+        doc: "Streams with a high-water mark, over all agents: about 60 bytes \
+              of memory each. Past it, batches with new streams are refused \
+              as above. At least max-streams-per-agent.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "min-free-mb",
+        ty: Type::Integer,
+        default: Default::Toml("256"),
+        doc: "Free space, in MiB, that the data directory's file system keeps. \
+              Below it (or when a write finds the disk full) collectord stops \
+              taking lines: agents wait and keep their files, syslog senders \
+              are pushed back (TCP) or dropped by the kernel (UDP); it says so \
+              in the log and in systemctl status, and starts again by itself \
+              once a quarter more than this is free. 0: only a full disk stops \
+              it.",
+        reload: Reload::Live,
+    },
+    Key {
         name: "detect",
         ty: Type::Boolean,
         default: Default::Toml("true"),

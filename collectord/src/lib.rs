@@ -10,10 +10,11 @@
 //! - [`server`], [`connection`], [`close`]: accept loop, one agent
 //!   connection, and why connections end.
 //! - [`syslog`]: syslog received directly over UDP and TCP.
-//! - [`writer`]: the single writer thread and group commit.
+//! - [`writer`]: the single writer thread and group commit; [`space`]:
+//!   its pause while the disk is full.
 //! - [`store`]: index + archive + high-water marks, kept consistent.
-//! - [`index`], [`directory`], [`archive`], [`dedup`], [`retention`]: the
-//!   parts of the store.
+//! - [`index`], [`directory`], [`archive`], [`dedup`], [`marklog`],
+//!   [`retention`]: the parts of the store.
 //! - [`detect`]: the anomaly detectors on every stored line,
 //!   `anomalies.log`, training in the background; [`history`]: stored
 //!   lines read back in time order for training; [`offline`]: `collectord
@@ -36,11 +37,13 @@ pub mod index;
 pub mod keys;
 pub mod listen;
 pub mod log;
+pub mod marklog;
 pub mod notify;
 pub mod offline;
 pub mod reload;
 pub mod retention;
 pub mod server;
+pub mod space;
 pub mod store;
 pub mod syslog;
 pub mod tls;

@@ -26,6 +26,30 @@ pub struct Stats {
     /// Second copies of journal events (journal and rsyslog's file) not
     /// stored, since start.
     pub twins: AtomicU64,
+    /// What the writer waits for when it takes no lines (a full disk);
+    /// `None` while it takes them.
+    pub storage: std::sync::Mutex<Option<String>>,
+}
+
+impl Stats {
+    /// The writer's pause, for STATUS (see `space`).
+    pub fn set_storage(&self, paused: Option<String>) {
+        let mut s = self
+            .storage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *s != paused {
+            *s = paused;
+        }
+    }
+
+    /// Whether the writer takes lines.
+    pub fn storage_paused(&self) -> Option<String> {
+        self.storage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 }
 
 fn send(states: &[NotifyState<'_>]) {
@@ -70,7 +94,11 @@ pub fn status_text(stats: &Stats, lines_per_sec: u64, now_ms: i64) -> String {
     let plural = if agents == 1 { "" } else { "s" };
     let anomalies = stats.anomalies.load(Ordering::Relaxed);
     let a_plural = if anomalies == 1 { "y" } else { "ies" };
-    let mut text = format!("{agents} agent{plural} connected, {lines_per_sec} lines/s, {commit}, {anomalies} anomal{a_plural}");
+    let mut text = match stats.storage_paused() {
+        Some(why) => format!("{why}; "),
+        None => String::new(),
+    };
+    text.push_str(&format!("{agents} agent{plural} connected, {lines_per_sec} lines/s, {commit}, {anomalies} anomal{a_plural}"));
     let syslog = stats.syslog_connections.load(Ordering::Relaxed);
     let dropped = stats.syslog_dropped.load(Ordering::Relaxed);
     if syslog > 0 || dropped > 0 {

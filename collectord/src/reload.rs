@@ -11,7 +11,8 @@
 //! What a live change does:
 //! - `retention-days`, `retention-bytes`: the writer applies the new policy
 //!   at once (deleting what it no longer keeps), then hourly as before.
-//! - `commit-interval-ms`: from the writer's next group of batches.
+//! - `commit-interval-ms`, `max-streams-per-agent`, `max-streams`,
+//!   `min-free-mb`: from the writer's next group of batches.
 //! - `tls-cert`, `tls-key`, `tls-client-ca`, `tls-allow-agents`: the
 //!   files are read again at every reload, changed or not, and new
 //!   connections get the new TLS config; a file that cannot be used makes
@@ -95,6 +96,12 @@ pub const KEYS: &[Key] = &[
     key("writer-threads", Restart, |a, b| {
         a.writer_threads != b.writer_threads
     }),
+    // The writer takes them with its other options.
+    key("max-streams-per-agent", Live, |a, b| {
+        a.max_streams_per_agent != b.max_streams_per_agent
+    }),
+    key("max-streams", Live, |a, b| a.max_streams != b.max_streams),
+    key("min-free-mb", Live, |a, b| a.min_free_mb != b.min_free_mb),
     // The detector settings reach the writer with the other live options;
     // a new session-regex needs a training before sessions are scored.
     key("detect", Live, |a, b| a.detect != b.detect),
@@ -304,6 +311,9 @@ mod tests {
             ("idle-timeout-ms = 1", "idle-timeout-ms"),
             ("writer-memory-mb = 64", "writer-memory-mb"),
             ("writer-threads = 2", "writer-threads"),
+            ("max-streams-per-agent = 100", "max-streams-per-agent"),
+            ("max-streams = 2000000", "max-streams"),
+            ("min-free-mb = 1", "min-free-mb"),
             ("syslog-udp = \"127.0.0.1:1\"", "syslog-udp"),
             ("syslog-tcp = \"127.0.0.1:1\"", "syslog-tcp"),
             ("syslog-tls = \"127.0.0.1:1\"", "syslog-tls"),

@@ -22,9 +22,10 @@ use tantivy::{Index, IndexWriter, TantivyDocument};
 use tracing::{info, warn};
 
 use crate::archive::{self, day_of, Archive, MS_PER_DAY};
-use crate::dedup::{verdict, Mark, Marks, Payload, Verdict, PAYLOAD_VERSION};
+use crate::dedup::{verdict, Mark, MarkLimits, Marks, Payload, Verdict, PAYLOAD_VERSION};
 use crate::detect::{DetectOptions, Detector};
 use crate::index;
+use crate::marklog::MarkLog;
 use crate::retention::{self, Policy};
 use crate::twins::Twins;
 
@@ -70,6 +71,15 @@ pub struct StoreOptions {
     pub writer_memory_mb: u32,
     pub writer_threads: u32,
     pub retention: Policy,
+    pub mark_limits: MarkLimits,
+}
+
+/// A batch the store will not take, for a reason the sender is told
+/// (the connection sends an ERROR and closes); nothing of it is stored.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("{0}")]
+    TooManyStreams(crate::dedup::TooManyStreams),
 }
 
 /// Who sent a batch, from its HELLO.
@@ -88,6 +98,9 @@ pub struct Store {
     /// Items: the line's document, without its location.
     archive: Archive<TantivyDocument>,
     marks: Marks,
+    /// The marks on disk (`marklog`).
+    mark_log: MarkLog,
+    mark_limits: MarkLimits,
     policy: Policy,
     /// Documents or deletes not yet committed.
     dirty: bool,
@@ -119,11 +132,14 @@ impl Store {
             opened.payload.as_ref().map_or(0, |p| p.dict),
             ARCHIVE_LEVEL,
         )?;
-        let marks = opened
-            .payload
-            .as_ref()
-            .map(Marks::from_payload)
-            .unwrap_or_default();
+        let (mut mark_log, mut marks) =
+            MarkLog::open(data_dir, opened.payload.as_ref().and_then(|p| p.marks))?;
+        if let Some(p) = opened.payload.as_ref().filter(|p| p.marks.is_none()) {
+            // Payload version 3 carried the marks: the first commit writes
+            // them to a marks file.
+            marks = Marks::from_payload(p);
+            mark_log.rewrite_next();
+        }
         let first_start = opened.payload.is_none();
         let mut store = Store {
             schema,
@@ -132,6 +148,8 @@ impl Store {
             index_dir,
             archive,
             marks,
+            mark_log,
+            mark_limits: options.mark_limits,
             policy: options.retention,
             dirty: false,
             detector: None,
@@ -164,9 +182,14 @@ impl Store {
         receive_time_ms: i64,
         streams: Vec<WireStream>,
     ) -> anyhow::Result<u64> {
+        self.marks
+            .admit(
+                &peer.agent_id,
+                streams.iter().map(|s| s.stream_id),
+                self.mark_limits,
+            )
+            .map_err(Refused::TooManyStreams)?;
         let day = day_of(receive_time_ms);
-        // Taken out while lines are kept, put back below.
-        let mut marks = std::mem::take(self.marks.agent(&peer.agent_id));
         let mut stored = 0;
         for stream in streams {
             let origin = Origin {
@@ -177,7 +200,10 @@ impl Store {
                 utc_offset_secs: peer.utc_offset_secs,
                 receive_time_ms,
             };
-            let mut hwm = marks.get(&stream.stream_id).map(|m| m.end);
+            let mut hwm = self
+                .marks
+                .get(&peer.agent_id, stream.stream_id)
+                .map(|m| m.end);
             for record in stream.records {
                 let end = record.end;
                 let (offset, flags, line) = match verdict(hwm, &record) {
@@ -207,7 +233,8 @@ impl Store {
                 stored += 1;
             }
             if let Some(end) = hwm {
-                marks.insert(
+                self.marks.set(
+                    &peer.agent_id,
                     stream.stream_id,
                     Mark {
                         end,
@@ -216,7 +243,6 @@ impl Store {
                 );
             }
         }
-        *self.marks.agent(&peer.agent_id) = marks;
         self.add_placed()?;
         self.dirty = true;
         Ok(stored)
@@ -284,7 +310,7 @@ impl Store {
             return Ok(false);
         }
         if let Some(d) = &mut self.detector {
-            d.observe(&mut record)?;
+            d.observe(&mut record);
         }
         let doc = self.schema.document_unplaced(&record);
         self.archive
@@ -311,12 +337,16 @@ impl Store {
     pub fn commit(&mut self) -> anyhow::Result<()> {
         self.archive.flush().context("cannot write the archive")?;
         self.add_placed()?;
-        let (hwms, last_seen) = self.marks.to_payload();
+        let marks = self
+            .mark_log
+            .append(&mut self.marks)
+            .context("cannot write the marks")?;
         let payload = Payload {
             version: PAYLOAD_VERSION,
             schema: SCHEMA_VERSION,
-            hwms,
-            last_seen,
+            hwms: Default::default(),
+            last_seen: Default::default(),
+            marks: Some(marks),
             archive: self.archive.committed(),
             dict: self.archive.dict_id(),
         };
@@ -328,9 +358,10 @@ impl Store {
             .context("cannot commit the index")?;
         prepared.set_payload(&json);
         prepared.commit().context("cannot commit the index")?;
+        self.mark_log.committed();
         self.dirty = false;
         if let Some(d) = &mut self.detector {
-            d.sync()?;
+            d.sync();
         }
         Ok(())
     }
@@ -350,11 +381,15 @@ impl Store {
     }
 
     /// The detectors' periodic work (see `detect::Detector::tick`).
-    pub fn detect_tick(&mut self, now_ms: i64) -> anyhow::Result<()> {
-        match &mut self.detector {
-            Some(d) => d.tick(now_ms),
-            None => Ok(()),
+    pub fn detect_tick(&mut self, now_ms: i64) {
+        if let Some(d) = &mut self.detector {
+            d.tick(now_ms);
         }
+    }
+
+    /// The caps on streams with a mark (a reload may change them).
+    pub fn set_mark_limits(&mut self, limits: MarkLimits) {
+        self.mark_limits = limits;
     }
 
     /// Anomalies opened since the start.
@@ -363,10 +398,9 @@ impl Store {
     }
 
     /// At shutdown, after the last commit.
-    pub fn stop_detection(&mut self) -> anyhow::Result<()> {
-        match &mut self.detector {
-            Some(d) => d.shutdown(),
-            None => Ok(()),
+    pub fn stop_detection(&mut self) {
+        if let Some(d) = &mut self.detector {
+            d.shutdown();
         }
     }
 
@@ -389,6 +423,8 @@ impl Store {
             now_ms - FORGET_STREAMS_MS.max(i64::from(self.policy.days) * MS_PER_DAY),
         );
         if forgotten > 0 {
+            self.mark_log.rewrite_next();
+            self.dirty = true;
             info!(
                 streams = forgotten,
                 "Forgot the marks of streams not seen for a long time."
@@ -430,6 +466,8 @@ impl Store {
 mod tests {
     use logcore::wire::WireRecord;
     use tantivy::collector::Count;
+
+    use crate::dedup::TooManyStreams;
     use tantivy::query::AllQuery;
 
     use super::*;
@@ -440,6 +478,7 @@ mod tests {
             writer_memory_mb: 32,
             writer_threads: 1,
             retention: Policy { days: 30, bytes: 0 },
+            mark_limits: MarkLimits::default(),
         }
     }
 
@@ -526,6 +565,61 @@ mod tests {
     }
 
     #[test]
+    fn a_flood_of_streams_is_refused_and_commits_stay_small() {
+        // Regression (issue 13): 3 frames of 470,000 one-line streams took
+        // meta.json to 59 MB, RSS from 30 to 469 MiB and every agent's ACK
+        // from 116 to 661 ms: every mark was rewritten at every commit. Now
+        // a batch past the caps is refused whole, and a commit writes what
+        // changed, not every mark.
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = options(dir.path());
+        opts.mark_limits = MarkLimits {
+            per_agent: 50_000,
+            total: 60_000,
+        };
+        let mut store = Store::open(&opts).unwrap();
+        let many = |from: u64, n: u64| -> Vec<WireStream> {
+            (from..from + n)
+                .map(|id| stream(id, &[(0, 2, 0, "x")]))
+                .collect()
+        };
+        store.add(&peer(), NOW, many(0, 40_000)).unwrap();
+        store.commit().unwrap();
+        let refused = store.add(&peer(), NOW, many(40_000, 20_000)).unwrap_err();
+        assert!(
+            matches!(
+                refused.downcast_ref::<Refused>(),
+                Some(Refused::TooManyStreams(TooManyStreams::Agent { .. }))
+            ),
+            "{refused:#}"
+        );
+        let other = Peer {
+            agent_id: "agent-2".into(),
+            ..peer()
+        };
+        let refused = store.add(&other, NOW, many(0, 30_000)).unwrap_err();
+        assert!(refused.to_string().contains("max-streams"), "{refused:#}");
+        // Nothing of a refused batch was stored, and the stream of a known
+        // agent still moves.
+        assert_eq!(store.marks.streams(), 40_000);
+        assert_eq!(
+            store
+                .add(&peer(), NOW, vec![stream(7, &[(2, 4, 0, "y")])])
+                .unwrap(),
+            1
+        );
+        store.commit().unwrap();
+        let meta = std::fs::metadata(dir.path().join("index").join("meta.json")).unwrap();
+        assert!(meta.len() < 64 * 1024, "meta.json is {} bytes", meta.len());
+        let marks = std::fs::metadata(dir.path().join(crate::marklog::file_name(1))).unwrap();
+        assert!(
+            marks.len() < 40_000 * 40 + 4096,
+            "the second commit rewrote the marks: {} bytes",
+            marks.len()
+        );
+    }
+
+    #[test]
     fn hwms_survive_a_restart_through_the_payload() {
         // After a collector restart, lines the agent re-sends (ACK lost in
         // the crash) must not be stored a second time.
@@ -544,8 +638,11 @@ mod tests {
         let mut store = Store::open(&options(dir.path())).unwrap();
         let meta = store.index().load_metas().unwrap();
         let payload: Payload = serde_json::from_str(meta.payload.as_deref().unwrap()).unwrap();
-        assert_eq!(payload.hwms["agent-1"][&5], 8);
         assert_eq!(payload.schema, SCHEMA_VERSION);
+        assert!(payload.hwms.is_empty(), "marks live in their own file");
+        let marks = crate::marklog::read(dir.path(), payload.marks.unwrap()).unwrap();
+        assert_eq!(marks.get("agent-1", 5).map(|m| m.end), Some(8));
+        assert_eq!(store.marks.get("agent-1", 5).map(|m| m.end), Some(8));
         assert_eq!(
             store
                 .add(

@@ -21,13 +21,15 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use logcore::wire::WireStream;
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::config::Config;
+use crate::dedup::MarkLimits;
 use crate::detect::DetectOptions;
 use crate::notify::{Stats, Watchdog};
 use crate::retention::Policy;
-use crate::store::{Peer, Store};
+use crate::space::{self, Space};
+use crate::store::{Peer, Refused, Store, StoreOptions};
 
 /// Batches waiting for the writer, over all connections. Each holds at
 /// most one frame's worth of lines.
@@ -73,6 +75,8 @@ pub struct WriterOptions {
     pub commit_interval: Duration,
     pub retention: Policy,
     pub detect: DetectOptions,
+    pub mark_limits: MarkLimits,
+    pub min_free_mb: u64,
 }
 
 impl WriterOptions {
@@ -84,6 +88,11 @@ impl WriterOptions {
                 bytes: config.retention_bytes,
             },
             detect: DetectOptions::from_config(config),
+            mark_limits: MarkLimits {
+                per_agent: config.max_streams_per_agent as usize,
+                total: config.max_streams as usize,
+            },
+            min_free_mb: config.min_free_mb,
         }
     }
 }
@@ -103,16 +112,40 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// How the writer (re)opens the store: at start when the daemon could
+/// not (the disk was full), and after a write failed for lack of space.
+pub fn open_store(store: &StoreOptions, options: &WriterOptions) -> anyhow::Result<Store> {
+    let mut s = Store::open(store)?;
+    s.apply_retention(now_ms())?;
+    s.start_detection(options.detect.clone())?;
+    Ok(s)
+}
+
 /// Runs the writer loop until the queue closes; returns after the final
-/// commit. An error is fatal: nothing after it would be durable.
+/// commit. `store` is the store the daemon opened, or the out-of-space
+/// error that kept it from opening (the writer then waits for space and
+/// opens it itself). An error is fatal: nothing after it would be
+/// durable. A lack of space is not an error: see `space`.
 pub fn run(
-    mut store: Store,
+    store: Result<Store, anyhow::Error>,
+    store_options: StoreOptions,
     mut queue: mpsc::Receiver<Batch>,
     mut new_options: watch::Receiver<WriterOptions>,
     stats: Arc<Stats>,
 ) -> anyhow::Result<()> {
     let mut options = new_options.borrow_and_update().clone();
-    store.set_retention(options.retention);
+    let mut space = Space::new(&store_options.data_dir, options.min_free_mb);
+    let mut store = match store {
+        Ok(mut s) => {
+            s.set_retention(options.retention);
+            s.set_mark_limits(options.mark_limits);
+            Some(s)
+        }
+        Err(e) => {
+            space.failed(&e);
+            None
+        }
+    };
     // Only for waiting on the queue with a timeout.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -120,11 +153,58 @@ pub fn run(
         .context("cannot start the writer's timer")?;
     let mut watchdog = Watchdog::from_env();
     let mut last_retention = Instant::now();
-    let mut done: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut done: Group = Group::default();
     let mut last_commit = Instant::now();
     let mut last_tick = Instant::now();
+    let mut refusals = Refusals::default();
     loop {
         watchdog.tick();
+        stats.set_storage(space.status());
+        if store.is_none() || !space.room() {
+            // Paused: take no batch (connections stop reading, agents wait)
+            // until space returns, or until every sender is gone (shutdown:
+            // batches still queued are not acknowledged, and their agents
+            // send them again).
+            if queue.is_closed() {
+                break;
+            }
+            let changed = rt.block_on(async {
+                tokio::select! {
+                    Ok(()) = new_options.changed() => true,
+                    () = tokio::time::sleep(TICK) => false,
+                }
+            });
+            if changed {
+                options = new_options.borrow_and_update().clone();
+                space.set_min_free_mb(options.min_free_mb);
+                if let Some(s) = &mut store {
+                    s.set_retention(options.retention);
+                    s.set_mark_limits(options.mark_limits);
+                }
+            }
+            if space.poll() {
+                if store.is_none() {
+                    let mut options = options.clone();
+                    options.retention = store_options.retention;
+                    match open_store(&store_options, &options) {
+                        Ok(mut s) => {
+                            s.set_retention(options.retention);
+                            s.set_mark_limits(options.mark_limits);
+                            store = Some(s);
+                        }
+                        Err(e) if space::out_of_space(&e) => {
+                            space.failed(&e);
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                space.resumed();
+                stats.set_storage(None);
+            }
+            continue;
+        }
+        let s = store.as_mut().expect("checked above");
         let wake = rt.block_on(async {
             tokio::select! {
                 // First, so that options sent while batches keep coming are
@@ -143,24 +223,33 @@ pub fn run(
             Wake::Closed => break,
             Wake::Options => {
                 let new = new_options.borrow_and_update().clone();
-                if new.retention != options.retention {
-                    store.set_retention(new.retention);
-                    store.apply_retention(now_ms())?;
+                space.set_min_free_mb(new.min_free_mb);
+                s.set_mark_limits(new.mark_limits);
+                if new.detect != options.detect {
+                    s.set_detect_options(new.detect.clone())?;
+                }
+                let retention = new.retention != options.retention;
+                options = new;
+                if retention {
+                    s.set_retention(options.retention);
+                    let applied = s.apply_retention(now_ms());
+                    if failed(applied, &mut store, &mut space, &mut done)? {
+                        continue;
+                    }
                     last_retention = Instant::now();
                 }
-                if new.detect != options.detect {
-                    store.set_detect_options(new.detect.clone())?;
-                }
-                options = new;
                 continue;
             }
             Wake::Tick => {
-                store.detect_tick(now_ms())?;
+                s.detect_tick(now_ms());
                 stats
                     .anomalies
-                    .store(store.anomalies_opened(), Ordering::Relaxed);
+                    .store(s.anomalies_opened(), Ordering::Relaxed);
                 if last_retention.elapsed() >= RETENTION_EVERY {
-                    store.apply_retention(now_ms())?;
+                    let applied = s.apply_retention(now_ms());
+                    if failed(applied, &mut store, &mut space, &mut done)? {
+                        continue;
+                    }
                     last_retention = Instant::now();
                 }
                 continue;
@@ -171,14 +260,38 @@ pub fn run(
         let mut lines = 0;
         let mut closed = false;
         let mut next = Some(first);
+        let mut result = Ok(());
         while let Some(batch) = next.take() {
-            lines += match &batch.sent_by {
-                SentBy::Agent(peer) => store.add(peer, batch.receive_time_ms, batch.streams)?,
-                SentBy::Syslog(peers) => {
-                    store.add_syslog(peers, batch.receive_time_ms, batch.streams)?
+            if done.is_poisoned(&batch.sent_by) {
+                // An earlier batch of this connection was not stored: this
+                // one must not be either (see `Group`).
+                drop(batch);
+            } else {
+                let added = match &batch.sent_by {
+                    SentBy::Agent(peer) => s.add(peer, batch.receive_time_ms, batch.streams),
+                    SentBy::Syslog(peers) => {
+                        s.add_syslog(peers, batch.receive_time_ms, batch.streams)
+                    }
+                };
+                match added {
+                    Ok(n) => {
+                        lines += n;
+                        done.push(batch.done, &batch.sent_by);
+                    }
+                    Err(e) => match e.downcast::<Refused>() {
+                        // Nothing of it was stored: the connection is told why
+                        // (its `done` is dropped) and the group goes on.
+                        Ok(refused) => {
+                            refusals.log(&batch.sent_by, &refused);
+                            done.poison(&batch.sent_by);
+                        }
+                        Err(e) => {
+                            result = Err(e);
+                            break;
+                        }
+                    },
                 }
-            };
-            done.push(batch.done);
+            }
             watchdog.tick();
             if started.elapsed() >= options.commit_interval {
                 break;
@@ -202,15 +315,18 @@ pub fn run(
                 Err(mpsc::error::TryRecvError::Disconnected) => closed = true,
             }
         }
-        store.commit()?;
-        last_commit = Instant::now();
-        let batches = done.len();
-        for tx in done.drain(..) {
-            // The connection may be gone; the agent will re-send, and dedup drops it.
-            let _ = tx.send(());
+        let result = result.and_then(|()| s.commit());
+        if failed(result, &mut store, &mut space, &mut done)? {
+            if closed {
+                break;
+            }
+            continue;
         }
+        let s = store.as_mut().expect("the commit worked");
+        last_commit = Instant::now();
+        let batches = done.acknowledge();
         stats.lines.fetch_add(lines, Ordering::Relaxed);
-        stats.twins.store(store.twins_dropped(), Ordering::Relaxed);
+        stats.twins.store(s.twins_dropped(), Ordering::Relaxed);
         stats.last_commit_ms.store(now_ms(), Ordering::Relaxed);
         debug!(
             batches,
@@ -222,24 +338,146 @@ pub fn run(
             break;
         }
         if last_tick.elapsed() >= TICK {
-            store.detect_tick(now_ms())?;
+            s.detect_tick(now_ms());
             stats
                 .anomalies
-                .store(store.anomalies_opened(), Ordering::Relaxed);
+                .store(s.anomalies_opened(), Ordering::Relaxed);
             last_tick = Instant::now();
         }
         if last_retention.elapsed() >= RETENTION_EVERY {
-            store.apply_retention(now_ms())?;
+            let applied = s.apply_retention(now_ms());
+            if failed(applied, &mut store, &mut space, &mut done)? {
+                continue;
+            }
             last_retention = Instant::now();
         }
     }
-    if store.is_dirty() {
-        store.commit()?;
+    match store {
+        Some(mut s) => {
+            if s.is_dirty() {
+                s.commit()?;
+            }
+            s.stop_detection();
+            info!("Writer stopped after its last commit.");
+        }
+        None => info!("Writer stopped; the disk was full, nothing was pending."),
     }
-    store.stop_detection()?;
-    info!("Writer stopped after its last commit.");
     Ok(())
 }
+
+/// After a write: `Ok(false)` when it worked; `Ok(true)` when it failed for
+/// lack of space, and the store was closed (whatever it held since its
+/// last commit is dropped, the batches of the group are not acknowledged:
+/// their agents send them again) and the writer paused; `Err` for any
+/// other failure, which is fatal.
+fn failed(
+    result: anyhow::Result<()>,
+    store: &mut Option<Store>,
+    space: &mut Space,
+    done: &mut Group,
+) -> anyhow::Result<bool> {
+    match result {
+        Ok(()) => Ok(false),
+        Err(e) if space::out_of_space(&e) => {
+            done.fail();
+            *store = None;
+            space.failed(&e);
+            Ok(true)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The batches of the group being committed, to acknowledge once it is,
+/// and the connections whose batches were not stored.
+///
+/// A connection whose batch was refused or lost in a failed commit must
+/// have none of its later batches stored until it reconnects: they may
+/// already be queued, and storing them would move its streams' marks past
+/// the lines it will send again, which would then be dropped as resends
+/// (a failed commit lost 3 batches that way before this). Its `done` is
+/// dropped, so it closes; a new connection has a new [`Peer`].
+#[derive(Default)]
+struct Group {
+    done: Vec<(oneshot::Sender<()>, Option<Arc<Peer>>)>,
+    poisoned: Vec<std::sync::Weak<Peer>>,
+}
+
+impl Group {
+    fn push(&mut self, done: oneshot::Sender<()>, sent_by: &SentBy) {
+        let peer = match sent_by {
+            SentBy::Agent(p) => Some(p.clone()),
+            SentBy::Syslog(_) => None,
+        };
+        self.done.push((done, peer));
+    }
+
+    fn poison(&mut self, sent_by: &SentBy) {
+        if let SentBy::Agent(p) = sent_by {
+            self.poisoned.retain(|w| w.strong_count() > 0);
+            self.poisoned.push(Arc::downgrade(p));
+        }
+    }
+
+    fn is_poisoned(&self, sent_by: &SentBy) -> bool {
+        match sent_by {
+            SentBy::Agent(p) => self.poisoned.iter().any(|w| w.as_ptr() == Arc::as_ptr(p)),
+            SentBy::Syslog(_) => false,
+        }
+    }
+
+    /// The group is durable: every batch is acknowledged. Returns how many.
+    fn acknowledge(&mut self) -> usize {
+        let n = self.done.len();
+        for (tx, _) in self.done.drain(..) {
+            // The connection may be gone; the agent will re-send, and dedup drops it.
+            let _ = tx.send(());
+        }
+        n
+    }
+
+    /// The group was not stored: no batch is acknowledged, and their
+    /// connections are poisoned. Syslog messages in it are lost (their
+    /// senders do not send again).
+    fn fail(&mut self) {
+        let lost: Vec<Arc<Peer>> = self.done.drain(..).filter_map(|(_, p)| p).collect();
+        for p in lost {
+            self.poison(&SentBy::Agent(p));
+        }
+    }
+}
+
+/// Refused batches, logged once per sender and hour.
+#[derive(Default)]
+struct Refusals {
+    logged: std::collections::HashMap<String, Instant>,
+}
+
+impl Refusals {
+    fn log(&mut self, sent_by: &SentBy, refused: &Refused) {
+        let who = match sent_by {
+            SentBy::Agent(p) => p.agent_id.clone(),
+            SentBy::Syslog(_) => "syslog".to_owned(),
+        };
+        let now = Instant::now();
+        if self.logged.len() > 10_000 {
+            self.logged
+                .retain(|_, t| now.duration_since(*t) < REFUSAL_LOG_EVERY);
+        }
+        if self
+            .logged
+            .get(&who)
+            .is_some_and(|t| now.duration_since(*t) < REFUSAL_LOG_EVERY)
+        {
+            return;
+        }
+        self.logged.insert(who.clone(), now);
+        warn!(agent = %logcore::text::Escaped(&who), reason = %refused, "Refused a batch; nothing of it was stored (logged once an hour per agent).");
+    }
+}
+
+/// How often the same sender's refused batches are logged.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(3600);
 
 #[cfg(test)]
 mod tests {
@@ -282,8 +520,9 @@ mod tests {
         )
     }
 
-    /// What a reader that opens the index now (as logq does) sees committed.
-    fn committed(dir: &Path) -> (u64, Payload) {
+    /// What a reader that opens the index now (as logq does) sees
+    /// committed: the documents, and the marks the commit names.
+    fn committed(dir: &Path) -> (u64, crate::dedup::Marks) {
         let index = Index::open_in_dir(dir.join("index")).unwrap();
         LogSchema::register_tokenizers(&index);
         let docs = index
@@ -292,9 +531,12 @@ mod tests {
             .searcher()
             .search(&AllQuery, &Count)
             .unwrap() as u64;
-        let payload =
+        let payload: Payload =
             serde_json::from_str(index.load_metas().unwrap().payload.as_deref().unwrap()).unwrap();
-        (docs, payload)
+        (
+            docs,
+            crate::marklog::read(dir, payload.marks.unwrap()).unwrap(),
+        )
     }
 
     #[test]
@@ -302,13 +544,14 @@ mod tests {
         // An ACK tells the agent it may forget the lines: at that moment they
         // must be in a commit another process can open, with their marks.
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&StoreOptions {
+        let store_options = StoreOptions {
             data_dir: dir.path().to_owned(),
             writer_memory_mb: 32,
             writer_threads: 1,
             retention: Policy { days: 0, bytes: 0 },
-        })
-        .unwrap();
+            mark_limits: Default::default(),
+        };
+        let store = Store::open(&store_options).unwrap();
         let (tx, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(Stats::default());
         let (_options, options) = watch::channel(WriterOptions::from_config(&Config {
@@ -317,7 +560,8 @@ mod tests {
             ..Config::default()
         }));
         let thread_stats = stats.clone();
-        let writer = std::thread::spawn(move || run(store, rx, options, thread_stats));
+        let writer =
+            std::thread::spawn(move || run(Ok(store), store_options, rx, options, thread_stats));
         let peer = Arc::new(Peer {
             agent_id: "agent-1".into(),
             host: "web1".into(),
@@ -335,12 +579,12 @@ mod tests {
             ack.blocking_recv()
                 .expect("the writer acknowledges every batch");
             total += 50;
-            let (docs, payload) = committed(dir.path());
+            let (docs, marks) = committed(dir.path());
             assert!(
                 docs >= total,
                 "acked {total} lines but only {docs} are committed"
             );
-            assert!(payload.hwms["agent-1"][&stream] >= end);
+            assert!(marks.get("agent-1", stream).unwrap().end >= end);
         }
         // A re-sent batch is acknowledged but stored nothing.
         let (b, ack) = batch(&peer, 7, 0, 50);
@@ -348,10 +592,10 @@ mod tests {
         ack.blocking_recv().unwrap();
         drop(tx);
         writer.join().unwrap().unwrap();
-        let (docs, payload) = committed(dir.path());
+        let (docs, marks) = committed(dir.path());
         assert_eq!(docs, 150);
-        assert_eq!(payload.hwms["agent-1"][&7], 1500);
-        assert_eq!(payload.hwms["agent-1"][&8], 500);
+        assert_eq!(marks.get("agent-1", 7).unwrap().end, 1500);
+        assert_eq!(marks.get("agent-1", 8).unwrap().end, 500);
         assert_eq!(stats.lines.load(Ordering::Relaxed), 150);
     }
 }

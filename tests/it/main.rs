@@ -12,6 +12,7 @@ mod output;
 mod patterns;
 mod query;
 mod reload;
+mod storage;
 mod syslog;
 mod tls;
 mod writer;

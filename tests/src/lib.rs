@@ -185,6 +185,8 @@ pub struct Collector {
     pub config: PathBuf,
     /// `listen` in its config file.
     listen: String,
+    /// What [`Collector::start`] appended to its config file.
+    extra: String,
     _stdout: BufReader<ChildStdout>,
 }
 
@@ -240,6 +242,7 @@ impl Collector {
             data_dir,
             config,
             listen: listen.to_owned(),
+            extra: extra.to_owned(),
             _stdout: stdout,
         }
     }
@@ -270,11 +273,12 @@ impl Collector {
         write_collector_config(&self.config, &self.listen, &self.data_dir, extra);
     }
 
-    /// Starts a new collectord on the same port and data directory.
+    /// Starts a new collectord on the same port, data directory and
+    /// config.
     pub fn restart(self) -> Collector {
-        let (dir, addr) = (self.dir.clone(), self.addr);
+        let (dir, addr, extra) = (self.dir.clone(), self.addr, self.extra.clone());
         drop(self);
-        Self::start_on(&dir, &addr.to_string(), "")
+        Self::start_on(&dir, &addr.to_string(), &extra)
     }
 
     /// Runs logq over this collector's data directory.
