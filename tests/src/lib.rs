@@ -10,7 +10,7 @@ mod numbered;
 pub use numbered::{check_numbers, numbered_line};
 
 use std::fs;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
@@ -44,6 +44,12 @@ pub fn bin(name: &str) -> PathBuf {
 /// logrotate) to run rather than skip. `.ci/run` sets it to exactly `1`;
 /// unset or empty means not required; any other value stops the test, so
 /// that a typo cannot turn a required test into a silent skip.
+///
+/// The variables: `LOGQ_REQUIRE_DEBIAN` (tests/debian/: root,
+/// systemd-nspawn, debootstrap, lintian, cargo-deb), `LOGQ_REQUIRE_RSYSLOG`
+/// (rsyslogd and its TLS driver), `LOGQ_REQUIRE_SYSLOG_NG` (syslog-ng),
+/// `LOGQ_REQUIRE_SYSTEMD` (root and systemd's programs: journald,
+/// journalctl, systemd-cat, systemd-socket-activate).
 pub fn required(var: &str) -> bool {
     match std::env::var(var) {
         Err(_) => false,
@@ -59,7 +65,13 @@ pub fn skip_unless_required(var: &str, why: &str) -> bool {
     if required(var) {
         panic!("{var}=1 but {why}");
     }
-    eprintln!("skipped: {why} (set {var}=1 to require it)");
+    // Straight to the process's stderr: the test harness keeps what
+    // `eprintln!` prints in a passing test to itself, and a skip must be
+    // seen.
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped: {why} (set {var}=1 to require it)"
+    );
     true
 }
 
@@ -288,18 +300,21 @@ impl Collector {
         logq_command(&self.data_dir)
     }
 
-    /// How many lines logq finds with no query (`logq --count`), if it
-    /// answers.
-    pub fn searchable_lines(&self) -> Option<u64> {
-        let out = self.logq(&["--count"]);
-        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    /// How many lines `logq --count ARGS` finds; panics when logq fails
+    /// (see [`count`]).
+    pub fn count(&self, args: &[&str]) -> u64 {
+        count(&self.data_dir, args)
+    }
+
+    /// How many lines logq finds with no query (`logq --count`); panics
+    /// when logq fails (see [`count`]).
+    pub fn searchable_lines(&self) -> u64 {
+        self.count(&[])
     }
 
     /// Waits until logq finds at least `lines` lines; false after `timeout`.
     pub fn wait_for_lines(&self, lines: u64, timeout: Duration) -> bool {
-        wait_until(timeout, || {
-            self.searchable_lines().is_some_and(|n| n >= lines)
-        })
+        wait_until(timeout, || self.searchable_lines() >= lines)
     }
 }
 
@@ -460,6 +475,28 @@ pub fn logq(data_dir: &Path, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run logq")
+}
+
+/// How many lines `logq --count ARGS` finds in `data_dir`. Panics, with
+/// logq's stderr, unless logq answered: exit status 0 with a count above 0,
+/// or 1 with 0. A helper that read a failure (exit status 2: an unreadable
+/// index, a bad query) as 0 made every "nothing of theirs was stored" check
+/// pass whenever logq could not search at all.
+pub fn count(data_dir: &Path, args: &[&str]) -> u64 {
+    let mut full = vec!["--count"];
+    full.extend_from_slice(args);
+    let out = logq(data_dir, &full);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    match (out.status.code(), stdout.trim().parse::<u64>()) {
+        (Some(0), Ok(n)) if n > 0 => n,
+        (Some(1), Ok(0)) => 0,
+        _ => panic!(
+            "logq {full:?} over {} did not answer ({}): stdout {stdout:?}, stderr: {}",
+            data_dir.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
 }
 
 /// logq with `--data-dir`, in a fixed environment: stdin empty, `TZ=UTC`
