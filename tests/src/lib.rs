@@ -4,13 +4,17 @@
 
 pub mod authgen;
 pub mod corpus;
+mod logq;
 pub mod notify;
 mod numbered;
+mod require;
 
+pub use logq::{count, logq, logq_command};
 pub use numbered::{check_numbers, numbered_line};
+pub use require::{required, skip_unless_required};
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
@@ -37,42 +41,6 @@ pub fn bin(name: &str) -> PathBuf {
         "{name} is not built next to {}; run `cargo build --release --bins` first",
         exe.display()
     );
-}
-
-/// Whether `var` (a `LOGQ_REQUIRE_*` variable) requires a test that needs
-/// something from outside (root, a peer program such as rsyslog or
-/// logrotate) to run rather than skip. `.ci/run` sets it to exactly `1`;
-/// unset or empty means not required; any other value stops the test, so
-/// that a typo cannot turn a required test into a silent skip.
-///
-/// The variables: `LOGQ_REQUIRE_DEBIAN` (tests/debian/: root,
-/// systemd-nspawn, debootstrap, lintian, cargo-deb), `LOGQ_REQUIRE_RSYSLOG`
-/// (rsyslogd and its TLS driver), `LOGQ_REQUIRE_SYSLOG_NG` (syslog-ng),
-/// `LOGQ_REQUIRE_SYSTEMD` (root and systemd's programs: journald,
-/// journalctl, systemd-cat, systemd-socket-activate).
-pub fn required(var: &str) -> bool {
-    match std::env::var(var) {
-        Err(_) => false,
-        Ok(v) if v.is_empty() => false,
-        Ok(v) if v == "1" => true,
-        Ok(v) => panic!("{var}={v:?}: set it to 1 (required) or leave it unset"),
-    }
-}
-
-/// For a test that cannot run here because of `why`: `true` (the caller
-/// returns) after saying so on stderr, or a panic when `var` requires it.
-pub fn skip_unless_required(var: &str, why: &str) -> bool {
-    if required(var) {
-        panic!("{var}=1 but {why}");
-    }
-    // Straight to the process's stderr: the test harness keeps what
-    // `eprintln!` prints in a passing test to itself, and a skip must be
-    // seen.
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipped: {why} (set {var}=1 to require it)"
-    );
-    true
 }
 
 /// Polls `cond` every 20 ms until it holds or `timeout` passes.
@@ -464,58 +432,6 @@ impl std::ops::DerefMut for Agent {
     fn deref_mut(&mut self) -> &mut Daemon {
         &mut self.daemon
     }
-}
-
-/// Runs logq with `--data-dir`.
-pub fn logq(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin("logq"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run logq")
-}
-
-/// How many lines `logq --count ARGS` finds in `data_dir`. Panics, with
-/// logq's stderr, unless logq answered: exit status 0 with a count above 0,
-/// or 1 with 0. A helper that read a failure (exit status 2: an unreadable
-/// index, a bad query) as 0 made every "nothing of theirs was stored" check
-/// pass whenever logq could not search at all.
-pub fn count(data_dir: &Path, args: &[&str]) -> u64 {
-    let mut full = vec!["--count"];
-    full.extend_from_slice(args);
-    let out = logq(data_dir, &full);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    match (out.status.code(), stdout.trim().parse::<u64>()) {
-        (Some(0), Ok(n)) if n > 0 => n,
-        (Some(1), Ok(0)) => 0,
-        _ => panic!(
-            "logq {full:?} over {} did not answer ({}): stdout {stdout:?}, stderr: {}",
-            data_dir.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    }
-}
-
-/// logq with `--data-dir`, in a fixed environment: stdin empty, `TZ=UTC`
-/// (times in the short format and in `--since`/`--until` are local time),
-/// and no `NO_COLOR`, `TERM` or `LOGQ*` settings from the caller's
-/// environment. Add the query and run it.
-pub fn logq_command(data_dir: &Path) -> Command {
-    let mut cmd = Command::new(bin("logq"));
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        if key == "NO_COLOR" || key == "TERM" || key.starts_with("LOGQ") {
-            cmd.env_remove(key.as_ref());
-        }
-    }
-    cmd.env("TZ", "UTC")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stdin(Stdio::null());
-    cmd
 }
 
 /// One value for the tests that run at the same time: the first of them
