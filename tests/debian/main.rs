@@ -25,10 +25,7 @@ const FAILED: &str = "Failed password for root from 203.0.113.9 port 22 ssh2";
 #[test]
 fn packages_install_run_and_purge_in_a_booted_debian() {
     if let Some(why) = missing_prerequisite() {
-        if std::env::var_os("LOGQ_REQUIRE_DEBIAN").is_some() {
-            panic!("LOGQ_REQUIRE_DEBIAN is set but {why}");
-        }
-        eprintln!("debian: skipped: {why}");
+        logq_tests::skip_unless_required("LOGQ_REQUIRE_DEBIAN", &format!("debian: {why}"));
         return;
     }
     let work = tempfile::Builder::new()

@@ -10,13 +10,10 @@ use logq_tests::{check_numbers, rss_kib, wait_until, Agent, Collector};
 
 use crate::writer::{write, Plan, Rotation};
 
-/// How many lines matching `query` logq counts.
+/// How many lines matching `query` logq counts; panics when logq fails,
+/// so that a check of 0 cannot pass on a logq that could not search.
 pub fn count(collector: &Collector, query: &str) -> u64 {
-    let out = collector.logq(&["--count", query]);
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
+    collector.count(&[query])
 }
 
 /// Waits until the `finish<tag>` line of every tag is searchable.

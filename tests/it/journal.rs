@@ -6,8 +6,9 @@
 //! (its journal files), so the machine's own journal is never touched.
 //! Writers (`logger --journald`, `systemd-cat`) run in that namespace
 //! through `nsenter`; the binary message is sent on the socket from here.
-//! agentd reads the files with `journal-directory`. Needs root; skipped
-//! with a message otherwise, unless `LOGQ_REQUIRE_DEBIAN` is set (CI).
+//! agentd reads the files with `journal-directory`. Needs root and
+//! systemd's programs; skipped with the reason otherwise, unless
+//! `LOGQ_REQUIRE_SYSTEMD=1` (CI).
 
 use std::collections::HashMap;
 use std::fs;
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use logq_tests::{wait_until, Agent, Collector};
+use logq_tests::{skip_unless_required, wait_until, Agent, Collector};
 use serde_json::Value;
 
 const JOURNALD: &str = "/lib/systemd/systemd-journald";
@@ -54,10 +55,7 @@ impl Journald {
     /// machine cannot run it.
     fn start(root: &Path) -> Option<Journald> {
         if let Some(why) = unavailable() {
-            if std::env::var_os("LOGQ_REQUIRE_DEBIAN").is_some() {
-                panic!("LOGQ_REQUIRE_DEBIAN is set but {why}");
-            }
-            eprintln!("skipped: {why}");
+            skip_unless_required("LOGQ_REQUIRE_SYSTEMD", &why);
             return None;
         }
         for d in ["sd/journal", "log"] {
@@ -202,11 +200,18 @@ fn agent(dir: &Path, collector: &Collector, journal: &Journald, files: &[&Path])
     agent
 }
 
-/// `logq -o json QUERY…` as objects.
+/// `logq -o json QUERY…` as objects; panics when logq fails (exit status
+/// 2), which would otherwise read as "nothing found".
 fn json(collector: &Collector, query: &[&str]) -> Vec<Value> {
     let mut args = vec!["-o", "json"];
     args.extend(query);
     let out = collector.logq(&args);
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "logq {args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("logq -o json prints JSON"))
@@ -328,13 +333,11 @@ fn systemd_unit_is_searchable() {
     // A cgroup named like a unit, unique to this run.
     let unit = format!("logq-test-{}.service", std::process::id());
     let group = cgroup.join("system.slice").join(&unit);
-    if fs::create_dir_all(&group).is_err() {
-        assert!(
-            std::env::var_os("LOGQ_REQUIRE_DEBIAN").is_none(),
-            "cannot create the cgroup {}",
-            group.display()
+    if let Err(e) = fs::create_dir_all(&group) {
+        skip_unless_required(
+            "LOGQ_REQUIRE_SYSTEMD",
+            &format!("cannot create the cgroup {}: {e}", group.display()),
         );
-        eprintln!("skipped: cannot create the cgroup {}", group.display());
         return;
     }
     struct Remove(PathBuf);
@@ -436,10 +439,7 @@ fn sigkill_of_agentd_mid_journal_loses_and_doubles_nothing() {
             }
         });
         let mid = wait_until(Duration::from_secs(30), || {
-            String::from_utf8_lossy(&collector.logq(&["--count", "-t", "seq"]).stdout)
-                .trim()
-                .parse::<u64>()
-                .is_ok_and(|n| n > 0)
+            collector.count(&["-t", "seq"]) > 0
         });
         assert!(mid, "nothing arrived: {}", agent.log());
         let journalctl = children(agent.child.id());

@@ -96,7 +96,9 @@ fn file_rotated_while_agent_was_stopped_is_finished_then_new_file_read() {
 }
 
 /// Files that appear after agentd started (a glob, or a path that did not
-/// exist yet) are read from their first line.
+/// exist yet) are read from their first line, and with `start-at = "end"`
+/// a file that was there is read from its end. A user would otherwise miss
+/// the first lines of every new log file, or get a flood of old lines.
 #[test]
 fn files_appearing_later_are_read_from_the_start() {
     let tmp = tempfile::tempdir().unwrap();
@@ -127,6 +129,23 @@ fn files_appearing_later_are_read_from_the_start() {
         agent.log()
     );
     check_numbers(&collector.logq(&[]).stdout, "l", 300).unwrap();
+    // The barrier: a line added to the old file is shipped. A file's lines
+    // arrive in order, so had agentd read it from its start, the old line
+    // would be stored by then.
+    fs::OpenOptions::new()
+        .append(true)
+        .open(logs.join("old.log"))
+        .unwrap()
+        .write_all(b"Nov 24 22:20:02 testhost app[7]: appendedtoold\n")
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || count(
+            &collector,
+            "appendedtoold"
+        ) == 1),
+        "a line added to a followed file never arrived; agent log:\n{}",
+        agent.log()
+    );
     assert_eq!(
         count(&collector, "skippedbystartatend"),
         0,

@@ -323,7 +323,8 @@ fn refused_client_certificates_are_explained_on_both_sides() {
 /// An agent must not send lines to a collector it cannot verify: one whose
 /// certificate another CA signed, or one whose certificate names another
 /// host. Each is refused by the agent with the reason and the setting to
-/// look at, and the collector's log says the agent refused.
+/// look at, the collector's log says the agent refused, and nothing of
+/// theirs is stored while an agent that trusts the collector is served.
 #[test]
 fn agent_refuses_a_collector_it_cannot_verify() {
     let tmp = tempfile::tempdir().unwrap();
@@ -331,6 +332,7 @@ fn agent_refuses_a_collector_it_cannot_verify() {
     let pki = Pki::new(t);
     pki.issue_agent(&agent_id("distrust"));
     pki.issue_agent(&agent_id("misnamed"));
+    pki.issue_agent(&agent_id("trusting"));
     foreign_ca(&t.join("foreign"), "unused");
     let collector = Collector::start(&t.join("collector"), &pki.collector_config(&[]));
     let foreign_ca_file = t.join("foreign/ca.crt").display().to_string();
@@ -370,7 +372,19 @@ fn agent_refuses_a_collector_it_cannot_verify() {
         "collectord",
         &["TLS handshake failed: the agent refused the handshake: it does not trust our certificate"],
     );
-    assert_eq!(count(&collector, "line"), 0);
+    // The positive barrier: an agent that trusts the collector, started
+    // after the refusals, is served; the refusing agents' lines are not
+    // there.
+    let trusting = agent(
+        t,
+        "trusting",
+        &collector,
+        &pki.agent_config(Some(&agent_id("trusting"))),
+    );
+    assert!(collector.wait_for_lines(10, WAIT), "{}", trusting.log());
+    assert_eq!(count(&collector, "line"), 10);
+    assert_exactly_once(&collector, &[("trusting", 10)]);
+    drop((distrust, misnamed));
 }
 
 /// Mixing TLS and plaintext must fail at once with the fix named, on both
@@ -421,8 +435,19 @@ fn plaintext_and_tls_mismatches_fail_cleanly() {
         "the plaintext collectord",
         &["the peer started a TLS handshake (is its tls on while this collector has no tls-cert?)"],
     );
-    assert_eq!(count(&plain_collector, "line"), 0);
-    drop(plain);
+    // The positive barriers: a plaintext agent started after the refusal is
+    // served by the plaintext collector, and each collector stores only
+    // its right agent's 10 lines.
+    let plainok = agent(t, "plainok", &plain_collector, "");
+    assert!(
+        plain_collector.wait_for_lines(10, WAIT),
+        "{}",
+        plainok.log()
+    );
+    assert_eq!(count(&plain_collector, "line"), 10);
+    assert_exactly_once(&plain_collector, &[("plainok", 10)]);
+    assert_eq!(count(&tls_collector, "line"), 10);
+    drop((plain, eager));
 }
 
 /// Restarts under TLS lose nothing: lines written while the collector is

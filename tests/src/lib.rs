@@ -4,10 +4,14 @@
 
 pub mod authgen;
 pub mod corpus;
+mod logq;
 pub mod notify;
 mod numbered;
+mod require;
 
+pub use logq::{count, logq, logq_command};
 pub use numbered::{check_numbers, numbered_line};
+pub use require::{required, skip_unless_required};
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -37,30 +41,6 @@ pub fn bin(name: &str) -> PathBuf {
         "{name} is not built next to {}; run `cargo build --release --bins` first",
         exe.display()
     );
-}
-
-/// Whether `var` (a `LOGQ_REQUIRE_*` variable) requires a test that needs
-/// something from outside (root, a peer program such as rsyslog or
-/// logrotate) to run rather than skip. `.ci/run` sets it to exactly `1`;
-/// unset or empty means not required; any other value stops the test, so
-/// that a typo cannot turn a required test into a silent skip.
-pub fn required(var: &str) -> bool {
-    match std::env::var(var) {
-        Err(_) => false,
-        Ok(v) if v.is_empty() => false,
-        Ok(v) if v == "1" => true,
-        Ok(v) => panic!("{var}={v:?}: set it to 1 (required) or leave it unset"),
-    }
-}
-
-/// For a test that cannot run here because of `why`: `true` (the caller
-/// returns) after saying so on stderr, or a panic when `var` requires it.
-pub fn skip_unless_required(var: &str, why: &str) -> bool {
-    if required(var) {
-        panic!("{var}=1 but {why}");
-    }
-    eprintln!("skipped: {why} (set {var}=1 to require it)");
-    true
 }
 
 /// Polls `cond` every 20 ms until it holds or `timeout` passes.
@@ -292,18 +272,21 @@ impl Collector {
         logq_command(&self.data_dir)
     }
 
-    /// How many lines logq finds with no query (`logq --count`), if it
-    /// answers.
-    pub fn searchable_lines(&self) -> Option<u64> {
-        let out = self.logq(&["--count"]);
-        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    /// How many lines `logq --count ARGS` finds; panics when logq fails
+    /// (see [`count`]).
+    pub fn count(&self, args: &[&str]) -> u64 {
+        count(&self.data_dir, args)
+    }
+
+    /// How many lines logq finds with no query (`logq --count`); panics
+    /// when logq fails (see [`count`]).
+    pub fn searchable_lines(&self) -> u64 {
+        self.count(&[])
     }
 
     /// Waits until logq finds at least `lines` lines; false after `timeout`.
     pub fn wait_for_lines(&self, lines: u64, timeout: Duration) -> bool {
-        wait_until(timeout, || {
-            self.searchable_lines().is_some_and(|n| n >= lines)
-        })
+        wait_until(timeout, || self.searchable_lines() >= lines)
     }
 }
 
@@ -453,36 +436,6 @@ impl std::ops::DerefMut for Agent {
     fn deref_mut(&mut self) -> &mut Daemon {
         &mut self.daemon
     }
-}
-
-/// Runs logq with `--data-dir`.
-pub fn logq(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin("logq"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run logq")
-}
-
-/// logq with `--data-dir`, in a fixed environment: stdin empty, `TZ=UTC`
-/// (times in the short format and in `--since`/`--until` are local time),
-/// and no `NO_COLOR`, `TERM` or `LOGQ*` settings from the caller's
-/// environment. Add the query and run it.
-pub fn logq_command(data_dir: &Path) -> Command {
-    let mut cmd = Command::new(bin("logq"));
-    for (key, _) in std::env::vars_os() {
-        let key = key.to_string_lossy();
-        if key == "NO_COLOR" || key == "TERM" || key.starts_with("LOGQ") {
-            cmd.env_remove(key.as_ref());
-        }
-    }
-    cmd.env("TZ", "UTC")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stdin(Stdio::null());
-    cmd
 }
 
 /// One value for the tests that run at the same time: the first of them

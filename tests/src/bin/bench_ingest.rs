@@ -50,15 +50,6 @@ fn args() -> Result<Args> {
     Ok(a)
 }
 
-fn count(collector: &Collector, query: &[&str]) -> u64 {
-    let mut args = vec!["--count"];
-    args.extend_from_slice(query);
-    String::from_utf8_lossy(&collector.logq(&args).stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
-}
-
 struct Side {
     cpu_s: f64,
     peak_mib: f64,
@@ -100,12 +91,12 @@ fn main() -> Result<()> {
     let started = Instant::now();
     let mut agent = Agent::start(&root.join("agent"), collector.addr, &[&corpus_path], "");
     if !wait_until(Duration::from_secs(3600), || {
-        count(&collector, &["benchfinishmarker"]) == 1
+        collector.count(&["benchfinishmarker"]) == 1
     }) {
         bail!("the corpus never became searchable");
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let indexed = count(&collector, &[]);
+    let indexed = collector.count(&[]);
     let (agent_side, collector_side) = (measure(agent.child.id()), measure(collector.child.id()));
     agent.terminate(Duration::from_secs(10));
     collector.terminate(Duration::from_secs(30));
@@ -262,7 +253,7 @@ fn latency(dir: &Path, rate: u64) -> Result<(f64, f64, usize)> {
             file.lock().expect("writer lock"),
             "Nov 28 12:00:00 web1 bench[2]: {word}"
         )?;
-        if wait_until(Duration::from_secs(10), || count(&collector, &[&word]) == 1) {
+        if wait_until(Duration::from_secs(10), || collector.count(&[&word]) == 1) {
             samples.push(t0.elapsed().as_secs_f64());
         } else {
             samples.push(f64::INFINITY);

@@ -155,9 +155,8 @@ fn ingest(root: &Path, corpus_path: &Path, lines: u64) -> Result<f64> {
     let started = Instant::now();
     let mut agent = Agent::start(&root.join("agent"), collector.addr, &[corpus_path], "");
     let timeout = Duration::from_secs(120.max(lines / 10_000));
-    let mut last = 0;
     loop {
-        last = collector.searchable_lines().unwrap_or(last);
+        let last = collector.searchable_lines();
         if last >= lines {
             break;
         }
