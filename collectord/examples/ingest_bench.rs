@@ -369,19 +369,25 @@ fn main() {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let limits = Limits {
         max_connections: 64,
+        max_pending: 64,
+        per_source: 64,
         max_frame: wire::DEFAULT_MAX_FRAME,
         window: 8,
+        hello_timeout: Duration::from_secs(5),
         frame_timeout: Duration::from_secs(10),
         idle_timeout: Duration::from_secs(300),
+        buffer_bytes: 128 << 20,
     };
+    let budget = collectord::budget::Budget::new(limits.buffer_bytes);
     let server = rt.spawn(server::run(
         listener,
-        Shared {
-            limits: watch::channel(limits).1,
-            tls: watch::channel(None).1,
-            queue: tx,
-            stats: stats.clone(),
-        },
+        Shared::new(
+            watch::channel(limits).1,
+            tx,
+            stats.clone(),
+            watch::channel(None).1,
+            budget,
+        ),
         async move {
             let _ = stop_rx.await;
         },

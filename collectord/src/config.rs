@@ -25,18 +25,26 @@ pub struct Config {
     /// Upper bound of archive + index bytes; 0 is no bound. Oldest days go
     /// first.
     pub retention_bytes: u64,
-    /// Connections served at once; more are told BUSY.
+    /// Agents (after HELLO) served at once.
     pub max_connections: u32,
+    /// Connections of one source address, before and after HELLO.
+    pub max_connections_per_source: u32,
+    /// Connections waiting for their HELLO (and TLS handshake).
+    pub max_pending_connections: u32,
     /// Largest frame accepted.
     pub max_frame_bytes: u32,
+    /// Memory for frames being read and batches not yet committed, over
+    /// all connections (agents and syslog).
+    pub max_buffer_mb: u32,
     /// Batches an agent may have unacknowledged (sent in WELCOME).
     pub window: u16,
     /// Longest a batch waits for its commit.
     pub commit_interval_ms: u64,
-    /// A frame must arrive whole within this time of its first byte; a
-    /// HELLO within this time of the connection.
+    /// TLS handshake and HELLO within this time of the connection.
+    pub hello_timeout_ms: u64,
+    /// A frame must arrive whole within this time of its first byte.
     pub frame_timeout_ms: u64,
-    /// A connection without frames for this long is closed.
+    /// A connection without lines for this long is closed.
     pub idle_timeout_ms: u64,
     /// The tantivy writer's memory budget, over all its threads.
     pub writer_memory_mb: u32,
@@ -73,6 +81,10 @@ pub struct Config {
     pub syslog_max_message_bytes: u32,
     /// Syslog TCP connections served at once.
     pub syslog_max_connections: u32,
+    /// Syslog TCP connections of one source address.
+    pub syslog_max_connections_per_source: u32,
+    /// A syslog TCP connection without a message for this long is closed.
+    pub syslog_idle_timeout_ms: u64,
     /// Syslog messages per second per source address; 0 = no limit.
     pub syslog_rate_limit: u32,
     /// PEM certificate chain of the agents' listener; empty: no TLS.
@@ -93,9 +105,13 @@ impl Default for Config {
             retention_days: 30,
             retention_bytes: 0,
             max_connections: 1024,
+            max_connections_per_source: 32,
+            max_pending_connections: 256,
             max_frame_bytes: logcore::wire::DEFAULT_MAX_FRAME,
+            max_buffer_mb: 128,
             window: 8,
             commit_interval_ms: 500,
+            hello_timeout_ms: 5_000,
             frame_timeout_ms: 10_000,
             idle_timeout_ms: 300_000,
             writer_memory_mb: 128,
@@ -115,6 +131,8 @@ impl Default for Config {
             syslog_tls: String::new(),
             syslog_max_message_bytes: 65536,
             syslog_max_connections: 1024,
+            syslog_max_connections_per_source: 32,
+            syslog_idle_timeout_ms: 300_000,
             syslog_rate_limit: 0,
             tls_cert: PathBuf::new(),
             tls_key: PathBuf::new(),
@@ -229,14 +247,29 @@ impl Config {
         if self.max_connections == 0 {
             return bad("max-connections", "must be at least 1");
         }
+        if self.max_connections_per_source == 0 {
+            return bad("max-connections-per-source", "must be at least 1");
+        }
+        if self.max_pending_connections == 0 {
+            return bad("max-pending-connections", "must be at least 1");
+        }
         if self.max_frame_bytes < 64 * 1024 {
             return bad("max-frame-bytes", "must be at least 65536");
+        }
+        if self.buffer_bytes() < 2 * self.max_frame_bytes as usize {
+            return Err(format!(
+                "`max-buffer-mb` must be at least twice max-frame-bytes: {} MB or more",
+                (2 * u64::from(self.max_frame_bytes)).div_ceil(1 << 20)
+            ));
         }
         if self.window == 0 {
             return bad("window", "must be at least 1");
         }
         if self.commit_interval_ms == 0 || self.commit_interval_ms > 60_000 {
             return bad("commit-interval-ms", "must be between 1 and 60000");
+        }
+        if self.hello_timeout_ms == 0 {
+            return bad("hello-timeout-ms", "must be at least 1");
         }
         if self.frame_timeout_ms == 0 {
             return bad("frame-timeout-ms", "must be at least 1");
@@ -293,6 +326,12 @@ impl Config {
         if self.syslog_max_connections == 0 {
             return bad("syslog-max-connections", "must be at least 1");
         }
+        if self.syslog_max_connections_per_source == 0 {
+            return bad("syslog-max-connections-per-source", "must be at least 1");
+        }
+        if self.syslog_idle_timeout_ms == 0 {
+            return bad("syslog-idle-timeout-ms", "must be at least 1");
+        }
         Ok(())
     }
 
@@ -313,6 +352,16 @@ impl Config {
 
     pub fn commit_interval(&self) -> Duration {
         Duration::from_millis(self.commit_interval_ms)
+    }
+    pub fn hello_timeout(&self) -> Duration {
+        Duration::from_millis(self.hello_timeout_ms)
+    }
+    pub fn syslog_idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.syslog_idle_timeout_ms)
+    }
+    /// `max-buffer-mb` in bytes.
+    pub fn buffer_bytes(&self) -> usize {
+        (self.max_buffer_mb as usize) << 20
     }
     pub fn frame_timeout(&self) -> Duration {
         Duration::from_millis(self.frame_timeout_ms)
@@ -390,6 +439,33 @@ mod tests {
         );
         let err = parse("syslog-max-message-bytes = 100").unwrap_err();
         assert!(err.contains("`syslog-max-message-bytes`"), "{err}");
+    }
+
+    #[test]
+    fn the_buffer_budget_must_hold_two_of_the_largest_frames() {
+        // A budget smaller than one frame would let an agent's largest
+        // batch through only alone; say so at the start instead.
+        let err = parse("max-buffer-mb = 31").unwrap_err();
+        assert!(
+            err.contains("`max-buffer-mb`") && err.contains("32 MB"),
+            "{err}"
+        );
+        assert_eq!(
+            parse("max-buffer-mb = 32").unwrap().buffer_bytes(),
+            32 << 20
+        );
+        let err = parse("max-frame-bytes = 1048576\nmax-buffer-mb = 1").unwrap_err();
+        assert!(err.contains("2 MB"), "{err}");
+        for key in [
+            "max-connections-per-source",
+            "max-pending-connections",
+            "hello-timeout-ms",
+            "syslog-max-connections-per-source",
+            "syslog-idle-timeout-ms",
+        ] {
+            let err = parse(&format!("{key} = 0")).unwrap_err();
+            assert!(err.contains(&format!("`{key}`")), "{err}");
+        }
     }
 
     #[test]

@@ -1,19 +1,27 @@
 //! One agent connection: HELLO, WELCOME, then BATCH frames to the writer
 //! and ACKs back, in order, as their commits complete.
 //!
-//! Bounded per connection: one frame buffer (at most `max-frame-bytes`)
-//! and at most `window` batches queued or in commit; while the window is
-//! full nothing is read, so TCP pushes back on the agent. Every read has a
-//! deadline: a HELLO within `frame-timeout` of connecting, a frame whole
-//! within `frame-timeout` of its first byte, some frame within
-//! `idle-timeout`.
+//! Bounded per connection: frames are read by a [`Reader`] (the buffer
+//! grows with what arrives, under the shared [`Budget`]), and at most
+//! `window` batches are queued or in commit; while the window is full
+//! nothing is read, so TCP pushes back on the agent. Every read has a
+//! deadline: the HELLO (after the TLS handshake, if any) within
+//! `hello-timeout` of connecting, a frame whole within `frame-timeout` of
+//! its first byte (or of its admission by the budget), some line within
+//! `idle-timeout` while no batch waits for its commit. A BATCH without
+//! records is acknowledged without going to the writer and is no sign of
+//! life: idle means no lines.
+//!
+//! A connection holds a [`Slot`] (pending until HELLO, then under the
+//! agent id) and can be cut from outside ([`Cut`]): displaced to make room,
+//! replaced by the same agent's newer connection, or its frame stalled
+//! while others wait for buffer memory.
 //!
 //! With TLS ([`crate::tls`]), the handshake comes first and counts against
-//! the HELLO's deadline (`frame-timeout` from the accept). A connection to
-//! the TLS port whose first byte is not a TLS handshake record is closed at
-//! once: a plaintext HELLO is answered with a plaintext ERROR saying the
-//! collector wants TLS. With client certificates, HELLO's agent_id must be
-//! the certificate's name.
+//! the HELLO's deadline. A connection to the TLS port whose first byte is
+//! not a TLS handshake record is closed at once: a plaintext HELLO is
+//! answered with a plaintext ERROR saying the collector wants TLS. With
+//! client certificates, HELLO's agent_id must be the certificate's name.
 //!
 //! A connection keeps the [`Limits`] it was accepted with: its WELCOME
 //! told the agent the window and the largest frame, and an agent holds to
@@ -26,49 +34,65 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use logcore::wire::{self, Frame, WireError, MAGIC, VERSION};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use logcore::text::Escaped;
+use logcore::wire::{self, Frame, WireError, VERSION};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
-use tokio::time::{timeout, timeout_at, Instant};
-use tokio_rustls::server::TlsStream;
+use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
+use tokio::time::{timeout, Instant};
 
-use crate::close::Close;
+use crate::budget::{Budget, Held};
+use crate::close::{linger, Close, Cut, CutRx, Cutter};
 use crate::config::Config;
 use crate::notify::Stats;
-use crate::server::Slot;
+use crate::reader::{Reader, Wait};
+use crate::slots::{Slot, SlotLimits, Slots};
 use crate::store::Peer;
-use crate::tls::{self, FirstBytes, ServerTls};
+use crate::tls::{self, ServerTls};
 use crate::writer::{now_ms, Batch, SentBy};
-
-use logcore::wire::kind::HELLO as HELLO_TYPE;
 
 /// How long a closing connection waits for its in-flight batches' commits.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// After an ERROR frame, how long unread input is drained before the
-/// socket closes (closing with unread input sends RST, which can destroy
-/// the ERROR frame before the peer reads it).
-const LINGER: Duration = Duration::from_millis(500);
+/// Refusals told in words at once (an ERROR frame; over TLS after a whole
+/// handshake); more are closed without a word.
+pub const REFUSALS: usize = 16;
 
 /// The limits a connection is served with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     pub max_connections: u32,
+    pub max_pending: u32,
+    pub per_source: u32,
     pub max_frame: u32,
     pub window: u16,
+    pub hello_timeout: Duration,
     pub frame_timeout: Duration,
     pub idle_timeout: Duration,
+    /// `max-buffer-mb` in bytes, for the shared [`Budget`].
+    pub buffer_bytes: usize,
 }
 
 impl Limits {
     pub fn from_config(config: &Config) -> Limits {
         Limits {
             max_connections: config.max_connections,
+            max_pending: config.max_pending_connections,
+            per_source: config.max_connections_per_source,
             max_frame: config.max_frame_bytes,
             window: config.window,
+            hello_timeout: config.hello_timeout(),
             frame_timeout: config.frame_timeout(),
             idle_timeout: config.idle_timeout(),
+            buffer_bytes: config.buffer_bytes(),
+        }
+    }
+
+    pub fn slots(&self) -> SlotLimits {
+        SlotLimits {
+            max: self.max_connections,
+            max_pending: self.max_pending,
+            per_source: self.per_source,
         }
     }
 }
@@ -83,6 +107,32 @@ pub struct Shared {
     /// TLS for connections accepted from now on (a reload reads the files
     /// again); `None`: plaintext.
     pub tls: watch::Receiver<Option<Arc<ServerTls>>>,
+    /// Memory for frames and decoded batches, shared with the syslog
+    /// listeners.
+    pub budget: Arc<Budget>,
+    pub slots: Arc<Slots>,
+    /// Refusals told in words now ([`REFUSALS`] at most).
+    pub refusals: Arc<Semaphore>,
+}
+
+impl Shared {
+    pub fn new(
+        limits: watch::Receiver<Limits>,
+        queue: mpsc::Sender<Batch>,
+        stats: Arc<Stats>,
+        tls: watch::Receiver<Option<Arc<ServerTls>>>,
+        budget: Arc<Budget>,
+    ) -> Shared {
+        Shared {
+            limits,
+            queue,
+            stats,
+            tls,
+            budget,
+            slots: Slots::new(),
+            refusals: Arc::new(Semaphore::new(REFUSALS)),
+        }
+    }
 }
 
 /// Who the peer's client certificate says it is.
@@ -92,8 +142,17 @@ struct Identity {
     names: Vec<String>,
 }
 
+/// A batch in the writer's hands, and the budget its lines hold until the
+/// writer is done with it.
+struct Outstanding {
+    seq: u64,
+    done: oneshot::Receiver<()>,
+    held: Option<Held>,
+}
+
 /// Serves one connection to its end and logs why it ended. `slot` (its
-/// place under `max-connections`) is given back before the closing linger.
+/// place in the pools) is given back before the closing linger.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     stream: TcpStream,
     addr: SocketAddr,
@@ -101,18 +160,23 @@ pub async fn serve(
     limits: Limits,
     mut shutdown: broadcast::Receiver<()>,
     slot: Slot,
+    cutter: Cutter,
+    mut cut: CutRx,
 ) {
-    let accepted = Instant::now();
+    let hello_by = Instant::now() + limits.hello_timeout;
     let tls = shared.tls.borrow().clone();
     let Some(tls) = tls else {
-        let conn = Connection::new(stream, addr, &limits, accepted);
-        return conn.serve(&shared, &limits, shutdown, slot, None).await;
+        let conn = Connection::new(stream, addr, &shared, &limits, cutter);
+        return conn
+            .serve(&shared, &limits, shutdown, slot, cut, None, hello_by)
+            .await;
     };
     let mut tcp = stream;
     let started = tokio::select! {
         biased;
         _ = shutdown.recv() => Err(Close::Shutdown),
-        r = start_tls(&mut tcp, &tls, accepted, limits.frame_timeout) => r,
+        c = cut.cut() => Err(Close::Cut(c)),
+        r = tls::start(&mut tcp, &tls, hello_by, limits.hello_timeout, || slot.heard()) => r,
     };
     match started {
         Ok(stream) => {
@@ -123,197 +187,205 @@ pub async fn serve(
                 .and_then(|c| c.first())
                 .map(tls::cert_names)
                 .unwrap_or_default();
-            let conn = Connection::new(stream, addr, &limits, accepted);
+            let conn = Connection::new(stream, addr, &shared, &limits, cutter);
             let identity = Identity { tls, names };
-            conn.serve(&shared, &limits, shutdown, slot, Some(identity))
-                .await;
+            conn.serve(
+                &shared,
+                &limits,
+                shutdown,
+                slot,
+                cut,
+                Some(identity),
+                hello_by,
+            )
+            .await;
         }
         Err(reason) => {
-            reason.log(addr, None);
+            reason.log(addr, None, false);
             drop(slot);
             // An ERROR in plaintext for an agent with TLS off; otherwise the
             // alert rustls sent, kept from a reset by the same linger.
-            Connection::new(&mut tcp, addr, &limits, accepted)
-                .close(&reason)
-                .await;
+            let words = matches!(reason, Close::NotTls { hello: true, .. });
+            let alert = matches!(reason, Close::Handshake(_));
+            linger(&mut tcp, words.then_some(&reason), alert).await;
         }
-    }
-}
-
-/// The TLS handshake, within `limit` of `accepted`. A connection whose
-/// first byte is not a TLS handshake record is not TLS: its first bytes
-/// say whether it is a logq agent with TLS off.
-async fn start_tls<'a>(
-    stream: &'a mut TcpStream,
-    tls: &ServerTls,
-    accepted: Instant,
-    limit: Duration,
-) -> Result<TlsStream<&'a mut TcpStream>, Close> {
-    let deadline = accepted + limit;
-    let timed_out =
-        || Close::Handshake(format!("no TLS handshake within {} ms", limit.as_millis()));
-    let mut first = [0u8; 1];
-    match timeout_at(deadline, stream.peek(&mut first)).await {
-        Err(_) => return Err(timed_out()),
-        Ok(Err(e)) => return Err(Close::Io(e)),
-        Ok(Ok(0)) => return Err(Close::PeerClosed),
-        Ok(Ok(_)) if tls::first_bytes(&first) == FirstBytes::Tls => {}
-        Ok(Ok(_)) => return Err(not_tls(stream, deadline).await),
-    }
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
-    match timeout_at(deadline, acceptor.accept(stream)).await {
-        Err(_) => Err(timed_out()),
-        Ok(Ok(stream)) => Ok(stream),
-        Ok(Err(e)) => Err(Close::Handshake(tls.describe(&e))),
-    }
-}
-
-/// A connection to the TLS port that does not start with TLS: reads up
-/// to a HELLO's first 9 bytes to say what it is.
-async fn not_tls(stream: &mut TcpStream, deadline: Instant) -> Close {
-    let mut buf = Vec::with_capacity(16);
-    while tls::first_bytes(&buf) == FirstBytes::Unknown {
-        match timeout_at(deadline, stream.read_buf(&mut buf)).await {
-            Ok(Ok(n)) if n > 0 => {}
-            _ => break,
-        }
-    }
-    let hello = tls::first_bytes(&buf) == FirstBytes::PlainHello;
-    buf.truncate(16);
-    Close::NotTls { hello, first: buf }
-}
-
-/// Refuses a connection over the limit with ERROR BUSY (over TLS when the
-/// listener speaks it, so that the agent can read why).
-pub async fn refuse_busy(stream: TcpStream, addr: SocketAddr, shared: Arc<Shared>, limits: Limits) {
-    let reason = Close::Busy(limits.max_connections);
-    reason.log(addr, None);
-    let accepted = Instant::now();
-    let tls = shared.tls.borrow().clone();
-    let Some(tls) = tls else {
-        return Connection::new(stream, addr, &limits, accepted)
-            .close(&reason)
-            .await;
-    };
-    let mut tcp = stream;
-    if let Ok(stream) = start_tls(&mut tcp, &tls, accepted, limits.frame_timeout).await {
-        Connection::new(stream, addr, &limits, accepted)
-            .close(&reason)
-            .await;
     }
 }
 
 struct Connection<S> {
-    stream: S,
+    reader: Reader<S>,
     addr: SocketAddr,
-    buf: Vec<u8>,
     max_frame: u32,
     frame_timeout: Duration,
     idle_timeout: Duration,
-    /// When the first byte of the frame being read arrived (for the HELLO:
-    /// when the connection was accepted).
-    frame_started: Option<Instant>,
-    last_activity: Instant,
+    outstanding: VecDeque<Outstanding>,
+    /// When the connection last delivered a line (at first: accepted).
+    last_lines: Instant,
+    lines: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
-    /// `accepted`: when the TCP connection was accepted, from which the
-    /// HELLO's deadline runs.
-    fn new(stream: S, addr: SocketAddr, limits: &Limits, accepted: Instant) -> Connection<S> {
+    fn new(
+        stream: S,
+        addr: SocketAddr,
+        shared: &Shared,
+        limits: &Limits,
+        cutter: Cutter,
+    ) -> Connection<S> {
         Connection {
-            stream,
+            reader: Reader::new(stream, shared.budget.clone(), cutter),
             addr,
-            buf: Vec::new(),
             max_frame: limits.max_frame,
             frame_timeout: limits.frame_timeout,
             idle_timeout: limits.idle_timeout,
-            frame_started: Some(accepted),
-            last_activity: accepted,
+            outstanding: VecDeque::new(),
+            last_lines: Instant::now(),
+            lines: false,
         }
     }
 
     /// Serves the connection to its end and logs why it ended.
+    #[allow(clippy::too_many_arguments)]
     async fn serve(
         mut self,
         shared: &Shared,
         limits: &Limits,
         shutdown: broadcast::Receiver<()>,
         slot: Slot,
+        mut cut: CutRx,
         identity: Option<Identity>,
+        hello_by: Instant,
     ) {
         let mut peer = None;
         let reason = self
             .run(
                 shared,
-                limits.window,
+                limits,
                 shutdown,
+                &slot,
+                &mut cut,
                 &mut peer,
                 identity.as_ref(),
+                hello_by,
             )
             .await;
         if peer.is_some() {
             shared.stats.agents.fetch_sub(1, Ordering::Relaxed);
         }
-        reason.log(self.addr, peer.as_ref().map(|p| p.agent_id.as_str()));
+        reason.log(
+            self.addr,
+            peer.as_ref().map(|p| p.agent_id.as_str()),
+            self.lines,
+        );
         drop(slot);
-        self.close(&reason).await;
+        // Batches the writer still has keep their budget until it is done
+        // with them, connection or not.
+        let left: Vec<Outstanding> = self.outstanding.drain(..).collect();
+        if left.iter().any(|o| o.held.is_some()) {
+            tokio::spawn(async move {
+                for o in left {
+                    let _ = o.done.await;
+                }
+            });
+        }
+        // A connection displaced to make room is told why only when few
+        // refusals are under way (a flood displaces many), and never
+        // before HELLO (a stranger, most likely).
+        let evicted = matches!(reason, Close::Cut(Cut::Evicted));
+        let permit = if evicted && peer.is_some() {
+            shared.refusals.try_acquire().ok()
+        } else {
+            None
+        };
+        let words = !evicted || permit.is_some();
+        linger(&mut self.reader.stream, words.then_some(&reason), false).await;
+        drop(permit);
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn run(
         &mut self,
         shared: &Shared,
-        window: u16,
+        limits: &Limits,
         mut shutdown: broadcast::Receiver<()>,
+        slot: &Slot,
+        cut: &mut CutRx,
         peer_out: &mut Option<Arc<Peer>>,
         identity: Option<&Identity>,
+        hello_by: Instant,
     ) -> Close {
+        let wait = Wait::Hello {
+            by: hello_by,
+            limit: limits.hello_timeout,
+        };
+        let hello = async {
+            // The first bytes of a HELLO: displaced after the silent ones.
+            self.reader.first_bytes(wait).await?;
+            slot.heard();
+            self.reader.next(wire::MAX_HELLO, wait).await
+        };
         let hello = tokio::select! {
             biased;
             _ = shutdown.recv() => return Close::Shutdown,
-            r = self.read_frame(true) => r,
+            c = cut.cut() => return Close::Cut(c),
+            r = hello => r,
         };
         let peer = match hello.and_then(|n| self.take_hello(n)) {
             Ok(peer) => Arc::new(peer),
             Err(close) => return close,
         };
+        let mut verified = false;
         if let Some(id) = identity {
             if let Err(why) = id.tls.check_identity(&peer.agent_id, &id.names) {
                 return Close::Identity(why);
             }
+            verified = id.tls.client_ca.is_some();
+        }
+        if let Err(close) = slot.establish(&peer.agent_id, verified, limits.slots()) {
+            return close;
         }
         *peer_out = Some(peer.clone());
         shared.stats.agents.fetch_add(1, Ordering::Relaxed);
         let welcome = Frame::Welcome {
             version: VERSION,
             max_frame: self.max_frame,
-            window,
+            window: limits.window,
         };
         if let Err(close) = self.send(&welcome).await {
             return close;
         }
-        tracing::info!(peer = %self.addr, tls = identity.is_some(), agent = %peer.agent_id, host = %peer.host, "Agent connected.");
+        tracing::info!(peer = %self.addr, tls = identity.is_some(), verified, agent = %Escaped(&peer.agent_id), host = %Escaped(&peer.host), "Agent connected.");
 
-        let window = usize::from(window);
-        let mut outstanding: VecDeque<(u64, oneshot::Receiver<()>)> =
-            VecDeque::with_capacity(window);
+        let window = usize::from(limits.window);
         let mut last_seq = 0u64;
         loop {
-            let can_read = outstanding.len() < window;
-            let waiting = !outstanding.is_empty();
+            let can_read = self.outstanding.len() < window;
+            let waiting = !self.outstanding.is_empty();
+            let wait = Wait::Frames {
+                frame: self.frame_timeout,
+                idle: (!waiting)
+                    .then_some((self.last_lines + self.idle_timeout, self.idle_timeout)),
+            };
             tokio::select! {
                 biased;
-                _ = shutdown.recv() => return self.finish(outstanding).await,
-                ack = next_ack(&mut outstanding), if waiting => {
+                _ = shutdown.recv() => return self.finish().await,
+                c = cut.cut() => return Close::Cut(c),
+                ack = next_ack(&mut self.outstanding), if waiting => {
                     let Some(seq) = ack else { return Close::WriterGone };
-                    let seq = coalesce(&mut outstanding, seq);
+                    let seq = coalesce(&mut self.outstanding, seq);
                     if let Err(close) = self.send(&Frame::Ack { batch_seq: seq }).await {
                         return close;
                     }
                 }
-                r = self.read_frame(false), if can_read => {
-                    let frame = match r.and_then(|n| self.take_frame(n)) {
-                        Ok(frame) => frame,
+                r = self.reader.next(self.max_frame, wait), if can_read => {
+                    let n = match r {
+                        Ok(n) => n,
                         Err(close) => return close,
+                    };
+                    let (frame, held) = self.reader.take(n);
+                    let frame = match frame {
+                        Ok(frame) => frame,
+                        Err(e) => return Close::Protocol(e.to_string()),
                     };
                     match frame {
                         Frame::Batch { batch_seq, read_time_ms: _, streams } => {
@@ -322,15 +394,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                             }
                             last_seq = batch_seq;
                             let (done, rx) = oneshot::channel();
+                            if streams.iter().all(|s| s.records.is_empty()) {
+                                // Nothing to store: acknowledged in turn,
+                                // without the writer.
+                                let _ = done.send(());
+                                self.outstanding.push_back(Outstanding { seq: batch_seq, done: rx, held });
+                                continue;
+                            }
+                            self.last_lines = Instant::now();
+                            self.lines = true;
+                            slot.lines();
                             let batch = Batch { sent_by: SentBy::Agent(peer.clone()), receive_time_ms: now_ms(), streams, done };
                             tokio::select! {
                                 biased;
-                                _ = shutdown.recv() => return self.finish(outstanding).await,
+                                _ = shutdown.recv() => return self.finish().await,
+                                c = cut.cut() => return Close::Cut(c),
                                 sent = shared.queue.send(batch) => if sent.is_err() {
                                     return Close::WriterGone;
                                 },
                             }
-                            outstanding.push_back((batch_seq, rx));
+                            self.outstanding.push_back(Outstanding { seq: batch_seq, done: rx, held });
                         }
                         Frame::Error { code, message } => return Close::AgentError { code, message },
                         other => {
@@ -343,12 +426,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// Shutting down: ACK what commits in time, then close.
-    async fn finish(&mut self, mut outstanding: VecDeque<(u64, oneshot::Receiver<()>)>) -> Close {
+    async fn finish(&mut self) -> Close {
         let deadline = Instant::now() + SHUTDOWN_GRACE;
-        while !outstanding.is_empty() {
-            match timeout_at(deadline, next_ack(&mut outstanding)).await {
+        while !self.outstanding.is_empty() {
+            match tokio::time::timeout_at(deadline, next_ack(&mut self.outstanding)).await {
                 Ok(Some(seq)) => {
-                    let seq = coalesce(&mut outstanding, seq);
+                    let seq = coalesce(&mut self.outstanding, seq);
                     if let Err(close) = self.send(&Frame::Ack { batch_seq: seq }).await {
                         return close;
                     }
@@ -359,104 +442,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Close::Shutdown
     }
 
-    /// Reads until a whole frame is buffered and returns its length.
-    /// Cancel-safe: what was read stays in the buffer.
-    async fn read_frame(&mut self, hello: bool) -> Result<usize, Close> {
-        loop {
-            let checked = if hello {
-                check_hello(&self.buf, self.max_frame)?
-            } else {
-                match wire::check(&self.buf, self.max_frame) {
-                    Ok(n) => n,
-                    Err(WireError::TooLarge { len, max }) => {
-                        return Err(Close::TooLarge { len, max })
-                    }
-                    Err(e) => return Err(Close::Protocol(e.to_string())),
-                }
-            };
-            if let Some(n) = checked {
-                return Ok(n);
-            }
-            // Room for the whole frame once its length is known.
-            let want = match self.buf.get(..4) {
-                Some(h) => 4 + u32::from_be_bytes(h.try_into().expect("4 bytes")) as usize,
-                None => 4096,
-            };
-            let free = self.buf.capacity() - self.buf.len();
-            if free < 4096 || self.buf.len() + free < want {
-                self.buf.reserve((want - self.buf.len()).max(4096));
-            }
-            let (deadline, on_timeout) = match self.frame_started {
-                Some(t) if hello => (
-                    t + self.frame_timeout,
-                    Close::HelloTimeout(self.frame_timeout),
-                ),
-                Some(t) => (
-                    t + self.frame_timeout,
-                    Close::FrameTimeout(self.frame_timeout),
-                ),
-                None => (
-                    self.last_activity + self.idle_timeout,
-                    Close::Idle(self.idle_timeout),
-                ),
-            };
-            match timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
-                Err(_) => return Err(on_timeout),
-                Ok(Ok(0)) if self.buf.is_empty() => return Err(Close::PeerClosed),
-                Ok(Ok(0)) => return Err(Close::ClosedMidFrame),
-                Ok(Ok(_)) => {
-                    if self.frame_started.is_none() {
-                        self.frame_started = Some(Instant::now());
-                    }
-                }
-                Ok(Err(e)) => return Err(Close::Io(e)),
-            }
-        }
-    }
-
-    /// Removes the `n`-byte frame at the front of the buffer and decodes it.
-    fn take_frame(&mut self, n: usize) -> Result<Frame, Close> {
-        let frame = Frame::decode(&self.buf[..n]).map_err(|e| Close::Protocol(e.to_string()));
-        self.consume(n);
-        frame
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.buf.drain(..n);
-        let now = Instant::now();
-        self.last_activity = now;
-        self.frame_started = (!self.buf.is_empty()).then_some(now);
-        // Do not keep a large frame's buffer for an idle connection.
-        if self.buf.capacity() > 1 << 20 && self.buf.len() < 1 << 16 {
-            self.buf.shrink_to(1 << 16);
-        }
-    }
-
     fn take_hello(&mut self, n: usize) -> Result<Peer, Close> {
         // The version is read before the rest: a later version may lay out
         // the rest of its HELLO differently.
-        if let Some(v) = self.buf.get(9..11) {
+        let front = self.reader.front(n);
+        if let Some(v) = front.get(9..11) {
             let version = u16::from_be_bytes(v.try_into().expect("2 bytes"));
             if version != VERSION {
                 return Err(Close::Version(version));
             }
         }
-        let first = self.buf[..n.min(16)].to_vec();
-        match self.take_frame(n)? {
-            Frame::Hello {
+        let first = front[..n.min(16)].to_vec();
+        match self.reader.take(n).0 {
+            Ok(Frame::Hello {
                 agent_id,
                 host,
                 utc_offset_secs,
                 ..
-            } => Ok(Peer {
+            }) => Ok(Peer {
                 agent_id,
                 host,
                 utc_offset_secs,
             }),
-            _ => Err(Close::NotAgent {
+            Ok(_) => Err(Close::NotAgent {
                 first,
                 code: wire::code::PROTOCOL,
             }),
+            Err(e @ WireError::BadName { .. }) => Err(Close::BadHello(e.to_string())),
+            Err(e) => Err(Close::Protocol(e.to_string())),
         }
     }
 
@@ -465,11 +478,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         frame
             .encode(&mut out)
             .map_err(|e| Close::Protocol(e.to_string()))?;
-        match timeout(self.frame_timeout, self.stream.write_all(&out)).await {
-            Ok(Ok(())) => {
-                self.last_activity = Instant::now();
-                Ok(())
-            }
+        match timeout(self.frame_timeout, self.reader.stream.write_all(&out)).await {
+            Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(Close::Io(e)),
             Err(_) => Err(Close::Io(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
@@ -477,80 +487,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             ))),
         }
     }
-
-    /// Sends the ERROR frame `reason` calls for, then closes: write side
-    /// first, then unread input is drained for a moment so that the peer
-    /// gets the frame (or a failed handshake's TLS alert) rather than a
-    /// reset.
-    async fn close(mut self, reason: &Close) {
-        let mut out = Vec::new();
-        match reason.error_frame() {
-            Some((code, message)) => {
-                if (Frame::Error { code, message }).encode(&mut out).is_err() {
-                    return;
-                }
-            }
-            None if matches!(reason, Close::Handshake(_)) => {}
-            None => return,
-        }
-        let linger = async {
-            self.stream.write_all(&out).await?;
-            self.stream.shutdown().await?;
-            let mut sink = [0u8; 4096];
-            while self.stream.read(&mut sink).await? > 0 {}
-            Ok::<(), std::io::Error>(())
-        };
-        let _ = timeout(LINGER.max(Duration::from_millis(1)), linger).await;
-    }
-}
-
-/// The first bytes of a connection must be a HELLO: anything else is not a
-/// logq agent (an HTTP client, a port scanner), told apart as soon as the
-/// type byte or the magic shows it.
-fn check_hello(buf: &[u8], max_frame: u32) -> Result<Option<usize>, Close> {
-    let not_hello = match buf.get(4) {
-        None => false,
-        Some(&t) if t != HELLO_TYPE => true,
-        Some(_) => {
-            let seen = &buf[5..buf.len().min(9)];
-            seen != &MAGIC[..seen.len()]
-        }
-    };
-    let checked = wire::check(buf, max_frame);
-    if not_hello || matches!(checked, Err(WireError::Empty)) {
-        let code = match checked {
-            Err(WireError::TooLarge { .. }) => wire::code::TOO_LARGE,
-            _ => wire::code::PROTOCOL,
-        };
-        return Err(Close::NotAgent {
-            first: buf[..buf.len().min(16)].to_vec(),
-            code,
-        });
-    }
-    match checked {
-        Ok(n) => Ok(n),
-        Err(WireError::TooLarge { len, max }) => Err(Close::TooLarge { len, max }),
-        Err(e) => Err(Close::Protocol(e.to_string())),
-    }
 }
 
 /// Waits for the oldest outstanding batch's commit; its sequence number, or
 /// `None` when the writer dropped it (it will never be committed).
-async fn next_ack(outstanding: &mut VecDeque<(u64, oneshot::Receiver<()>)>) -> Option<u64> {
-    let (seq, rx) = outstanding.front_mut()?;
-    let seq = *seq;
-    let result = rx.await;
+async fn next_ack(outstanding: &mut VecDeque<Outstanding>) -> Option<u64> {
+    let o = outstanding.front_mut()?;
+    let seq = o.seq;
+    let result = (&mut o.done).await;
     outstanding.pop_front();
     result.ok().map(|()| seq)
 }
 
 /// ACKs are cumulative: take every later batch already committed too.
-fn coalesce(outstanding: &mut VecDeque<(u64, oneshot::Receiver<()>)>, mut seq: u64) -> u64 {
-    while let Some((next, rx)) = outstanding.front_mut() {
-        if rx.try_recv().is_err() {
+fn coalesce(outstanding: &mut VecDeque<Outstanding>, mut seq: u64) -> u64 {
+    while let Some(o) = outstanding.front_mut() {
+        if o.done.try_recv().is_err() {
             break;
         }
-        seq = *next;
+        seq = o.seq;
         outstanding.pop_front();
     }
     seq

@@ -90,6 +90,8 @@ pub fn run(
         .build()
         .context("cannot start the tokio runtime")?;
     let (limits, limits_rx) = watch::channel(Limits::from_config(&config));
+    let budget = crate::budget::Budget::new(config.buffer_bytes());
+    server::raise_fd_limit(fd_needed(&config));
     let (syslog_limits, syslog_limits_rx) = watch::channel(syslog::Limits::from_config(&config));
     let tls_on = tls.is_some();
     let (tls, tls_rx) = watch::channel(tls);
@@ -110,7 +112,7 @@ pub fn run(
 
         info!(addr = %local_addr, from = ?origin, tls = tls_on, "Listening.");
         announce(local_addr);
-        let syslog_shared = Arc::new(syslog::Shared::new(queue_tx.clone(), syslog_limits_rx, stats.clone()));
+        let syslog_shared = Arc::new(syslog::Shared::new(queue_tx.clone(), syslog_limits_rx, stats.clone(), budget.clone()));
         let mut syslog_tasks = tokio::task::JoinSet::new();
         if let Some((socket, origin)) = listeners.syslog_udp {
             let buffer = syslog::udp::raise_receive_buffer(&socket);
@@ -149,12 +151,7 @@ pub fn run(
             notify::stopping();
             let _ = stop_syslog.send(true);
         };
-        let shared = Shared {
-            limits: limits_rx,
-            queue: queue_tx,
-            stats,
-            tls: tls_rx,
-        };
+        let shared = Shared::new(limits_rx, queue_tx, stats, tls_rx, budget);
         server::run(listener, shared, shutdown).await;
         // The syslog listeners send what they gathered and wait for its
         // commit; they hold the last writer queue senders.
@@ -168,6 +165,15 @@ pub fn run(
     writer
         .join()
         .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?
+}
+
+/// Open files the connection limits may need: every pool full on every
+/// port, plus room for the index, the archive and the listeners.
+fn fd_needed(config: &Config) -> u64 {
+    u64::from(config.max_connections)
+        + u64::from(config.max_pending_connections)
+        + 2 * u64::from(config.syslog_max_connections)
+        + 1024
 }
 
 /// For tests and humans binding port 0: the one line collectord writes to

@@ -54,8 +54,36 @@ pub const KEYS: &[Key] = &[
         name: "max-connections",
         ty: Type::Integer,
         default: Default::Toml("1024"),
-        doc: "The most agents served at once; one more is told BUSY and \
-              closed, and retries later. At least 1.",
+        doc: "The most agents served at once (connections that sent their \
+              HELLO). When full, a new agent displaces the connection that \
+              has delivered no lines for the longest, if that is 10 seconds \
+              or more (an idle or hostile connection that never sent lines \
+              goes first); otherwise it is told BUSY and closed, and \
+              retries later. At least 1. LimitNOFILE= in collectord.service \
+              must leave room for it, the pending connections and the \
+              syslog connections.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "max-connections-per-source",
+        ty: Type::Integer,
+        default: Default::Toml("32"),
+        doc: "The most connections from one IP address to the agents' \
+              port, before and after HELLO. A newcomer past it displaces \
+              that address's oldest connection still without HELLO, else \
+              its connection idle the longest (no lines for 10 seconds or \
+              more); otherwise it is told BUSY and closed. Raise it for \
+              many agents behind one NAT address. At least 1.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "max-pending-connections",
+        ty: Type::Integer,
+        default: Default::Toml("256"),
+        doc: "The most connections waiting for their TLS handshake and \
+              HELLO (each has hello-timeout-ms). When full, the oldest of \
+              them is closed to make room for the newcomer, so connections \
+              that never say HELLO cannot lock agents out. At least 1.",
         reload: Reload::Live,
     },
     Key {
@@ -64,7 +92,23 @@ pub const KEYS: &[Key] = &[
         default: Default::Toml("16777216"),
         doc: "The largest frame accepted from an agent, in bytes; a larger \
               one is refused before its body is read. Agents split their \
-              batches to fit. At least 65536.",
+              batches to fit. Before HELLO the limit is 1024 bytes, which a \
+              HELLO never exceeds. At least 65536.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "max-buffer-mb",
+        ty: Type::Integer,
+        default: Default::Toml("128"),
+        doc: "The memory, in megabytes, for lines on their way to the \
+              index, over all connections (agents and syslog): frames being \
+              read and batches decoded and not yet committed. A connection \
+              that cannot get any stops reading until some is free (TCP \
+              slows its sender down; nothing is lost). Frames larger than \
+              32 KiB are let in smallest first and may take three quarters \
+              of it; one that receives nothing for a second while others \
+              wait is cut. Bounds collectord's memory with writer-memory-mb. \
+              At least twice max-frame-bytes.",
         reload: Reload::Live,
     },
     Key {
@@ -87,20 +131,32 @@ pub const KEYS: &[Key] = &[
         reload: Reload::Live,
     },
     Key {
+        name: "hello-timeout-ms",
+        ty: Type::Integer,
+        default: Default::Toml("5000"),
+        doc: "An agent must complete its TLS handshake (with tls-cert) and \
+              send its HELLO within this many milliseconds of connecting; \
+              else the connection is closed. At least 1.",
+        reload: Reload::Live,
+    },
+    Key {
         name: "frame-timeout-ms",
         ty: Type::Integer,
         default: Default::Toml("10000"),
-        doc: "An agent must send its HELLO within this many milliseconds of \
-              connecting, and each frame whole within this many of its first \
-              byte; else the connection is closed. At least 1.",
+        doc: "An agent must send each frame whole within this many \
+              milliseconds of its first byte (of its admission, when \
+              max-buffer-mb made it wait); else the connection is closed \
+              with ERROR PROTOCOL. At least 1.",
         reload: Reload::Live,
     },
     Key {
         name: "idle-timeout-ms",
         ty: Type::Integer,
         default: Default::Toml("300000"),
-        doc: "A connection that sends nothing for this many milliseconds is \
-              closed. At least 1.",
+        doc: "A connection that sends no lines for this many milliseconds, \
+              with none of its batches waiting for a commit, is closed; \
+              frames without lines (an empty BATCH) do not count. The agent \
+              connects again when it has lines. At least 1.",
         reload: Reload::Live,
     },
     Key {
@@ -271,8 +327,30 @@ pub const KEYS: &[Key] = &[
         name: "syslog-max-connections",
         ty: Type::Integer,
         default: Default::Toml("1024"),
-        doc: "The most syslog TCP connections served at once; one more is \
-              closed at once and logged with its address. At least 1.",
+        doc: "The most syslog TCP connections served at once (each of \
+              syslog-tcp and syslog-tls). When full, a newcomer displaces \
+              the connection that has sent no message for the longest, if \
+              that is 10 seconds or more; otherwise it is closed at once \
+              and logged with its address. At least 1.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "syslog-max-connections-per-source",
+        ty: Type::Integer,
+        default: Default::Toml("32"),
+        doc: "The most syslog TCP connections from one IP address; past \
+              it a newcomer displaces that address's connection idle the \
+              longest (10 seconds or more), else it is closed at once. At \
+              least 1.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "syslog-idle-timeout-ms",
+        ty: Type::Integer,
+        default: Default::Toml("300000"),
+        doc: "A syslog TCP connection that sends no message for this many \
+              milliseconds is closed (rsyslog and syslog-ng connect again \
+              when they next send). At least 1.",
         reload: Reload::Live,
     },
     Key {
@@ -313,8 +391,10 @@ pub const KEYS: &[Key] = &[
         doc: "A PEM file of CA certificates. Set: every agent must present a \
               client certificate signed by one of them (mutual TLS), and an \
               agent's identity is its certificate's DNS name: a HELLO whose \
-              agent_id is not that name is refused. Needs tls-cert. Empty: \
-              agents are not asked for a certificate.",
+              agent_id is not that name is refused. This is what makes an \
+              agent id an identity. Needs tls-cert. Empty: agents are not \
+              asked for a certificate, and an agent id is a claim anyone \
+              can make.",
         reload: Reload::Live,
     },
     Key {

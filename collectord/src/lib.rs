@@ -7,8 +7,10 @@
 //!   documentation of every config key.
 //! - [`reload`]: SIGHUP, and which keys apply without a restart.
 //! - [`listen`]: the listening sockets (systemd socket activation or bind).
-//! - [`server`], [`connection`], [`close`]: accept loop, one agent
-//!   connection, and why connections end.
+//! - [`server`], [`connection`], [`reader`], [`close`]: accept loop, one
+//!   agent connection, reading its frames, and why connections end.
+//! - [`slots`], [`budget`]: who may hold a connection (per pool, per
+//!   source, per agent id), and the memory all peers' data may take.
 //! - [`syslog`]: syslog received directly over UDP and TCP.
 //! - [`writer`]: the single writer thread and group commit; [`space`]:
 //!   its pause while the disk is full.
@@ -23,6 +25,7 @@
 //! - [`daemon`]: wires it all together.
 
 pub mod archive;
+pub mod budget;
 pub mod ca;
 pub mod cli;
 pub mod close;
@@ -40,10 +43,12 @@ pub mod log;
 pub mod marklog;
 pub mod notify;
 pub mod offline;
+pub mod reader;
 pub mod reload;
 pub mod retention;
 pub mod server;
 pub mod space;
+pub mod slots;
 pub mod store;
 pub mod syslog;
 pub mod tls;

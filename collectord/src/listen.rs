@@ -123,7 +123,31 @@ pub fn listeners(config: &Config) -> anyhow::Result<Listeners> {
 }
 
 fn bind_tcp(addr: SocketAddr, key: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr} ({key})"))
+    use nix::sys::socket::{
+        bind, listen, setsockopt, socket, AddressFamily, Backlog, SockFlag, SockaddrStorage,
+    };
+    use std::os::fd::AsRawFd;
+    let listener = || -> nix::Result<TcpListener> {
+        let family = if addr.is_ipv4() {
+            AddressFamily::Inet
+        } else {
+            AddressFamily::Inet6
+        };
+        let fd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+        // As std's bind does: a restart can bind while old connections linger.
+        setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+        bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
+        // The kernel's queue of connections not yet accepted, as long as
+        // net.core.somaxconn allows (std asks for 128; systemd's Backlog=
+        // default is the same): under a flood of connections an agent's
+        // waits there rather than having its SYN dropped and retried a
+        // second or more later.
+        listen(&fd, Backlog::MAXALLOWABLE)?;
+        Ok(TcpListener::from(fd))
+    };
+    listener()
+        .map_err(std::io::Error::from)
+        .with_context(|| format!("cannot listen on {addr} ({key})"))
 }
 
 /// The sockets systemd passed, checked against their kinds.

@@ -17,12 +17,18 @@
 //!   files are read again at every reload, changed or not, and new
 //!   connections get the new TLS config; a file that cannot be used makes
 //!   the reload fail as an invalid config file does (nothing changes).
-//! - `max-connections`, `max-frame-bytes`, `window`, `frame-timeout-ms`,
-//!   `idle-timeout-ms`: for connections accepted from then on. Connections
-//!   already open keep the limits they were accepted with (their WELCOME
-//!   told the agent its window and frame size) until the agent reconnects;
-//!   a lower `max-connections` refuses new agents until enough have left.
+//! - `max-connections`, `max-connections-per-source`,
+//!   `max-pending-connections`, `max-frame-bytes`, `window`,
+//!   `hello-timeout-ms`, `frame-timeout-ms`, `idle-timeout-ms`: for
+//!   connections accepted from then on. Connections already open keep the
+//!   limits they were accepted with (their WELCOME told the agent its
+//!   window and frame size) until the agent reconnects; a lower
+//!   `max-connections` displaces or refuses newcomers until enough have
+//!   left, and never cuts a connection that delivers lines.
+//! - `max-buffer-mb`: at once; what is held stays held, and new requests
+//!   wait until usage is under the new figure.
 //! - `syslog-max-message-bytes`, `syslog-max-connections`,
+//!   `syslog-max-connections-per-source`, `syslog-idle-timeout-ms`,
 //!   `syslog-rate-limit`: for syslog TCP connections accepted from then on
 //!   (the same rule), and for the UDP listener at once.
 
@@ -76,12 +82,25 @@ pub const KEYS: &[Key] = &[
     key("max-connections", Live, |a, b| {
         a.max_connections != b.max_connections
     }),
+    key("max-connections-per-source", Live, |a, b| {
+        a.max_connections_per_source != b.max_connections_per_source
+    }),
+    key("max-pending-connections", Live, |a, b| {
+        a.max_pending_connections != b.max_pending_connections
+    }),
     key("max-frame-bytes", Live, |a, b| {
         a.max_frame_bytes != b.max_frame_bytes
+    }),
+    // The budget is resized at once; what is held stays held.
+    key("max-buffer-mb", Live, |a, b| {
+        a.max_buffer_mb != b.max_buffer_mb
     }),
     key("window", Live, |a, b| a.window != b.window),
     key("commit-interval-ms", Live, |a, b| {
         a.commit_interval_ms != b.commit_interval_ms
+    }),
+    key("hello-timeout-ms", Live, |a, b| {
+        a.hello_timeout_ms != b.hello_timeout_ms
     }),
     key("frame-timeout-ms", Live, |a, b| {
         a.frame_timeout_ms != b.frame_timeout_ms
@@ -131,6 +150,12 @@ pub const KEYS: &[Key] = &[
     }),
     key("syslog-max-connections", Live, |a, b| {
         a.syslog_max_connections != b.syslog_max_connections
+    }),
+    key("syslog-max-connections-per-source", Live, |a, b| {
+        a.syslog_max_connections_per_source != b.syslog_max_connections_per_source
+    }),
+    key("syslog-idle-timeout-ms", Live, |a, b| {
+        a.syslog_idle_timeout_ms != b.syslog_idle_timeout_ms
     }),
     key("syslog-rate-limit", Live, |a, b| {
         a.syslog_rate_limit != b.syslog_rate_limit
@@ -304,9 +329,16 @@ mod tests {
             ("retention-days = 1", "retention-days"),
             ("retention-bytes = 1", "retention-bytes"),
             ("max-connections = 1", "max-connections"),
+            (
+                "max-connections-per-source = 1",
+                "max-connections-per-source",
+            ),
+            ("max-pending-connections = 1", "max-pending-connections"),
             ("max-frame-bytes = 70000", "max-frame-bytes"),
+            ("max-buffer-mb = 64", "max-buffer-mb"),
             ("window = 1", "window"),
             ("commit-interval-ms = 1", "commit-interval-ms"),
+            ("hello-timeout-ms = 1", "hello-timeout-ms"),
             ("frame-timeout-ms = 1", "frame-timeout-ms"),
             ("idle-timeout-ms = 1", "idle-timeout-ms"),
             ("writer-memory-mb = 64", "writer-memory-mb"),
@@ -322,6 +354,11 @@ mod tests {
                 "syslog-max-message-bytes",
             ),
             ("syslog-max-connections = 1", "syslog-max-connections"),
+            (
+                "syslog-max-connections-per-source = 1",
+                "syslog-max-connections-per-source",
+            ),
+            ("syslog-idle-timeout-ms = 1", "syslog-idle-timeout-ms"),
             ("syslog-rate-limit = 1", "syslog-rate-limit"),
             ("tls-cert = \"/c\"", "tls-cert"),
             ("tls-key = \"/k\"", "tls-key"),

@@ -30,6 +30,12 @@ use rustls::{
     RootCertStore, ServerConfig, SignatureScheme,
 };
 
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::time::{timeout_at, Instant};
+use tokio_rustls::server::TlsStream;
+
+use crate::close::Close;
 use crate::config::{Config, ConfigError};
 
 /// The crypto rustls uses here: ring.
@@ -382,6 +388,52 @@ pub fn first_bytes(buf: &[u8]) -> FirstBytes {
             }
         }
     }
+}
+
+/// The TLS handshake of an agents' connection, done by `by` (`limit`
+/// for the message). A connection whose first byte is not a TLS handshake
+/// record is not TLS: its first bytes say whether it is a logq agent with
+/// TLS off. Runs on `&mut TcpStream` so that after a failure the caller
+/// can still linger and the alert is not lost to a reset.
+/// `heard` is called once the first byte has arrived.
+pub async fn start<'a>(
+    stream: &'a mut TcpStream,
+    tls: &ServerTls,
+    by: Instant,
+    limit: std::time::Duration,
+    heard: impl FnOnce(),
+) -> Result<TlsStream<&'a mut TcpStream>, Close> {
+    let timed_out =
+        || Close::Handshake(format!("no TLS handshake within {} ms", limit.as_millis()));
+    let mut first = [0u8; 1];
+    match timeout_at(by, stream.peek(&mut first)).await {
+        Err(_) => return Err(timed_out()),
+        Ok(Err(e)) => return Err(Close::Io(e)),
+        Ok(Ok(0)) => return Err(Close::PeerClosed),
+        Ok(Ok(_)) if first_bytes(&first) == FirstBytes::Tls => heard(),
+        Ok(Ok(_)) => return Err(not_tls(stream, by).await),
+    }
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
+    match timeout_at(by, acceptor.accept(stream)).await {
+        Err(_) => Err(timed_out()),
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(Close::Handshake(tls.describe(&e))),
+    }
+}
+
+/// A connection to the TLS port that does not start with TLS: reads up
+/// to a HELLO's first 9 bytes to say what it is.
+async fn not_tls(stream: &mut TcpStream, by: Instant) -> Close {
+    let mut buf = Vec::with_capacity(16);
+    while first_bytes(&buf) == FirstBytes::Unknown {
+        match timeout_at(by, stream.read_buf(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => break,
+        }
+    }
+    let hello = first_bytes(&buf) == FirstBytes::PlainHello;
+    buf.truncate(16);
+    Close::NotTls { hello, first: buf }
 }
 
 #[cfg(test)]

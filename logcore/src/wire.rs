@@ -20,6 +20,11 @@ pub const VERSION: u16 = 1;
 pub const MAGIC: [u8; 4] = *b"LOGQ";
 /// The largest frame a collector accepts unless configured otherwise.
 pub const DEFAULT_MAX_FRAME: u32 = 16 * 1024 * 1024;
+/// The largest HELLO a collector reads, header included: two names of at
+/// most [`MAX_NAME`] bytes make a HELLO of at most 529 bytes, so a header
+/// claiming more before HELLO is refused (ERROR [`code::TOO_LARGE`])
+/// before anything is buffered for it.
+pub const MAX_HELLO: u32 = 1024;
 
 /// Frame type bytes.
 pub mod kind {
@@ -228,6 +233,10 @@ pub mod code {
     pub const INTERNAL: u16 = 6;
     /// HELLO's agent_id is not the name of the agent's client certificate.
     pub const IDENTITY: u16 = 7;
+    /// Another connection, from another address, is serving this agent_id
+    /// (one connection per agent id: two would interleave its batches).
+    /// Older agents take it as any other error and retry.
+    pub const AGENT_IN_USE: u16 = 8;
 }
 
 /// Looks at buffered bytes: `Ok(Some(n))` when a whole frame of `n` bytes
@@ -412,6 +421,48 @@ impl Frame {
     }
 }
 
+/// About how many bytes of memory `Frame::decode` takes for `frame` (a
+/// whole frame as [`check`] delimits it): the frame's own length for
+/// anything but a BATCH; for a BATCH, each stream and record's struct, its
+/// bytes and an allocation's bookkeeping. A receiver budgets this before it
+/// decodes: a BATCH of empty lines decodes to about three times its size,
+/// one of empty streams to less than seven times.
+/// Walks the lengths only (no allocation); a malformed frame gives what
+/// was walked before the fault, and `decode` then says what is wrong.
+pub fn decoded_size(frame: &[u8]) -> usize {
+    /// What an allocator keeps beside each allocation, about.
+    const ALLOC: usize = 16;
+    let mut r = Reader {
+        buf: frame.get(4..).unwrap_or_default(),
+    };
+    if r.u8("type") != Ok(kind::BATCH) || r.take(16, "").is_err() {
+        return frame.len();
+    }
+    let Ok(n_streams) = r.u32("") else {
+        return frame.len();
+    };
+    let mut size = 0;
+    for _ in 0..n_streams {
+        let Ok(path) = r.take(8, "").and_then(|_| r.u16("")) else {
+            break;
+        };
+        let Ok(n) = r.take(usize::from(path), "").and_then(|_| r.u32("")) else {
+            break;
+        };
+        size += std::mem::size_of::<WireStream>() + usize::from(path) + 2 * ALLOC;
+        for _ in 0..n {
+            let Ok(len) = r.take(17, "").and_then(|_| r.u32("")) else {
+                return size;
+            };
+            if r.take(len as usize, "").is_err() {
+                return size;
+            }
+            size += std::mem::size_of::<WireRecord>() + len as usize + ALLOC;
+        }
+    }
+    size
+}
+
 /// `str::floor_char_boundary` is not stable on our MSRV.
 trait FloorCharBoundary {
     fn floor_char_boundary_compat(&self, index: usize) -> usize;
@@ -528,6 +579,64 @@ mod tests {
             code: code::VERSION,
             message: "version 9 is not spoken here".into(),
         });
+    }
+
+    #[test]
+    fn decoded_size_counts_what_decode_allocates() {
+        // A collector budgets a BATCH's memory before decoding it: the
+        // estimate must grow with the records, not only with the bytes, or
+        // a frame of empty lines would take three times its budget.
+        let batch = |lines: usize, len: usize| {
+            let mut buf = Vec::new();
+            Frame::Batch {
+                batch_seq: 1,
+                read_time_ms: 0,
+                streams: vec![WireStream {
+                    stream_id: 1,
+                    path: "/var/log/x".into(),
+                    records: (0..lines as u64)
+                        .map(|i| WireRecord {
+                            offset: i * 1000,
+                            end: i * 1000 + len as u64 + 1,
+                            flags: 0,
+                            line: vec![b'a'; len],
+                        })
+                        .collect(),
+                }],
+            }
+            .encode(&mut buf)
+            .unwrap();
+            buf
+        };
+        let record = std::mem::size_of::<WireRecord>();
+        let empty = batch(10_000, 0);
+        assert!(decoded_size(&empty) >= 10_000 * record);
+        assert!(decoded_size(&empty) > 2 * empty.len());
+        let long = batch(100, 1000);
+        assert!(decoded_size(&long) >= 100 * (record + 1000));
+        assert!(decoded_size(&long) < 2 * long.len());
+        // Streams without records: the most memory per byte there is.
+        let mut streams = Vec::new();
+        Frame::Batch {
+            batch_seq: 1,
+            read_time_ms: 0,
+            streams: (0..1000)
+                .map(|i| WireStream {
+                    stream_id: i,
+                    path: String::new(),
+                    records: Vec::new(),
+                })
+                .collect(),
+        }
+        .encode(&mut streams)
+        .unwrap();
+        let size = decoded_size(&streams);
+        assert!(size >= 1000 * std::mem::size_of::<WireStream>());
+        assert!(size < 7 * streams.len(), "{size} for {}", streams.len());
+        // Not a BATCH, or cut short: never more than the walk saw.
+        assert_eq!(decoded_size(&[0, 0, 0, 5, kind::ACK, 0]), 6);
+        assert!(decoded_size(&empty[..empty.len() / 2]) <= decoded_size(&empty));
+        assert_eq!(decoded_size(&[]), 0);
     }
 
     #[test]
@@ -673,6 +782,9 @@ mod tests {
             let mut buf = (body.len() as u32).to_be_bytes().to_vec();
             buf.extend_from_slice(&body);
             let _ = Frame::decode(&buf);
+            // The walk a collector budgets with never panics either, and
+            // never counts past what the bytes can hold.
+            prop_assert!(decoded_size(&buf) <= 7 * buf.len().max(64));
         }
 
         #[test]

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use logq_tests::{check_numbers, skip_unless_required, wait_until, Collector};
+use logq_tests::{check_numbers, connect_from, skip_unless_required, wait_until, Collector};
 use serde_json::Value;
 
 use crate::delivery::count;
@@ -773,6 +773,113 @@ fn syslog_connection_over_the_limit_is_refused_and_logged() {
         "a refused connection was read"
     );
     assert_eq!(c.searchable_lines(), 2);
+}
+
+/// A syslog TCP connection that sends nothing is closed after
+/// `syslog-idle-timeout-ms` and the close is logged with its reason; one
+/// that keeps sending is not. Without it, 1,020 of 1,030 idle connections
+/// held their places for ever and new senders were refused.
+#[test]
+fn syslog_idle_connection_is_closed_and_a_busy_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _, tcp) = start(dir.path(), "syslog-idle-timeout-ms = 1000\n");
+    let mut idle = TcpStream::connect(tcp).unwrap();
+    let mut busy = TcpStream::connect(tcp).unwrap();
+    let started = Instant::now();
+    idle.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut n = 0u64;
+    let sent = std::thread::scope(|s| {
+        let feeder = s.spawn(|| {
+            // A message every 300 ms: never idle for a second.
+            while started.elapsed() < Duration::from_secs(3) {
+                busy.write_all(
+                    format!("<13>Nov 25 08:00:00 web9 app[1]: keepalive{n}\n").as_bytes(),
+                )
+                .unwrap();
+                n += 1;
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            n
+        });
+        let mut buf = [0u8; 16];
+        assert_eq!(
+            idle.read(&mut buf).unwrap_or(0),
+            0,
+            "the idle connection is closed"
+        );
+        let closed_after = started.elapsed();
+        assert!(
+            closed_after >= Duration::from_millis(900) && closed_after < Duration::from_secs(10),
+            "closed after {closed_after:?}"
+        );
+        feeder.join().unwrap()
+    });
+    assert!(
+        c.wait_for_lines(sent, Duration::from_secs(20)),
+        "the busy connection's {sent} messages; log:\n{}",
+        c.log()
+    );
+    assert!(
+        c.log()
+            .contains("no message for 1000 ms (syslog-idle-timeout-ms)"),
+        "log:\n{}",
+        c.log()
+    );
+}
+
+/// One address may hold at most `syslog-max-connections-per-source`
+/// connections that are sending; past it a newcomer is closed at once and
+/// logged, while another address is served.
+#[test]
+fn syslog_connections_over_the_per_source_limit_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (c, _, tcp) = start(dir.path(), "syslog-max-connections-per-source = 2\n");
+    let from = |ip: [u8; 4]| connect_from(ip.into(), tcp).unwrap();
+    let ip = [127, 0, 5, 1];
+    let mut a = from(ip);
+    let mut b = from(ip);
+    a.write_all(b"<13>Nov 25 08:00:00 web9 app[1]: froma\n")
+        .unwrap();
+    b.write_all(b"<13>Nov 25 08:00:00 web9 app[1]: fromb\n")
+        .unwrap();
+    assert!(
+        c.wait_for_lines(2, Duration::from_secs(20)),
+        "log:\n{}",
+        c.log()
+    );
+    let mut third = from(ip);
+    third
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        third.read(&mut buf).unwrap_or(0),
+        0,
+        "the third is closed at once"
+    );
+    let peer = third.local_addr().unwrap().to_string();
+    assert!(
+        wait_until(Duration::from_secs(10), || c
+            .log()
+            .lines()
+            .any(|l| l.contains("Refused a syslog connection")
+                && l.contains(&peer)
+                && l.contains("per-source"))),
+        "no refusal naming {peer}; log:\n{}",
+        c.log()
+    );
+    let mut other = from([127, 0, 5, 2]);
+    other
+        .write_all(b"<13>Nov 25 08:00:00 web9 app[1]: fromother\n")
+        .unwrap();
+    a.write_all(b"<13>Nov 25 08:00:01 web9 app[1]: againa\n")
+        .unwrap();
+    assert!(
+        c.wait_for_lines(4, Duration::from_secs(20)),
+        "log:\n{}",
+        c.log()
+    );
 }
 
 /// UDP over `syslog-rate-limit`: the excess is dropped, never silently:

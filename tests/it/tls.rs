@@ -60,7 +60,7 @@ impl Pki {
     }
 
     /// `collectord tls issue --agent --name NAME`.
-    fn issue_agent(&self, name: &str) {
+    pub fn issue_agent(&self, name: &str) {
         let printed = collectord_tls(&[
             "issue",
             "--dir",
@@ -77,7 +77,7 @@ impl Pki {
     }
 
     /// collectord.toml lines: TLS with client certificates, `allow` listed.
-    fn collector_config(&self, allow: &[&str]) -> String {
+    pub fn collector_config(&self, allow: &[&str]) -> String {
         let allow: Vec<String> = allow.iter().map(|a| format!("{a:?}")).collect();
         format!(
             "tls-cert = {:?}\ntls-key = {:?}\ntls-client-ca = {:?}\ntls-allow-agents = [{}]\n",
@@ -89,7 +89,7 @@ impl Pki {
     }
 
     /// agentd.toml lines: TLS trusting this CA, with `name`'s certificate.
-    fn agent_config(&self, name: Option<&str>) -> String {
+    pub fn agent_config(&self, name: Option<&str>) -> String {
         let mut s = format!("tls = true\ntls-ca = {:?}\n", self.path("ca.crt"));
         if let Some(name) = name {
             s += &format!(

@@ -21,7 +21,9 @@
 //! ([`Outbox`]). While its window is full a TCP connection reads nothing
 //! (TCP slows the sender down) and the UDP listener reads nothing (the
 //! kernel's receive buffer fills and the kernel drops, counted in
-//! `/proc/net/udp`).
+//! `/proc/net/udp`). What an outbox gathers and has in the writer's hands
+//! holds the shared buffer budget (`max-buffer-mb`, [`Budget`]) until the
+//! writer is done with it; without budget the connection reads nothing.
 
 pub mod rate;
 pub mod tcp;
@@ -37,6 +39,7 @@ use logcore::wire::{WireRecord, WireStream, FLAG_TRUNCATED};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use crate::budget::{Budget, Held};
 use crate::config::Config;
 use crate::listen::Kind;
 use crate::notify::Stats;
@@ -58,6 +61,9 @@ pub const WINDOW: usize = 4;
 pub struct Limits {
     pub max_message: usize,
     pub max_connections: u32,
+    pub per_source: u32,
+    /// A TCP connection without a message for this long is closed.
+    pub idle_timeout: Duration,
     /// Messages per second per source address; 0: none.
     pub rate: u32,
 }
@@ -67,6 +73,8 @@ impl Limits {
         Limits {
             max_message: config.syslog_max_message_bytes as usize,
             max_connections: config.syslog_max_connections,
+            per_source: config.syslog_max_connections_per_source,
+            idle_timeout: config.syslog_idle_timeout(),
             rate: config.syslog_rate_limit,
         }
     }
@@ -79,6 +87,8 @@ pub struct Shared {
     pub stats: Arc<Stats>,
     /// Rate limiting per source address, over all listeners.
     pub rates: Mutex<rate::Buckets>,
+    /// The agents' budget: syslog batches count in the same total.
+    pub budget: Arc<Budget>,
 }
 
 impl Shared {
@@ -86,12 +96,14 @@ impl Shared {
         queue: mpsc::Sender<Batch>,
         limits: watch::Receiver<Limits>,
         stats: Arc<Stats>,
+        budget: Arc<Budget>,
     ) -> Shared {
         Shared {
             queue,
             limits,
             stats,
             rates: Mutex::new(rate::Buckets::default()),
+            budget,
         }
     }
 
@@ -154,8 +166,16 @@ pub async fn stopped(stop: &mut watch::Receiver<bool>) {
 #[derive(Debug)]
 pub struct WriterGone;
 
+/// About the memory one message of `len` bytes takes in a batch.
+pub fn cost(len: usize) -> usize {
+    std::mem::size_of::<WireRecord>() + len + 16
+}
+
+/// About the memory a new stream (a new sender) takes in a batch.
+pub const STREAM_COST: usize = 256;
+
 /// Messages gathered for the writer, and the batches sent and not yet
-/// committed (at most [`WINDOW`]).
+/// committed (at most [`WINDOW`]), each with the budget it holds.
 pub struct Outbox {
     queue: mpsc::Sender<Batch>,
     peers: Vec<Arc<Peer>>,
@@ -165,11 +185,16 @@ pub struct Outbox {
     messages: usize,
     bytes: usize,
     first_at: Option<Instant>,
-    in_flight: VecDeque<oneshot::Receiver<()>>,
+    budget: Arc<Budget>,
+    /// Budget held for what is gathered: `held_bytes` of it, for `cost`.
+    held: Vec<Held>,
+    held_bytes: usize,
+    cost: usize,
+    in_flight: VecDeque<(oneshot::Receiver<()>, Vec<Held>)>,
 }
 
 impl Outbox {
-    pub fn new(queue: mpsc::Sender<Batch>) -> Outbox {
+    pub fn new(queue: mpsc::Sender<Batch>, budget: Arc<Budget>) -> Outbox {
         Outbox {
             queue,
             peers: Vec::new(),
@@ -178,11 +203,38 @@ impl Outbox {
             messages: 0,
             bytes: 0,
             first_at: None,
+            budget,
+            held: Vec::new(),
+            held_bytes: 0,
+            cost: 0,
             in_flight: VecDeque::with_capacity(WINDOW),
         }
     }
 
-    /// Adds one message, its `ordinal` in stream `stream` from `peer`.
+    /// Makes sure the budget covers `bytes` more (see [`cost`],
+    /// [`STREAM_COST`]) before they are pushed: when it must wait, what is
+    /// gathered goes to the writer first.
+    pub async fn room(&mut self, bytes: usize) -> Result<(), WriterGone> {
+        loop {
+            let want = (self.cost + bytes).saturating_sub(self.held_bytes);
+            if want == 0 {
+                return Ok(());
+            }
+            let mut request = self.budget.batch(want);
+            if !request.is_ready() && self.messages > 0 {
+                drop(request);
+                self.flush().await?;
+                continue;
+            }
+            request.ready().await;
+            self.held.push(request.take());
+            self.held_bytes += want;
+            return Ok(());
+        }
+    }
+
+    /// Adds one message, its `ordinal` in stream `stream` from `peer`,
+    /// after [`Outbox::room`] for it.
     pub fn push(
         &mut self,
         peer: &Arc<Peer>,
@@ -201,6 +253,10 @@ impl Outbox {
             });
             self.streams.len() - 1
         });
+        if self.streams[place].records.is_empty() {
+            self.cost += STREAM_COST;
+        }
+        self.cost += cost(line.len());
         self.bytes += line.len();
         self.messages += 1;
         self.first_at.get_or_insert_with(Instant::now);
@@ -229,7 +285,7 @@ impl Outbox {
             return Ok(());
         }
         // Forget what committed already.
-        while let Some(rx) = self.in_flight.front_mut() {
+        while let Some((rx, _)) = self.in_flight.front_mut() {
             match rx.try_recv() {
                 Ok(()) => {
                     self.in_flight.pop_front();
@@ -240,7 +296,7 @@ impl Outbox {
         }
         // Cancel-safe: the oldest leaves the window only once committed.
         while self.in_flight.len() >= WINDOW {
-            let oldest = self.in_flight.front_mut().expect("the window is full");
+            let oldest = &mut self.in_flight.front_mut().expect("the window is full").0;
             oldest.await.map_err(|_| WriterGone)?;
             self.in_flight.pop_front();
         }
@@ -255,8 +311,11 @@ impl Outbox {
         self.messages = 0;
         self.bytes = 0;
         self.first_at = None;
+        self.cost = 0;
+        self.held_bytes = 0;
+        let held = std::mem::take(&mut self.held);
         self.queue.send(batch).await.map_err(|_| WriterGone)?;
-        self.in_flight.push_back(rx);
+        self.in_flight.push_back((rx, held));
         Ok(())
     }
 
@@ -265,12 +324,24 @@ impl Outbox {
     pub async fn finish(mut self, grace: Duration) -> Result<(), WriterGone> {
         self.flush().await?;
         let all = async {
-            for rx in self.in_flight.drain(..) {
+            while let Some((rx, _)) = self.in_flight.front_mut() {
                 rx.await.map_err(|_| WriterGone)?;
+                self.in_flight.pop_front();
             }
             Ok(())
         };
-        tokio::time::timeout(grace, all).await.unwrap_or(Ok(()))
+        let result = tokio::time::timeout(grace, all).await.unwrap_or(Ok(()));
+        // What the writer still has keeps its budget until it is done.
+        let left = std::mem::take(&mut self.in_flight);
+        if !left.is_empty() {
+            tokio::spawn(async move {
+                for (rx, held) in left {
+                    let _ = rx.await;
+                    drop(held);
+                }
+            });
+        }
+        result
     }
 }
 
@@ -356,7 +427,7 @@ mod tests {
     async fn a_full_window_waits_for_the_oldest_commit() {
         // Without this bound a fast sender would queue batches without limit.
         let (tx, mut rx) = mpsc::channel(64);
-        let mut out = Outbox::new(tx);
+        let mut out = Outbox::new(tx, Budget::new(1 << 20));
         let p = peer("192.0.2.1:1".parse().unwrap());
         let mut dones = Vec::new();
         for i in 0..WINDOW as u64 {

@@ -28,7 +28,9 @@ use tokio::time::{interval, sleep_until, Instant};
 use tracing::{info, warn};
 
 use super::rate::REPORT_EVERY;
-use super::{path, peer, stopped, stream_id, strip_octet_count, trim_end, Outbox, Shared};
+use super::{
+    cost, path, peer, stopped, stream_id, strip_octet_count, trim_end, Outbox, Shared, STREAM_COST,
+};
 use crate::listen::Kind;
 use crate::store::Peer;
 
@@ -66,7 +68,7 @@ pub async fn run(socket: UdpSocket, shared: Arc<Shared>, mut stop: watch::Receiv
     let path = path(kind);
     let mut limits = shared.limits.borrow().clone();
     let mut limits_rx = shared.limits.clone();
-    let mut out = Outbox::new(shared.queue.clone());
+    let mut out = Outbox::new(shared.queue.clone(), shared.budget.clone());
     let mut sources: HashMap<SocketAddr, Source> = HashMap::new();
     let mut buf = vec![0u8; 65_536];
     let mut report = interval(REPORT_EVERY);
@@ -126,6 +128,10 @@ pub async fn run(socket: UdpSocket, shared: Arc<Shared>, mut stop: watch::Receiv
                     seen: now,
                 });
                 source.seen = now;
+                if out.room(cost(message.len()) + STREAM_COST).await.is_err() {
+                    writer_gone = true;
+                    break;
+                }
                 out.push(&source.peer, source.stream, path, source.next, truncated, message);
                 source.next += 1;
                 if out.full() && out.flush().await.is_err() {
