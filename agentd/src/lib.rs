@@ -18,6 +18,7 @@ mod outbox;
 mod scan;
 mod shipper;
 mod signals;
+mod spool;
 mod tailer;
 mod tls;
 mod tracked;

@@ -122,13 +122,15 @@ impl TrackedFile {
         f
     }
 
-    /// A copy (`key`, at `found`) of a checkpointed stream, read from the
-    /// checkpoint on as that stream, then closed.
+    /// A copy (`key`, at `found`) of a checkpointed stream, read from
+    /// `offset` (the checkpoint's, or the end of what the spool holds) on as
+    /// that stream, then closed.
     pub fn resumed(
         file: File,
         key: FileKey,
         found: PathBuf,
         entry: &Entry,
+        offset: u64,
         cfg: &Config,
         now: Instant,
     ) -> TrackedFile {
@@ -136,7 +138,7 @@ impl TrackedFile {
         f.state = State::Reading {
             id: entry.identity(),
             stream_id: entry.stream_id,
-            splitter: LineSplitter::new(entry.offset, cfg.max_line_bytes),
+            splitter: LineSplitter::new(offset, cfg.max_line_bytes),
         };
         f
     }
