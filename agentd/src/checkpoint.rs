@@ -344,9 +344,16 @@ impl Checkpoints {
     pub fn write_failed(&mut self) {
         self.dirty = true;
     }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
-/// Writes the store now if it changed and a write is due (or `force`).
+/// Writes the store now if it changed and a write is due (or `force`). The
+/// daemon's writes go through the syncer (`syncer.rs`), which fsyncs the
+/// spool in between.
+#[cfg(test)]
 pub fn save(shared: &Shared, now: Instant, force: bool) -> Result<()> {
     let (bytes, path) = {
         let mut store = lock(shared);

@@ -32,6 +32,7 @@ use crate::outbox::{Outbox, Stop};
 use crate::shipper::{Shipper, Stats, StopState};
 use crate::signals::{Request, Signals};
 use crate::spool::Spool;
+use crate::syncer::{self, Syncer};
 use crate::tailer::Tailer;
 
 /// Why a pipeline ended.
@@ -93,9 +94,10 @@ struct Pipeline {
     cfg: Arc<Config>,
     /// Held while the pipeline runs: one agentd per state directory.
     _lock: Flock<File>,
-    ckpt: Shared,
     spool: Spool,
     tailer: Tailer,
+    /// Writes checkpoints and fsyncs the spool.
+    syncer: syncer::Running,
     stats: Arc<Stats>,
     stop: Arc<StopState>,
     shipper_done: mpsc::Receiver<()>,
@@ -155,14 +157,16 @@ impl Pipeline {
         }
         tailer.also_known(known);
         tailer.start(Instant::now());
-        tailer.save_checkpoints(Instant::now(), true);
+        let mut first = Syncer::new(Arc::clone(&ckpt), spool.clone());
+        first.round(Instant::now(), true);
+        let syncer = syncer::Running::start(first).context("cannot start the syncer thread")?;
         tailer.notify_ready();
         Ok(Pipeline {
             cfg,
             _lock: lock,
-            ckpt,
             spool,
             tailer,
+            syncer,
             stats,
             stop,
             shipper_done,
@@ -214,7 +218,7 @@ impl Pipeline {
         let exit = match ended {
             Ok(exit) => exit,
             Err(Stop::ShipperGone) => {
-                checkpoint::save(&self.ckpt, Instant::now(), true)?;
+                self.syncer.stop().save(Instant::now(), true)?;
                 bail!("the shipper thread stopped unexpectedly");
             }
             // The tailer waits while blocked; it never returns this.
@@ -234,7 +238,7 @@ impl Pipeline {
             self.stop.abort_connection();
             let _ = self.shipper_done.recv_timeout(Duration::from_millis(500));
         }
-        checkpoint::save(&self.ckpt, Instant::now(), true)?;
+        self.syncer.stop().save(Instant::now(), true)?;
         self.spool.tidy();
         let lines_acked = stats.lines_acked.load(Ordering::Relaxed);
         match exit {

@@ -19,6 +19,7 @@ mod scan;
 mod shipper;
 mod signals;
 mod spool;
+mod syncer;
 mod tailer;
 mod tls;
 mod tracked;

@@ -6,7 +6,7 @@
 //! meanwhile, and the files are the buffer again. Memory stays bounded (one
 //! held batch, one being filled).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use logcore::wire::WireRecord;
 use tracing::{info, warn};
@@ -16,10 +16,6 @@ use crate::config::Config;
 use crate::notify::Notifier;
 use crate::signals::Signals;
 use crate::spool::{Refused, Spool, SpoolWriter};
-
-/// How often the spool is fsynced at most while it changes (and before each
-/// checkpoint write, whatever the time).
-pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Why the tailer stops reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +41,6 @@ pub struct Outbox {
     held: Option<Batch>,
     /// Since when, and why, the spool refuses batches.
     blocked: Option<Blocked>,
-    sync_failed: bool,
     pub signals: Signals,
     pub notifier: Notifier,
     /// Lines read from files since start, for the logs.
@@ -59,7 +54,6 @@ impl Outbox {
             builder: BatchBuilder::new(cfg.batch_lines, cfg.batch_bytes, cfg.linger()),
             held: None,
             blocked: None,
-            sync_failed: false,
             signals,
             notifier,
             lines_read: 0,
@@ -164,24 +158,6 @@ impl Outbox {
         }
         self.blocked = Some(now);
         Err(Stop::Blocked)
-    }
-
-    /// fsyncs the spool when due (every second while it changes), or now
-    /// with `force` (before a checkpoint write). A failure is logged once
-    /// until a sync works again.
-    pub fn sync_spool(&mut self, now: Instant, force: bool) {
-        if !(force || self.spool.sync_due(now, SYNC_INTERVAL)) {
-            return;
-        }
-        match self.spool.sync(now) {
-            Ok(()) => self.sync_failed = false,
-            Err(e) => {
-                if !self.sync_failed {
-                    warn!(error = %e, "Cannot fsync the spool; will retry.");
-                }
-                self.sync_failed = true;
-            }
-        }
     }
 
     /// The spool, for acknowledgements and figures.

@@ -23,21 +23,24 @@
 //!   batch in memory.
 //!
 //! Durability. Writes go to the page cache, which survives a kill of
-//! agentd. A segment is fsynced when it is full (before the next one is
-//! created) and the segment being written is fsynced at least every second
-//! while it changes and before each write of checkpoints.json (a checkpoint
-//! may forget a stream, a truncated file's old generation say, whose only
-//! copy of unacknowledged lines is then the spool). A machine crash can
-//! therefore lose at most the last second of spooled lines, and only those
-//! whose file was also truncated or removed meanwhile: the rest are read
-//! again from their files. A torn record is cut off at the next start
-//! (`format.rs`).
+//! agentd. [`Spool::sync`] fsyncs what was written since the last one (and
+//! the directory, for new segments); the syncer thread calls it at least
+//! every second while the spool changes and before each write of
+//! checkpoints.json (a checkpoint may forget a stream, a truncated file's
+//! old generation say, whose only copy of unacknowledged lines is then the
+//! spool). Never the tailer: an fsync takes milliseconds, and copytruncate
+//! destroys what is written in the milliseconds between logrotate's copy
+//! and its truncate unless agentd has read it by then. A machine crash can
+//! therefore lose the last second of spooled lines, and only those whose
+//! file was also truncated or removed meanwhile: the rest are read again
+//! from their files. A torn or damaged record is cut off at the next start,
+//! and the segments after it go (`format.rs`).
 
 mod format;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileExt};
@@ -82,6 +85,10 @@ struct State {
     /// Wakes the tailer at the next ACK that frees room.
     waker: Option<Waker>,
     want_wake: bool,
+    /// Segments written to since their last fsync, by first id.
+    unsynced: BTreeMap<u64, Arc<File>>,
+    /// A segment was created since the directory's last fsync.
+    dir_unsynced: bool,
 }
 
 #[derive(Debug)]
@@ -156,6 +163,8 @@ impl Spool {
                     reader_gone: false,
                     waker: None,
                     want_wake: false,
+                    unsynced: BTreeMap::new(),
+                    dir_unsynced: false,
                 }),
                 changed: Condvar::new(),
             }),
@@ -165,9 +174,6 @@ impl Spool {
                 spool: spool.clone(),
                 active: None,
                 next_id,
-                unsynced: false,
-                dir_unsynced: false,
-                last_sync: None,
                 buf: Vec::new(),
             },
             reader: SpoolReader {
@@ -217,6 +223,39 @@ impl Spool {
         }
     }
 
+    /// fsyncs every segment written to since the last sync, and the
+    /// directory when a segment was created. From any thread; the syncer's.
+    pub fn sync(&self) -> io::Result<()> {
+        let (files, dir) = {
+            let mut st = self.lock();
+            (
+                std::mem::take(&mut st.unsynced),
+                std::mem::take(&mut st.dir_unsynced),
+            )
+        };
+        let mut result = Ok(());
+        for (first, file) in &files {
+            if let Err(e) = file.sync_data() {
+                result = Err(e);
+                // Tried again at the next sync.
+                self.lock().unsynced.insert(*first, Arc::clone(file));
+            }
+        }
+        if dir {
+            if let Err(e) = File::open(&self.inner.dir).and_then(|d| d.sync_all()) {
+                self.lock().dir_unsynced = true;
+                result = Err(e);
+            }
+        }
+        result
+    }
+
+    /// Whether something was written since the last [`Self::sync`].
+    pub fn needs_sync(&self) -> bool {
+        let st = self.lock();
+        !st.unsynced.is_empty() || st.dir_unsynced
+    }
+
     pub fn figures(&self) -> Figures {
         let st = self.lock();
         let written = st.segments.back().map_or(st.acked, |s| s.next - 1);
@@ -249,6 +288,7 @@ impl State {
             }
             let s = self.segments.pop_front().expect("front was just checked");
             format::remove(&s.path);
+            self.unsynced.remove(&s.first);
             self.bytes -= s.len;
         }
     }
@@ -268,7 +308,7 @@ pub enum Refused {
 /// The segment being appended to.
 struct Active {
     first: u64,
-    file: File,
+    file: Arc<File>,
     len: u64,
 }
 
@@ -277,11 +317,6 @@ pub struct SpoolWriter {
     spool: Spool,
     active: Option<Active>,
     next_id: u64,
-    /// Bytes written to `active` since its last fsync.
-    unsynced: bool,
-    /// A segment was created since the directory's last fsync.
-    dir_unsynced: bool,
-    last_sync: Option<Instant>,
     buf: Vec<u8>,
 }
 
@@ -303,9 +338,7 @@ impl SpoolWriter {
             .as_ref()
             .is_some_and(|a| a.first < id && a.len + size > inner.segment_bytes)
         {
-            if let Err(e) = self.seal() {
-                return Err((batch, Refused::Io(e)));
-            }
+            self.seal();
         }
         {
             let mut st = self.spool.lock();
@@ -330,8 +363,10 @@ impl SpoolWriter {
         }
         active.len += size;
         self.next_id += 1;
-        self.unsynced = true;
         let mut st = self.spool.lock();
+        st.unsynced
+            .entry(active.first)
+            .or_insert_with(|| Arc::clone(&active.file));
         st.bytes += size;
         let seg = st
             .segments
@@ -344,20 +379,15 @@ impl SpoolWriter {
         Ok(())
     }
 
-    /// Seals the segment being written: fsynced, then deletable once
-    /// acknowledged.
-    fn seal(&mut self) -> io::Result<()> {
-        if let Some(active) = &self.active {
-            active.file.sync_data()?;
-        }
+    /// Seals the segment being written: no more batches go to it, and it
+    /// is deleted once they are all acknowledged (the syncer fsyncs it).
+    fn seal(&mut self) {
         self.active = None;
-        self.unsynced = false;
         let mut st = self.spool.lock();
         if let Some(s) = st.segments.back_mut() {
             s.sealed = true;
         }
         st.remove_acked();
-        Ok(())
     }
 
     fn start_segment(&mut self, first: u64) -> io::Result<()> {
@@ -369,14 +399,15 @@ impl SpoolWriter {
             .truncate(true)
             .open(&path)?;
         file.write_all_at(&format::header(), 0)?;
-        self.dir_unsynced = true;
-        self.unsynced = true;
+        let file = Arc::new(file);
         self.active = Some(Active {
             first,
-            file,
+            file: Arc::clone(&file),
             len: HEADER_LEN,
         });
         let mut st = self.spool.lock();
+        st.unsynced.insert(first, file);
+        st.dir_unsynced = true;
         st.bytes += HEADER_LEN;
         st.segments.push_back(Seg {
             first,
@@ -388,36 +419,10 @@ impl SpoolWriter {
         Ok(())
     }
 
-    /// Whether a sync is due: something unsynced and `every` passed since
-    /// the last one.
-    pub fn sync_due(&self, now: Instant, every: Duration) -> bool {
-        (self.unsynced || self.dir_unsynced)
-            && self
-                .last_sync
-                .is_none_or(|t| now.duration_since(t) >= every)
-    }
-
-    /// fsyncs what was written since the last sync (and the directory, for
-    /// a new segment).
-    pub fn sync(&mut self, now: Instant) -> io::Result<()> {
-        if self.unsynced {
-            if let Some(a) = &self.active {
-                a.file.sync_data()?;
-            }
-            self.unsynced = false;
-        }
-        if self.dir_unsynced {
-            File::open(&self.spool.inner.dir)?.sync_all()?;
-            self.dir_unsynced = false;
-        }
-        self.last_sync = Some(now);
-        Ok(())
-    }
-
     /// Nothing more will be written (shutdown, reload): syncs, and lets the
     /// reader end once it has read everything.
     pub fn close(&mut self) {
-        if let Err(e) = self.sync(Instant::now()) {
+        if let Err(e) = self.spool.sync() {
             error!(spool = %self.spool.inner.dir.display(), error = %e, "Cannot fsync the spool.");
         }
         self.mark_closed();

@@ -28,13 +28,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use logcore::wire::WireRecord;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
-use crate::checkpoint::{self, lock, Entry, Shared};
+use crate::checkpoint::{lock, Shared};
 use crate::config::{Config, StartAt};
 use crate::fileid::FileKey;
 use crate::journal::Journal;
-use crate::locate::{find_copy, find_renamed, open_identical};
 use crate::outbox::{Outbox, Stop};
 use crate::scan::{Inputs, Watcher};
 use crate::signals::Request;
@@ -74,7 +73,6 @@ pub struct Tailer {
     known_paths: HashSet<String>,
     started: bool,
     next_full_scan: Instant,
-    checkpoint_error: bool,
     /// The journal input, when the configuration reads the journal.
     journal: Option<Journal>,
     /// Renames seen since the last round, oldest first.
@@ -96,7 +94,6 @@ impl Tailer {
             known_paths,
             started: false,
             next_full_scan: Instant::now(),
-            checkpoint_error: false,
             journal: None,
             moved: Vec::new(),
             cfg,
@@ -188,10 +185,11 @@ impl Tailer {
     }
 
     /// One round: follow renames, re-scan, read every file, spool partial
-    /// lines and batches that waited long enough, close rotated files,
-    /// write checkpoints. While the spool takes nothing, files are only
-    /// watched (new files opened, identities and truncations followed), not
-    /// read. The only error is [`Stop::ShipperGone`].
+    /// lines and batches that waited long enough, close rotated files.
+    /// While the spool takes nothing, files are only watched (new files
+    /// opened, identities and truncations followed), not read. Nothing here
+    /// waits for the disk: the syncer thread writes checkpoints and fsyncs.
+    /// The only error is [`Stop::ShipperGone`].
     pub fn tick(&mut self, now: Instant, full: bool) -> Result<(), Stop> {
         self.follow_moves(now);
         self.rescan(now, full);
@@ -206,8 +204,6 @@ impl Tailer {
             Err(Stop::Blocked) => self.prepare_all(now),
             Err(e) => return Err(e),
         }
-        self.out.sync_spool(now, false);
-        self.save_checkpoints(now, false);
         Ok(())
     }
 
@@ -242,32 +238,6 @@ impl Tailer {
     #[cfg(test)]
     pub fn open_files(&self) -> usize {
         self.files.len()
-    }
-
-    /// Writes checkpoints when due (or now with `force`), after an fsync of
-    /// the spool: a checkpoint may forget a stream whose unacknowledged
-    /// lines only the spool still holds.
-    pub fn save_checkpoints(&mut self, now: Instant, force: bool) {
-        let due = {
-            let store = lock(&self.ckpt);
-            store.write_due(now) || (force && store.is_dirty())
-        };
-        if !due {
-            return;
-        }
-        self.out.sync_spool(now, true);
-        match checkpoint::save(&self.ckpt, now, force) {
-            Ok(()) => self.checkpoint_error = false,
-            Err(e) => {
-                if !self.checkpoint_error {
-                    warn!(
-                        error = format!("{e:#}"),
-                        "Cannot write checkpoints; will retry."
-                    );
-                }
-                self.checkpoint_error = true;
-            }
-        }
     }
 
     /// When the loop must run again without any event. While blocked only
@@ -374,49 +344,6 @@ impl Tailer {
         }
     }
 
-    /// Follows the renames of input paths seen since the last round to a
-    /// file not tracked yet (created at an input path and renamed away
-    /// before a scan saw it), which is then read from its start like any
-    /// file that appeared after start, and closed after `rotate-wait-ms`.
-    /// A file renamed again meanwhile is followed through the chain.
-    fn follow_moves(&mut self, now: Instant) {
-        if self.moved.is_empty() {
-            return;
-        }
-        // (where the file is now, the input path it was at)
-        let mut chased: Vec<(PathBuf, PathBuf)> = Vec::new();
-        for (from, to) in std::mem::take(&mut self.moved) {
-            if let Some(c) = chased.iter_mut().find(|(at, _)| *at == from) {
-                c.0 = to;
-            } else if self.inputs.matches(&from) {
-                chased.push((to, from));
-            }
-        }
-        for (at, input) in chased {
-            if self.inputs.matches(&at) {
-                continue; // the scan finds it there
-            }
-            let Ok(file) = File::open(&at) else { continue };
-            let Ok(meta) = file.metadata() else { continue };
-            let key = FileKey::of(&meta);
-            if !meta.is_file() || self.files.iter().any(|f| f.key == key) {
-                continue;
-            }
-            info!(
-                path = %input.display(),
-                rotated_to = %at.display(),
-                "A file was renamed away from an input path before agentd opened it; reading it from its start."
-            );
-            self.files.push(TrackedFile::restored(
-                file,
-                key,
-                at,
-                input.to_string_lossy().into_owned(),
-                now,
-            ));
-        }
-    }
-
     /// Stats the input paths (re-expanding patterns when `full`): opens new
     /// files, re-attaches moved ones, detaches those no longer there.
     fn rescan(&mut self, now: Instant, full: bool) {
@@ -510,72 +437,9 @@ impl Tailer {
             .push(TrackedFile::new(file, key, path.to_owned(), now, from_end));
         Some(key)
     }
-
-    /// Finds each checkpointed file: at its path (the scan picks it up), or
-    /// renamed within its directory while agentd was stopped (finished from
-    /// its checkpoint before the new file at the path), or gone (warned).
-    fn restore(&mut self, now: Instant) {
-        let entries: Vec<Entry> = lock(&self.ckpt).entries().cloned().collect();
-        for e in &entries {
-            let path = Path::new(&e.path);
-            if !self.inputs.matches(path) {
-                info!(path = %e.path, "Checkpointed file is no longer an input; forgetting its checkpoint.");
-                lock(&self.ckpt).remove(e.stream_id);
-                continue;
-            }
-            let resume = lock(&self.ckpt).resume_offset(e);
-            // A newer generation of the same file exists: this one was
-            // truncated, and what is left of it can only be in a copy.
-            let superseded = entries.iter().any(|o| {
-                o.key() == e.key() && o.fingerprint == e.fingerprint && o.generation > e.generation
-            });
-            if !superseded && open_identical(path, e.key(), e.fingerprint).is_some() {
-                continue; // at its path: the first scan picks it up
-            }
-            if !superseded {
-                if let Some((found, file)) = find_renamed(path, e.key(), e.fingerprint) {
-                    if !self.files.iter().any(|f| f.key == e.key()) {
-                        info!(
-                            path = %e.path,
-                            rotated_to = %found.display(),
-                            offset = resume,
-                            "File was rotated while agentd was stopped; finishing it from where it was read to."
-                        );
-                        self.files.push(TrackedFile::restored(
-                            file,
-                            e.key(),
-                            found,
-                            e.path.clone(),
-                            now,
-                        ));
-                    }
-                    continue;
-                }
-            }
-            if let Some((found, file, key)) = find_copy(path, e.key(), e.fingerprint, resume, &[]) {
-                if !self.files.iter().any(|f| f.key == key) {
-                    info!(
-                        path = %e.path,
-                        copy = %found.display(),
-                        offset = resume,
-                        "File was truncated while agentd was stopped (copytruncate); finishing it from its copy."
-                    );
-                    self.files.push(TrackedFile::resumed(
-                        file, key, found, e, resume, &self.cfg, now,
-                    ));
-                }
-                continue;
-            }
-            warn!(
-                path = %e.path,
-                offset = resume,
-                "Checkpointed file was not found; lines after offset {resume} of it may be lost."
-            );
-            lock(&self.ckpt).remove(e.stream_id);
-        }
-    }
 }
 
+mod found;
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]

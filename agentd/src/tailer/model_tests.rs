@@ -254,6 +254,15 @@ impl Model {
             self.copies += 1;
             let copy = format!("{name}.c{}", self.copies);
             fs::copy(self.h.path(name), self.h.path(&copy)).unwrap();
+            // The copy is complete (nobody writes to it): its unfinished
+            // last line is shipped, flagged partial, when the tailer closes
+            // it at its end. Its rest goes to the truncated file.
+            let it = &mut self.instances[old];
+            if !it.unfinished.is_empty() {
+                let mut line = std::mem::take(&mut it.unfinished);
+                line.truncate(MAX_LINE);
+                it.lines.push(line);
+            }
         } else {
             self.sync();
         }

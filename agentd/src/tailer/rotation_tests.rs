@@ -46,14 +46,14 @@ fn rename_and_create_rotation_finishes_the_old_file_first() {
     let old_stream = first[0].stream_id;
     h.ack(&first);
     h.ack(&got);
-    h.tailer.as_mut().unwrap().save_checkpoints(h.now, true);
+    h.save_checkpoints();
     assert!(
         lock(&h.ckpt).get(old_stream).is_some(),
         "old 3 not acked yet"
     );
     let end = 18;
     lock(&h.ckpt).ack(old_stream, end);
-    h.tailer.as_mut().unwrap().save_checkpoints(h.now, true);
+    h.save_checkpoints();
     assert!(
         lock(&h.ckpt).get(old_stream).is_none(),
         "stale checkpoint kept"

@@ -17,6 +17,7 @@ use crate::notify::Notifier;
 use crate::outbox::{Outbox, Stop};
 use crate::signals::Signals;
 use crate::spool::{Next, Spool, SpoolReader};
+use crate::syncer::Syncer;
 
 /// A record as the collector would see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +39,8 @@ pub struct Harness {
     pub ckpt: Shared,
     pub tailer: Option<Tailer>,
     reader: Option<SpoolReader>,
+    /// Run after each tick, as the syncer thread would.
+    syncer: Option<Syncer>,
     /// Spool batches read and not yet acknowledged: (id, records left).
     taken: VecDeque<(u64, usize)>,
     pub now: Instant,
@@ -70,6 +73,7 @@ impl Harness {
             cfg: Arc::new(cfg),
             tailer: None,
             reader: None,
+            syncer: None,
             taken: VecDeque::new(),
             now: Instant::now(),
         };
@@ -93,7 +97,10 @@ impl Harness {
         );
         let mut tailer = Tailer::new(Arc::clone(&self.cfg), Arc::clone(&self.ckpt), out).unwrap();
         tailer.start(self.now);
+        let mut syncer = Syncer::new(Arc::clone(&self.ckpt), opened.spool);
+        syncer.round(self.now, true);
         self.tailer = Some(tailer);
+        self.syncer = Some(syncer);
         self.reader = Some(opened.reader);
         self.taken.clear();
     }
@@ -103,15 +110,25 @@ impl Harness {
     pub fn crash(&mut self) {
         self.tailer = None;
         self.reader = None;
+        self.syncer = None;
+    }
+
+    /// Writes the checkpoints now, as the syncer does at shutdown.
+    pub fn save_checkpoints(&mut self) {
+        self.syncer
+            .as_mut()
+            .expect("started")
+            .save(self.now, true)
+            .unwrap();
     }
 
     /// Stops as agentd does on SIGTERM: checkpoints saved, the spool
     /// closed, and emptied when everything in it was acknowledged.
     pub fn stop(&mut self) {
-        if let Some(mut t) = self.tailer.take() {
-            t.save_checkpoints(self.now, true);
+        if let Some(t) = self.tailer.take() {
             let spool = t.out.spool().clone();
             t.finish();
+            self.save_checkpoints();
             spool.tidy();
         }
         self.crash();
@@ -127,6 +144,10 @@ impl Harness {
             Ok(()) | Err(Stop::Blocked) => {}
             Err(e) => panic!("tailer stopped: {e:?}"),
         }
+        self.syncer
+            .as_mut()
+            .expect("started")
+            .round(self.now, false);
         self.read()
     }
 

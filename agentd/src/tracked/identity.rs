@@ -62,7 +62,7 @@ impl TrackedFile {
                     "Truncation detected (copytruncate): {why}; finishing the old content from its copy, then reading the file again from the start."
                 );
                 let mut copy =
-                    TrackedFile::restored(file, key, copy_path, self.stream_path.clone(), ctx.now);
+                    TrackedFile::copy(file, key, copy_path, self.stream_path.clone(), ctx.now);
                 copy.state = State::Reading {
                     id,
                     stream_id,
@@ -79,6 +79,10 @@ impl TrackedFile {
                     size,
                     "Truncation detected (copytruncate): {why}; reading the file again from the start."
                 );
+                // What was read of the old content goes to the spool before
+                // the checkpoint forgets the stream (nothing else holds it
+                // now); a full spool keeps it in memory until it has room.
+                let _ = ctx.out.flush();
                 lock(ctx.ckpt).remove(stream_id);
                 Ok(true)
             }
