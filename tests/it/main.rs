@@ -12,6 +12,7 @@ mod output;
 mod patterns;
 mod query;
 mod reload;
+mod rotation;
 mod syslog;
 mod tls;
 mod writer;
