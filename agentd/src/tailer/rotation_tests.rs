@@ -291,3 +291,29 @@ fn checkpoints_written_by_the_tailer_load_back() {
     let loaded = Checkpoints::load(&h.cfg.checkpoint_path()).unwrap();
     assert_eq!(loaded.get(got[0].stream_id).map(|e| e.offset), Some(4));
 }
+
+#[test]
+fn lines_spooled_before_a_kill_are_shipped_after_restart_though_truncated_away() {
+    // agentd killed after reading lines the collector never acknowledged,
+    // then the file truncated in place with no copy kept: the spool is the
+    // only copy left. Without it a user would lose those lines for good.
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(dir.path(), config(dir.path(), &["app.log"]));
+    h.append("app.log", b"first line here\nsecond\n");
+    assert_eq!(texts(&h.tick()), ["first line here", "second"]);
+    h.crash();
+    OpenOptions::new()
+        .write(true)
+        .open(h.path("app.log"))
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    h.append("app.log", b"new content\n");
+    h.start();
+    let got = h.tick();
+    assert_eq!(texts(&got), ["first line here", "second", "new content"]);
+    h.ack(&got);
+    // Acknowledged, they leave: nothing comes a second time.
+    h.advance(Duration::from_secs(2));
+    assert_eq!(texts(&h.tick()), Vec::<String>::new());
+}
