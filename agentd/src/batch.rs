@@ -15,6 +15,10 @@ pub struct Batch {
     pub streams: Vec<WireStream>,
     pub lines: usize,
     pub bytes: usize,
+    /// The batch's id in the spool, on the batch (or the last piece of it,
+    /// when split for the collector's frame limit) whose ACK acknowledges
+    /// it there.
+    pub spool_id: Option<u64>,
 }
 
 impl Batch {

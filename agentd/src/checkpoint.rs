@@ -10,6 +10,10 @@
 //! The tailer registers and retires streams; the shipper's ack reader moves
 //! offsets. Both go through [`Shared`].
 //!
+//! Reading resumes at the checkpoint, or past it at the end of what the
+//! spool already holds of the stream ([`Checkpoints::resume_offset`]): the
+//! spool's batches are sent again from the spool, not read again.
+//!
 //! Version 2 adds `journal`: the source (`journal` or `journal:DIR`) and the
 //! `__CURSOR` of the last acknowledged journal entry. Entries read and not
 //! yet acknowledged wait in read order with their cursors; an ACK that
@@ -129,6 +133,8 @@ pub struct Checkpoints {
     slots: BTreeMap<u64, Slot>,
     journal: Option<JournalPlace>,
     inflight: JournalInFlight,
+    /// Per stream, the end of what the spool held at start.
+    spooled: HashMap<u64, u64>,
     dirty: bool,
     urgent: bool,
     last_write: Option<Instant>,
@@ -143,6 +149,7 @@ impl Checkpoints {
             slots: BTreeMap::new(),
             journal: None,
             inflight: JournalInFlight::default(),
+            spooled: HashMap::new(),
             dirty: false,
             urgent: false,
             last_write: None,
@@ -188,6 +195,32 @@ impl Checkpoints {
     #[cfg(test)]
     pub fn get(&self, stream_id: u64) -> Option<&Entry> {
         self.slots.get(&stream_id).map(|s| &s.entry)
+    }
+
+    /// What the spool held at start: per stream, the end of its last record.
+    pub fn set_spooled(&mut self, ends: HashMap<u64, u64>) {
+        self.spooled = ends;
+    }
+
+    /// The end of what the spool held of `stream_id` at start.
+    pub fn spooled_end(&self, stream_id: u64) -> Option<u64> {
+        self.spooled.get(&stream_id).copied()
+    }
+
+    /// Where to resume reading a checkpointed stream: past what was
+    /// acknowledged, and past what the spool holds of it (sent from there).
+    pub fn resume_offset(&self, e: &Entry) -> u64 {
+        e.offset.max(self.spooled_end(e.stream_id).unwrap_or(0))
+    }
+
+    /// Journal entries read and not yet acknowledged.
+    pub fn journal_unacked(&self) -> usize {
+        self.inflight.pending.len()
+    }
+
+    /// Whether something changed since the last write.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
     }
 
     /// The newest-generation entry for a file with this key and fingerprint.
@@ -311,9 +344,16 @@ impl Checkpoints {
     pub fn write_failed(&mut self) {
         self.dirty = true;
     }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
-/// Writes the store now if it changed and a write is due (or `force`).
+/// Writes the store now if it changed and a write is due (or `force`). The
+/// daemon's writes go through the syncer (`syncer.rs`), which fsyncs the
+/// spool in between.
+#[cfg(test)]
 pub fn save(shared: &Shared, now: Instant, force: bool) -> Result<()> {
     let (bytes, path) = {
         let mut store = lock(shared);

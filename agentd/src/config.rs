@@ -95,6 +95,8 @@ pub struct Config {
     pub journal: JournalMode,
     /// `journalctl --directory`: a journal other than the system's.
     pub journal_directory: Option<PathBuf>,
+    /// The most bytes of unacknowledged batches kept on disk.
+    pub spool_max_bytes: u64,
 }
 
 impl Default for Config {
@@ -122,9 +124,13 @@ impl Default for Config {
             tls_server_name: String::new(),
             journal: JournalMode::Auto,
             journal_directory: None,
+            spool_max_bytes: 1 << 30,
         }
     }
 }
+
+/// The smallest `spool-max-bytes`.
+const MIN_SPOOL_BYTES: u64 = 1 << 20;
 
 /// The largest `max-line-bytes`: a line must fit in one frame with room to
 /// spare under the smallest frame limit a collector is expected to use.
@@ -196,6 +202,9 @@ impl Config {
     pub fn checkpoint_path(&self) -> PathBuf {
         self.state_dir.join("checkpoints.json")
     }
+    pub fn spool_dir(&self) -> PathBuf {
+        self.state_dir.join("spool")
+    }
 
     /// The keys, as written in the file, whose values differ in `new`.
     pub fn changed_keys(&self, new: &Config) -> Vec<&'static str> {
@@ -223,6 +232,7 @@ impl Config {
             tls_server_name,
             journal,
             journal_directory,
+            spool_max_bytes,
         } = self;
         [
             ("collector", *collector != new.collector),
@@ -256,6 +266,7 @@ impl Config {
                 "journal-directory",
                 *journal_directory != new.journal_directory,
             ),
+            ("spool-max-bytes", *spool_max_bytes != new.spool_max_bytes),
         ]
         .into_iter()
         .filter_map(|(key, differs)| differs.then_some(key))
@@ -352,6 +363,12 @@ impl Config {
                     format!("{:?} is not an absolute path", dir.display()),
                 ));
             }
+        }
+        if self.spool_max_bytes < MIN_SPOOL_BYTES {
+            return Err(bad(
+                "spool-max-bytes",
+                format!("must be at least {MIN_SPOOL_BYTES}"),
+            ));
         }
         if self.max_line_bytes > MAX_LINE_LIMIT {
             return Err(bad(
@@ -497,6 +514,7 @@ mod tests {
             ("agent-id = \"\"", "agent-id"),
             ("agent-id = \"web 1\"", "agent-id"),
             ("host = \"web1\\u001b[2J\"", "host"),
+            ("spool-max-bytes = 4096", "spool-max-bytes"),
         ] {
             let e = error(text);
             assert!(e.contains(&format!("`{key}`")), "{text}: {e}");

@@ -24,6 +24,7 @@ use logcore::wire::{check, Frame, WireError, VERSION};
 use crate::batch::{split_for_frame, Batch};
 use crate::checkpoint::{self, Shared};
 use crate::shipper::Stats;
+use crate::spool::Spool;
 use crate::tls::{ClientTls, TlsLink};
 
 /// The largest frame we accept from the collector (WELCOME, ACK, ERROR are
@@ -109,6 +110,7 @@ impl Connection {
         timeout: Duration,
         write_timeout: Duration,
         ckpt: Shared,
+        spool: Spool,
         stats: Arc<Stats>,
     ) -> Result<Connection, String> {
         let addrs = addr
@@ -225,7 +227,7 @@ impl Connection {
         let reader_state = Arc::clone(&state);
         let reader = std::thread::Builder::new()
             .name("agentd-acks".into())
-            .spawn(move || read_acks(reader, inbuf, &reader_state, &ckpt, &stats))
+            .spawn(move || read_acks(reader, inbuf, &reader_state, &ckpt, &spool, &stats))
             .map_err(|e| format!("cannot start the ack reader thread: {e}"))?;
         Ok(Connection {
             stream,
@@ -250,7 +252,7 @@ impl Connection {
     /// nothing is lost whatever fails.
     pub fn send(&mut self, batch: Batch) -> Result<(), String> {
         let read_time_ms = batch.read_time_ms;
-        let pieces: Vec<(u64, Batch)> = split_for_frame(batch.streams, self.max_frame)
+        let mut pieces: Vec<(u64, Batch)> = split_for_frame(batch.streams, self.max_frame)
             .into_iter()
             .map(|streams| {
                 let seq = self.next_seq;
@@ -268,10 +270,15 @@ impl Connection {
                         streams,
                         lines,
                         bytes,
+                        spool_id: None,
                     },
                 )
             })
             .collect();
+        // The spool's batch is acknowledged with its last piece.
+        if let Some((_, last)) = pieces.last_mut() {
+            last.spool_id = batch.spool_id;
+        }
         let mut frames = Vec::with_capacity(pieces.len());
         {
             let mut inner = self.state.lock();
@@ -375,12 +382,13 @@ fn read_acks(
     mut buf: Vec<u8>,
     state: &ConnState,
     ckpt: &Shared,
+    spool: &Spool,
     stats: &Stats,
 ) {
     let why = loop {
         match read_frame(&mut stream, &mut buf) {
             Ok(Frame::Ack { batch_seq }) => {
-                if let Err(why) = apply_ack(state, batch_seq, ckpt, stats) {
+                if let Err(why) = apply_ack(state, batch_seq, ckpt, spool, stats) {
                     break why;
                 }
             }
@@ -396,7 +404,13 @@ fn read_acks(
     state.fail(why);
 }
 
-fn apply_ack(state: &ConnState, seq: u64, ckpt: &Shared, stats: &Stats) -> Result<(), String> {
+fn apply_ack(
+    state: &ConnState,
+    seq: u64,
+    ckpt: &Shared,
+    spool: &Spool,
+    stats: &Stats,
+) -> Result<(), String> {
     let mut inner = state.lock();
     if seq > inner.last_sent {
         return Err(format!(
@@ -405,16 +419,23 @@ fn apply_ack(state: &ConnState, seq: u64, ckpt: &Shared, stats: &Stats) -> Resul
         ));
     }
     let mut store = checkpoint::lock(ckpt);
+    let mut spooled = None;
     while inner.inflight.front().is_some_and(|(s, _)| *s <= seq) {
         let (_, batch) = inner.inflight.pop_front().expect("front was just checked");
         for (stream_id, end) in batch.ends() {
             store.ack(stream_id, end);
         }
+        spooled = batch.spool_id.or(spooled);
         stats
             .lines_acked
             .fetch_add(batch.lines as u64, Ordering::Relaxed);
     }
     drop(store);
+    // After the checkpoints: a segment goes only once its lines are
+    // acknowledged there too.
+    if let Some(id) = spooled {
+        spool.ack(id);
+    }
     inner.last_progress = Instant::now();
     inner.acked_any = true;
     state.changed.notify_all();

@@ -16,8 +16,8 @@
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, sync_channel};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,11 +31,9 @@ use crate::notify::Notifier;
 use crate::outbox::{Outbox, Stop};
 use crate::shipper::{Shipper, Stats, StopState};
 use crate::signals::{Request, Signals};
+use crate::spool::Spool;
+use crate::syncer::{self, Syncer};
 use crate::tailer::Tailer;
-
-/// Batches waiting between the tailer and the shipper. Small: the files are
-/// the buffer, and the shipper holds up to `window` more in flight.
-const CHANNEL_BATCHES: usize = 2;
 
 /// Why a pipeline ended.
 enum Exit {
@@ -96,8 +94,10 @@ struct Pipeline {
     cfg: Arc<Config>,
     /// Held while the pipeline runs: one agentd per state directory.
     _lock: Flock<File>,
-    ckpt: Shared,
+    spool: Spool,
     tailer: Tailer,
+    /// Writes checkpoints and fsyncs the spool.
+    syncer: syncer::Running,
     stats: Arc<Stats>,
     stop: Arc<StopState>,
     shipper_done: mpsc::Receiver<()>,
@@ -116,18 +116,20 @@ impl Pipeline {
             })?;
         let lock = lock_state_dir(&cfg.state_dir)?;
         let ckpt: Shared = Arc::new(Mutex::new(Checkpoints::load(&cfg.checkpoint_path())?));
-        let armed = Arc::new(AtomicBool::new(false));
-        let waker = signals
-            .waker(Arc::clone(&armed))
-            .context("cannot create the wake-up socket")?;
-        let (tx, rx) = sync_channel(CHANNEL_BATCHES);
+        let opened = Spool::open(&cfg.spool_dir(), cfg.spool_max_bytes)?;
+        let spool = opened.spool;
+        checkpoint::lock(&ckpt).set_spooled(opened.ends);
+        spool.set_waker(
+            signals
+                .waker()
+                .context("cannot create the wake-up socket")?,
+        );
         let stats = Arc::new(Stats::default());
         let stop = Arc::new(StopState::default());
 
         let shipper = Shipper::new(
             Arc::clone(&cfg),
-            rx,
-            waker,
+            opened.reader,
             Arc::clone(&ckpt),
             Arc::clone(&stats),
             Arc::clone(&stop),
@@ -141,7 +143,7 @@ impl Pipeline {
             })
             .context("cannot start the shipper thread")?;
 
-        let out = Outbox::new(&cfg, tx, armed, signals.clone(), Notifier::from_env());
+        let out = Outbox::new(&cfg, opened.writer, signals.clone(), Notifier::from_env());
         let mut tailer = Tailer::new(Arc::clone(&cfg), Arc::clone(&ckpt), out)
             .context("cannot set up inotify")?;
         if let Some(source) = crate::journal::source(&cfg)? {
@@ -149,19 +151,22 @@ impl Pipeline {
                 .journal_cursor(&source)
                 .map(str::to_owned);
             let waker = signals
-                .waker(Arc::new(AtomicBool::new(false)))
+                .waker()
                 .context("cannot create the wake-up socket")?;
             tailer.set_journal(crate::journal::Journal::start(&cfg, source, cursor, waker)?);
         }
         tailer.also_known(known);
         tailer.start(Instant::now());
-        tailer.save_checkpoints(Instant::now(), true);
+        let mut first = Syncer::new(Arc::clone(&ckpt), spool.clone());
+        first.round(Instant::now(), true);
+        let syncer = syncer::Running::start(first).context("cannot start the syncer thread")?;
         tailer.notify_ready();
         Ok(Pipeline {
             cfg,
             _lock: lock,
-            ckpt,
+            spool,
             tailer,
+            syncer,
             stats,
             stop,
             shipper_done,
@@ -174,13 +179,21 @@ impl Pipeline {
     fn run(mut self, location: &Location) -> Result<Exit> {
         let cfg = Arc::clone(&self.cfg);
         let stats = Arc::clone(&self.stats);
+        let spool = self.spool.clone();
         let status = || {
             let acked = stats.lines_acked.load(Ordering::Relaxed);
-            if stats.connected.load(Ordering::Relaxed) {
-                format!("connected to {}, {acked} lines shipped", cfg.collector)
+            let spooled = spool.figures();
+            let state = if stats.connected.load(Ordering::Relaxed) {
+                "connected to"
             } else {
-                format!("not connected to {}, {acked} lines shipped", cfg.collector)
-            }
+                "not connected to"
+            };
+            format!(
+                "{state} {}, {acked} lines shipped, spool {} KiB in {} batches not acknowledged",
+                cfg.collector,
+                spooled.bytes / 1024,
+                spooled.unacked
+            )
         };
         let ended = loop {
             match self.tailer.run(&status) {
@@ -205,7 +218,7 @@ impl Pipeline {
         let exit = match ended {
             Ok(exit) => exit,
             Err(Stop::ShipperGone) => {
-                checkpoint::save(&self.ckpt, Instant::now(), true)?;
+                self.syncer.stop().save(Instant::now(), true)?;
                 bail!("the shipper thread stopped unexpectedly");
             }
             // The tailer waits while blocked; it never returns this.
@@ -225,7 +238,8 @@ impl Pipeline {
             self.stop.abort_connection();
             let _ = self.shipper_done.recv_timeout(Duration::from_millis(500));
         }
-        checkpoint::save(&self.ckpt, Instant::now(), true)?;
+        self.syncer.stop().save(Instant::now(), true)?;
+        self.spool.tidy();
         let lines_acked = stats.lines_acked.load(Ordering::Relaxed);
         match exit {
             Exit::Stop => info!(lines_read, lines_acked, "agentd stopped."),

@@ -18,8 +18,8 @@ pub const KEYS: &[Key] = &[
         doc: "Where collectord listens, as host:port. The host is a name or an \
               address; an IPv6 address goes in brackets ([2001:db8::1]:5170). A \
               name is resolved at each connection. While the collector cannot be \
-              reached, agentd retries with exponential backoff and the files \
-              themselves are the buffer.",
+              reached, agentd retries with exponential backoff and keeps reading \
+              into its spool (see spool-max-bytes).",
         reload: Reload::Live,
     },
     Key {
@@ -38,9 +38,25 @@ pub const KEYS: &[Key] = &[
         name: "state-dir",
         ty: Type::String,
         default: Default::Toml(r#""/var/lib/agentd""#),
-        doc: "Where agentd keeps checkpoints.json, its place in every file. \
-              The place moves only when the collector has acknowledged the \
-              lines, so a restart resends at most what was in flight.",
+        doc: "Where agentd keeps checkpoints.json, its place in every file, \
+              and spool/, the lines read and not yet acknowledged by the \
+              collector. The place moves only when the collector has \
+              acknowledged the lines; after a restart agentd sends what the \
+              spool holds, then reads on from where the spool ends.",
+        reload: Reload::Live,
+    },
+    Key {
+        name: "spool-max-bytes",
+        ty: Type::Integer,
+        default: Default::Toml("1073741824"),
+        doc: "The most bytes of read, unacknowledged lines kept on disk in \
+              state-dir/spool. agentd reads files as they are written, \
+              whatever the network does: lines wait in the spool until the \
+              collector acknowledges them, so a file that logrotate \
+              truncates (copytruncate) or removes meanwhile loses nothing. \
+              When the spool is full, agentd warns, says so in its status, \
+              and stops reading until acknowledgements make room; the files \
+              are the buffer meanwhile. At least 1048576.",
         reload: Reload::Live,
     },
     Key {

@@ -18,6 +18,8 @@ mod outbox;
 mod scan;
 mod shipper;
 mod signals;
+mod spool;
+mod syncer;
 mod tailer;
 mod tls;
 mod tracked;

@@ -58,38 +58,43 @@ pub fn find_copy(
     tail: &[u8],
 ) -> Option<(PathBuf, File, FileKey)> {
     let name = path.file_name()?.as_encoded_bytes();
-    let mut best: Option<(i64, PathBuf, File, FileKey)> = None;
-    for d in read_dir(path) {
-        let other = d.file_name();
-        let other = other.as_encoded_bytes();
-        if other == name || !other.starts_with(name) {
-            continue;
-        }
-        let p = d.path();
-        let Ok(file) = File::open(&p) else { continue };
-        let Ok(meta) = file.metadata() else { continue };
+    // By name and size first (a stat each), newest first; then the first
+    // whose content fits wins. Opening every rotated file would hold up
+    // the tailer right when logrotate moves on to its next file.
+    let mut candidates: Vec<((i64, i64), PathBuf)> = read_dir(path)
+        .into_iter()
+        .filter_map(|d| {
+            let other = d.file_name();
+            let other = other.as_encoded_bytes();
+            if other == name || !other.starts_with(name) {
+                return None;
+            }
+            let p = d.path();
+            let meta = std::fs::metadata(&p).ok()?;
+            let fits = meta.is_file() && meta.len() >= offset && FileKey::of(&meta) != not;
+            fits.then(|| ((meta.mtime(), meta.mtime_nsec()), p))
+        })
+        .collect();
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
+    candidates.into_iter().find_map(|(_, p)| {
+        let file = File::open(&p).ok()?;
+        let meta = file.metadata().ok()?;
         let key = FileKey::of(&meta);
-        if !meta.is_file() || meta.len() < offset || key == not {
-            continue;
+        if meta.len() < offset || key == not {
+            return None;
         }
         if read_fingerprint(&file).ok().flatten() != Some(fingerprint) {
-            continue;
+            return None;
         }
         if !tail.is_empty() {
             let mut buf = vec![0u8; tail.len()];
             let at = offset.saturating_sub(tail.len() as u64);
             if file.read_exact_at(&mut buf, at).is_err() || buf != tail {
-                continue;
+                return None;
             }
         }
-        if best
-            .as_ref()
-            .is_none_or(|(mtime, ..)| meta.mtime() > *mtime)
-        {
-            best = Some((meta.mtime(), p, file, key));
-        }
-    }
-    best.map(|(_, p, f, k)| (p, f, k))
+        Some((p, file, key))
+    })
 }
 
 /// Keeps the last [`TAIL_BYTES`] of what was read.

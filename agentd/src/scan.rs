@@ -1,9 +1,12 @@
 //! Which paths are inputs, and the inotify watches on their directories.
 //!
-//! Inotify events are only wake-ups: after one, the tailer re-stats the
+//! Inotify events are wake-ups: after one, the tailer re-stats the
 //! matching paths, and re-expands the glob patterns when a directory changed
 //! (or at the safety re-scan). Directories that do not exist yet are watched
-//! as soon as a re-scan finds them.
+//! as soon as a re-scan finds them. One kind of event says more: a rename
+//! within a watched directory (IN_MOVED_FROM and IN_MOVED_TO with the same
+//! cookie) names where a file at an input path went, so that a file renamed
+//! away before the tailer ever opened it can still be found and read.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -110,12 +113,18 @@ impl Inputs {
     }
 }
 
+/// Renames remembered from one read of events to the next at most.
+const MAX_MOVES: usize = 4096;
+
 /// What a batch of inotify events asks for.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Wake {
     /// An entry of a watched directory was created, moved, deleted or had its
     /// attributes changed: re-expand the patterns.
     pub dir_changed: bool,
+    /// Renames within watched directories, in the order they happened:
+    /// (old path, new path).
+    pub moved: Vec<(PathBuf, PathBuf)>,
 }
 
 pub struct Watcher {
@@ -123,6 +132,8 @@ pub struct Watcher {
     watched: HashMap<PathBuf, WatchDescriptor>,
     failed: HashSet<PathBuf>,
     buf: Vec<u8>,
+    /// IN_MOVED_FROM events waiting for their IN_MOVED_TO: cookie → path.
+    moved_from: HashMap<u32, PathBuf>,
 }
 
 impl Watcher {
@@ -132,6 +143,7 @@ impl Watcher {
             watched: HashMap::new(),
             failed: HashSet::new(),
             buf: vec![0; 16 * 1024],
+            moved_from: HashMap::new(),
         })
     }
 
@@ -195,6 +207,33 @@ impl Watcher {
                 {
                     wake.dir_changed = true;
                 }
+                if !event
+                    .mask
+                    .intersects(EventMask::MOVED_FROM | EventMask::MOVED_TO)
+                {
+                    continue;
+                }
+                let dir = self
+                    .watched
+                    .iter()
+                    .find(|(_, wd)| **wd == event.wd)
+                    .map(|(d, _)| d);
+                let (Some(dir), Some(name)) = (dir, event.name) else {
+                    continue;
+                };
+                let path = dir.join(name);
+                if event.mask.contains(EventMask::MOVED_FROM) {
+                    // A half never matched is a file moved out to an
+                    // unwatched directory: forget those in bulk.
+                    if self.moved_from.len() >= MAX_MOVES {
+                        self.moved_from.clear();
+                    }
+                    self.moved_from.insert(event.cookie, path);
+                } else if let Some(from) = self.moved_from.remove(&event.cookie) {
+                    if wake.moved.len() < MAX_MOVES {
+                        wake.moved.push((from, path));
+                    }
+                }
             }
             if !any {
                 return Ok(wake);
@@ -240,6 +279,15 @@ mod tests {
         assert_eq!(w.drain().unwrap(), Wake::default());
         std::fs::write(dir.path().join("new.log"), "x\n").unwrap();
         assert!(w.drain().unwrap().dir_changed);
+        // A rename names both paths: the old one may be an input whose file
+        // the tailer never opened.
+        std::fs::rename(dir.path().join("new.log"), dir.path().join("new.log.1")).unwrap();
+        let wake = w.drain().unwrap();
+        assert!(wake.dir_changed);
+        assert_eq!(
+            wake.moved,
+            vec![(dir.path().join("new.log"), dir.path().join("new.log.1"))]
+        );
         // The missing directory gets watched once it exists.
         std::fs::create_dir(dir.path().join("not-yet")).unwrap();
         w.ensure(&[dir.path().join("not-yet")]);

@@ -1,14 +1,15 @@
-//! The shipper thread: takes batches from the tailer, sends them to the
-//! collector with at most `window` unacknowledged, and reconnects with
-//! backoff. Unacked batches are sent again first on the next connection.
+//! The shipper thread: reads batches from the spool in the order the
+//! tailer wrote them, sends them to the collector with at most `window`
+//! unacknowledged, and reconnects with backoff. Unacked batches are sent
+//! again first on the next connection.
 //!
-//! While the collector is away the shipper takes no batches: the bounded
-//! channel fills and the tailer stops reading (the files are the buffer).
+//! While the collector is away the shipper reads nothing: the batches wait
+//! in the spool (on disk), and the tailer goes on reading files into it
+//! until `spool-max-bytes`.
 
 use std::collections::VecDeque;
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,7 @@ use crate::batch::Batch;
 use crate::checkpoint::Shared;
 use crate::config::Config;
 use crate::conn::{Connection, Hello};
-use crate::signals::Waker;
+use crate::spool::{Next, SpoolReader};
 
 /// How long the shipper blocks at most before looking at its state again.
 const POLL: Duration = Duration::from_millis(200);
@@ -47,10 +48,6 @@ impl StopState {
     /// From now on the shipper gives up at `deadline`.
     pub fn set_deadline(&self, deadline: Instant) {
         let _ = self.deadline.set(deadline);
-    }
-
-    fn requested(&self) -> bool {
-        self.deadline.get().is_some()
     }
 
     fn expired(&self) -> bool {
@@ -94,23 +91,24 @@ enum Outcome {
 
 pub struct Shipper {
     cfg: Arc<Config>,
-    rx: Receiver<Batch>,
-    waker: Waker,
+    spool: SpoolReader,
     ckpt: Shared,
     stats: Arc<Stats>,
     stop: Arc<StopState>,
     hello: Hello,
     /// Batches to send before anything new: unacked on a lost connection.
     pending: VecDeque<Batch>,
+    /// The tailer closed the spool and everything in it was read.
     input_open: bool,
     backoff: Backoff,
+    /// A spool read failed: logged once until reads work again.
+    read_failed: bool,
 }
 
 impl Shipper {
     pub fn new(
         cfg: Arc<Config>,
-        rx: Receiver<Batch>,
-        waker: Waker,
+        spool: SpoolReader,
         ckpt: Shared,
         stats: Arc<Stats>,
         stop: Arc<StopState>,
@@ -123,8 +121,7 @@ impl Shipper {
         let backoff = Backoff::new(cfg.collector.clone());
         Shipper {
             cfg,
-            rx,
-            waker,
+            spool,
             ckpt,
             stats,
             stop,
@@ -132,14 +129,15 @@ impl Shipper {
             pending: VecDeque::new(),
             input_open: true,
             backoff,
+            read_failed: false,
         }
     }
 
-    /// Runs until the tailer closed the channel and everything is acked, or
-    /// until the shutdown deadline.
+    /// Runs until the tailer closed the spool and everything in it is
+    /// acked, or until the shutdown deadline.
     pub fn run(mut self) {
         loop {
-            if !self.input_open && self.pending.is_empty() {
+            if self.nothing_left() {
                 debug!("Everything shipped and acknowledged.");
                 return;
             }
@@ -169,6 +167,7 @@ impl Shipper {
                 timeout.min(self.cfg.ack_timeout()),
                 self.cfg.ack_timeout(),
                 Arc::clone(&self.ckpt),
+                self.spool.spool().clone(),
                 Arc::clone(&self.stats),
             );
             let mut conn = match opened {
@@ -230,15 +229,10 @@ impl Shipper {
                     continue;
                 }
                 if self.input_open {
-                    match self.rx.recv_timeout(POLL) {
-                        Ok(batch) => {
-                            self.waker.wake_if_armed();
-                            if let Err(why) = conn.send(batch) {
-                                return Outcome::Failed(why);
-                            }
+                    if let Some(batch) = self.read(POLL) {
+                        if let Err(why) = conn.send(batch) {
+                            return Outcome::Failed(why);
                         }
-                        Err(RecvTimeoutError::Timeout) => {}
-                        Err(RecvTimeoutError::Disconnected) => self.input_open = false,
                     }
                     continue;
                 }
@@ -250,29 +244,46 @@ impl Shipper {
         }
     }
 
+    /// The next batch from the spool, waiting up to `timeout`; notes when
+    /// the spool is closed and read to its end.
+    fn read(&mut self, timeout: Duration) -> Option<Batch> {
+        match self.spool.next(timeout) {
+            Ok(Next::Batch(batch)) => {
+                self.read_failed = false;
+                Some(batch)
+            }
+            Ok(Next::Idle) => None,
+            Ok(Next::Closed) => {
+                self.input_open = false;
+                None
+            }
+            Err(e) => {
+                if !self.read_failed {
+                    warn!(error = %e, "Cannot read the spool; will retry.");
+                    self.read_failed = true;
+                }
+                std::thread::sleep(timeout);
+                None
+            }
+        }
+    }
+
+    /// Whether everything the tailer spooled was sent and acknowledged (the
+    /// in-flight batches of a live connection are its own concern).
+    fn nothing_left(&mut self) -> bool {
+        if self.input_open && self.spool.is_drained() {
+            self.input_open = false;
+        }
+        !self.input_open && self.pending.is_empty()
+    }
+
     /// Sleeps `delay`, waking early at the shutdown deadline, or once
     /// stopping with nothing left to send.
     fn sleep(&mut self, delay: Duration) {
         let until = Instant::now() + delay;
         loop {
             let now = Instant::now();
-            if now >= until || self.stop.expired() {
-                return;
-            }
-            if self.stop.requested() && self.input_open {
-                // The tailer is done: what it queued is all there will be.
-                loop {
-                    match self.rx.try_recv() {
-                        Ok(batch) => self.pending.push_back(batch),
-                        Err(TryRecvError::Empty) => break,
-                        Err(TryRecvError::Disconnected) => {
-                            self.input_open = false;
-                            break;
-                        }
-                    }
-                }
-            }
-            if !self.input_open && self.pending.is_empty() {
+            if now >= until || self.stop.expired() || self.nothing_left() {
                 return;
             }
             std::thread::sleep((until - now).min(POLL));
@@ -280,16 +291,12 @@ impl Shipper {
     }
 
     fn report_unacked(&mut self) {
-        // What the tailer queued but was never sent counts too.
-        while let Ok(batch) = self.rx.try_recv() {
-            self.pending.push_back(batch);
-        }
-        let lines: usize = self.pending.iter().map(|b| b.lines).sum();
-        if lines > 0 {
+        let figures = self.spool.spool().figures();
+        if figures.unacked > 0 {
             warn!(
-                batches = self.pending.len(),
-                lines,
-                "Shutdown timeout passed before the collector acknowledged all lines; they will be read again at the next start."
+                batches = figures.unacked,
+                spool_bytes = figures.bytes,
+                "Shutdown timeout passed before the collector acknowledged all lines; they stay in the spool and are sent at the next start."
             );
         }
     }

@@ -3,9 +3,9 @@
 //! SIGTERM and SIGINT ask for a clean stop (a second one exits at once),
 //! SIGHUP asks for a reload of the configuration (the tailer loop returns
 //! and `daemon.rs` decides). Each signal also writes a byte to a socket pair
-//! the tailer polls together with inotify, so it wakes at once; the shipper
-//! uses the same socket pair (through a [`Waker`]) to wake a tailer that
-//! waits for room in the channel.
+//! the tailer polls together with inotify, so it wakes at once; the spool
+//! (on an ACK) and the journal reader use the same socket pair (through a
+//! [`Waker`]) to wake a tailer that waits for room or for entries.
 //!
 //! The handlers are installed once per process; [`Signals`] is a handle
 //! that each pipeline (see `daemon.rs`) gets a clone of.
@@ -75,11 +75,10 @@ impl Signals {
         self.hup.swap(false, Ordering::SeqCst)
     }
 
-    /// A handle the shipper uses to wake the tailer.
-    pub fn waker(&self, armed: Arc<AtomicBool>) -> io::Result<Waker> {
+    /// A handle that wakes the tailer from another thread.
+    pub fn waker(&self) -> io::Result<Waker> {
         Ok(Waker {
             tx: self.wake_tx.try_clone()?,
-            armed,
         })
     }
 
@@ -112,25 +111,15 @@ impl Signals {
     }
 }
 
-/// Wakes the tailer when it waits for room in the tailer → shipper channel.
+/// Wakes the tailer from another thread.
 pub struct Waker {
     tx: UnixStream,
-    armed: Arc<AtomicBool>,
 }
 
 impl Waker {
-    /// Wakes the tailer whether it waits for room or not (the journal
-    /// reader, after queueing an entry).
     pub fn wake(&self) {
+        // A full socket buffer already holds a wake-up: nothing lost.
         let _ = (&self.tx).write(&[1]);
-    }
-
-    /// Called by the shipper after taking a batch from the channel.
-    pub fn wake_if_armed(&self) {
-        if self.armed.swap(false, Ordering::SeqCst) {
-            // A full socket buffer already holds a wake-up: nothing lost.
-            let _ = (&self.tx).write(&[1]);
-        }
     }
 }
 
@@ -140,18 +129,15 @@ mod tests {
     use std::time::Instant;
 
     #[test]
-    fn armed_waker_interrupts_the_wait() {
-        // A tailer blocked on a full channel must resume as soon as the
-        // shipper makes room, not after its safety timeout.
+    fn waker_interrupts_the_wait() {
+        // A tailer waiting for room in the spool must resume as soon as an
+        // ACK makes room, not after its safety timeout.
         let s = Signals::new().unwrap();
-        let armed = Arc::new(AtomicBool::new(false));
-        let w = s.waker(Arc::clone(&armed)).unwrap();
-        w.wake_if_armed(); // not armed: no wake-up
+        let w = s.waker().unwrap();
         let t = Instant::now();
         s.wait(None, Duration::from_millis(50)).unwrap();
-        assert!(t.elapsed() >= Duration::from_millis(40));
-        armed.store(true, Ordering::SeqCst);
-        w.wake_if_armed();
+        assert!(t.elapsed() >= Duration::from_millis(40), "woken by nothing");
+        std::thread::spawn(move || w.wake());
         let t = Instant::now();
         s.wait(None, Duration::from_secs(10)).unwrap();
         assert!(t.elapsed() < Duration::from_secs(5));

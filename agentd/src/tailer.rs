@@ -9,11 +9,16 @@
 //!   re-reading after a crash yields the same records (the collector
 //!   deduplicates them).
 //! - Nothing here moves a checkpoint forward: only acks do (the shipper).
-//! - When the shipper is not taking batches, the tailer stops reading.
+//! - Reading never waits on the network: batches go to the spool. Only a
+//!   full spool (or one that cannot be written) stops reading, and the
+//!   files are the buffer until it takes batches again.
 //!
 //! Inotify events on the inputs' directories are wake-ups; each wake-up
 //! re-stats the input paths, re-expands patterns when a directory changed,
-//! and a full re-scan runs at least every second.
+//! and a full re-scan runs at least every second. A rename of an input
+//! path to another name (`scan::Wake::moved`) is followed to a file never
+//! opened yet: logrotate can create a file and rename it away between two
+//! looks.
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -23,13 +28,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use logcore::wire::WireRecord;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
-use crate::checkpoint::{self, lock, Entry, Shared};
+use crate::checkpoint::{lock, Shared};
 use crate::config::{Config, StartAt};
 use crate::fileid::FileKey;
 use crate::journal::Journal;
-use crate::locate::{find_copy, find_renamed, open_identical};
 use crate::outbox::{Outbox, Stop};
 use crate::scan::{Inputs, Watcher};
 use crate::signals::Request;
@@ -39,8 +43,12 @@ use crate::tracked::{Ctx, TrackedFile};
 const CHUNK: usize = 64 * 1024;
 /// The safety re-scan interval.
 const RESCAN: Duration = Duration::from_secs(1);
-/// How often files are looked at while the shipper has no room.
+/// How often files are looked at while the spool takes nothing.
 const BLOCKED_POLL: Duration = Duration::from_millis(100);
+/// Journal entries read and not yet acknowledged, at most: beyond, the
+/// tailer takes no more and the journal is the buffer (entries wait there,
+/// whereas lines of a rotated file may not).
+const JOURNAL_UNACKED_MAX: usize = 16_384;
 
 /// Per-path and per-file warnings already given, so each is logged once.
 #[derive(Default)]
@@ -65,9 +73,10 @@ pub struct Tailer {
     known_paths: HashSet<String>,
     started: bool,
     next_full_scan: Instant,
-    checkpoint_error: bool,
     /// The journal input, when the configuration reads the journal.
     journal: Option<Journal>,
+    /// Renames seen since the last round, oldest first.
+    moved: Vec<(PathBuf, PathBuf)>,
 }
 
 impl Tailer {
@@ -85,8 +94,8 @@ impl Tailer {
             known_paths,
             started: false,
             next_full_scan: Instant::now(),
-            checkpoint_error: false,
             journal: None,
+            moved: Vec::new(),
             cfg,
         })
     }
@@ -131,15 +140,16 @@ impl Tailer {
             if self.out.signals.take_hup() {
                 return Ok(Request::Reload);
             }
-            let wake = self.watcher.drain().unwrap_or_else(|e| {
-                warn!(error = %e, "Cannot read inotify events; re-scanning.");
-                crate::scan::Wake { dir_changed: true }
-            });
+            let dir_changed = self.drain_events();
             let now = Instant::now();
-            let full = wake.dir_changed || now >= self.next_full_scan;
+            let full = dir_changed || now >= self.next_full_scan;
             self.tick(now, full)?;
             self.out.notifier.tick(now);
-            self.out.notifier.status(now, status);
+            let paused = self.out.blocked_reason();
+            self.out.notifier.status(now, || match paused {
+                Some(why) => format!("{}, {why}", status()),
+                None => status(),
+            });
             let mut timeout = self
                 .next_deadline(now)
                 .saturating_duration_since(Instant::now());
@@ -159,12 +169,29 @@ impl Tailer {
         }
     }
 
-    /// One round: re-scan, read every file, ship partial lines and batches
-    /// that waited long enough, close rotated files, write checkpoints.
-    /// While the shipper has no room, files are only watched (new files
-    /// opened, identities and truncations followed), not read. The only
-    /// error is [`Stop::ShipperGone`].
+    /// Reads the queued inotify events: keeps the renames for the next
+    /// round and says whether a directory changed.
+    pub fn drain_events(&mut self) -> bool {
+        match self.watcher.drain() {
+            Ok(wake) => {
+                self.moved.extend(wake.moved);
+                wake.dir_changed
+            }
+            Err(e) => {
+                warn!(error = %e, "Cannot read inotify events; re-scanning.");
+                true
+            }
+        }
+    }
+
+    /// One round: follow renames, re-scan, read every file, spool partial
+    /// lines and batches that waited long enough, close rotated files.
+    /// While the spool takes nothing, files are only watched (new files
+    /// opened, identities and truncations followed), not read. Nothing here
+    /// waits for the disk: the syncer thread writes checkpoints and fsyncs.
+    /// The only error is [`Stop::ShipperGone`].
     pub fn tick(&mut self, now: Instant, full: bool) -> Result<(), Stop> {
+        self.follow_moves(now);
         self.rescan(now, full);
         let read = self
             .out
@@ -177,7 +204,6 @@ impl Tailer {
             Err(Stop::Blocked) => self.prepare_all(now),
             Err(e) => return Err(e),
         }
-        self.save_checkpoints(now, false);
         Ok(())
     }
 
@@ -187,10 +213,10 @@ impl Tailer {
         self.out.flush()
     }
 
-    /// At shutdown or before a restart: hands over what can go without
-    /// waiting; dropping the tailer then closes the channel.
+    /// At shutdown or before a restart: spools what was read and closes
+    /// the spool; the shipper then ends once it has sent everything.
     pub fn finish(mut self) {
-        self.out.flush_now();
+        self.out.finish();
     }
 
     pub fn notify_ready(&self) {
@@ -212,21 +238,6 @@ impl Tailer {
     #[cfg(test)]
     pub fn open_files(&self) -> usize {
         self.files.len()
-    }
-
-    pub fn save_checkpoints(&mut self, now: Instant, force: bool) {
-        match checkpoint::save(&self.ckpt, now, force) {
-            Ok(()) => self.checkpoint_error = false,
-            Err(e) => {
-                if !self.checkpoint_error {
-                    warn!(
-                        error = format!("{e:#}"),
-                        "Cannot write checkpoints; will retry."
-                    );
-                }
-                self.checkpoint_error = true;
-            }
-        }
     }
 
     /// When the loop must run again without any event. While blocked only
@@ -276,15 +287,32 @@ impl Tailer {
         Ok(())
     }
 
-    /// Hands over the journal entries the reader thread queued, until the
-    /// outbox is full (then the reader blocks, and journalctl with it).
+    /// Spools the journal entries the reader thread queued, until the spool
+    /// is full or [`JOURNAL_UNACKED_MAX`] entries wait for their ACK (then
+    /// the reader blocks, and journalctl with it). Entries the spool held
+    /// at start are not spooled twice.
     fn read_journal(&mut self, now: Instant) -> Result<(), Stop> {
         let Some(journal) = &self.journal else {
             return Ok(());
         };
-        while let Some(entry) = journal.try_next() {
+        loop {
+            if lock(&self.ckpt).journal_unacked() >= JOURNAL_UNACKED_MAX {
+                self.out.spool().wake_on_ack();
+                return Ok(());
+            }
+            let Some(entry) = journal.try_next() else {
+                return Ok(());
+            };
             let stream_id = entry.stream_id();
-            lock(&self.ckpt).journal_read(&journal.source, stream_id, entry.seqnum, entry.cursor);
+            let mut store = lock(&self.ckpt);
+            if store
+                .spooled_end(stream_id)
+                .is_some_and(|end| entry.seqnum < end)
+            {
+                continue;
+            }
+            store.journal_read(&journal.source, stream_id, entry.seqnum, entry.cursor);
+            drop(store);
             let record = WireRecord {
                 offset: entry.seqnum,
                 end: entry.seqnum + 1,
@@ -293,7 +321,6 @@ impl Tailer {
             };
             self.out.push(stream_id, &journal.source, record, now)?;
         }
-        Ok(())
     }
 
     /// While blocked: follows identities and truncations without reading,
@@ -410,72 +437,9 @@ impl Tailer {
             .push(TrackedFile::new(file, key, path.to_owned(), now, from_end));
         Some(key)
     }
-
-    /// Finds each checkpointed file: at its path (the scan picks it up), or
-    /// renamed within its directory while agentd was stopped (finished from
-    /// its checkpoint before the new file at the path), or gone (warned).
-    fn restore(&mut self, now: Instant) {
-        let entries: Vec<Entry> = lock(&self.ckpt).entries().cloned().collect();
-        for e in &entries {
-            let path = Path::new(&e.path);
-            if !self.inputs.matches(path) {
-                info!(path = %e.path, "Checkpointed file is no longer an input; forgetting its checkpoint.");
-                lock(&self.ckpt).remove(e.stream_id);
-                continue;
-            }
-            // A newer generation of the same file exists: this one was
-            // truncated, and what is left of it can only be in a copy.
-            let superseded = entries.iter().any(|o| {
-                o.key() == e.key() && o.fingerprint == e.fingerprint && o.generation > e.generation
-            });
-            if !superseded && open_identical(path, e.key(), e.fingerprint).is_some() {
-                continue; // at its path: the first scan picks it up
-            }
-            if !superseded {
-                if let Some((found, file)) = find_renamed(path, e.key(), e.fingerprint) {
-                    if !self.files.iter().any(|f| f.key == e.key()) {
-                        info!(
-                            path = %e.path,
-                            rotated_to = %found.display(),
-                            offset = e.offset,
-                            "File was rotated while agentd was stopped; finishing it from its checkpoint."
-                        );
-                        self.files.push(TrackedFile::restored(
-                            file,
-                            e.key(),
-                            found,
-                            e.path.clone(),
-                            now,
-                        ));
-                    }
-                    continue;
-                }
-            }
-            if let Some((found, file, key)) = find_copy(path, e.key(), e.fingerprint, e.offset, &[])
-            {
-                if !self.files.iter().any(|f| f.key == key) {
-                    info!(
-                        path = %e.path,
-                        copy = %found.display(),
-                        offset = e.offset,
-                        "File was truncated while agentd was stopped (copytruncate); finishing it from its copy."
-                    );
-                    self.files
-                        .push(TrackedFile::resumed(file, key, found, e, &self.cfg, now));
-                }
-                continue;
-            }
-            warn!(
-                path = %e.path,
-                offset = e.offset,
-                "Checkpointed file was not found; lines after offset {} of it may be lost.",
-                e.offset
-            );
-            lock(&self.ckpt).remove(e.stream_id);
-        }
-    }
 }
 
+mod found;
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]

@@ -27,12 +27,17 @@ use rustls::{AlertDescription, CertificateError, ClientConfig, ClientConnection,
 
 use crate::config::Config;
 
+mod validity;
+
 /// What a TLS connection attempt needs.
 pub struct ClientTls {
     pub config: Arc<ClientConfig>,
     pub server_name: ServerName<'static>,
     /// `tls-ca`, for the messages.
     pub ca_file: PathBuf,
+    /// Our certificate's notBefore and notAfter (seconds since the epoch),
+    /// to tell why the collector found it "expired".
+    own_validity: Option<(i64, i64)>,
 }
 
 impl ClientTls {
@@ -69,10 +74,12 @@ impl ClientTls {
                 .with_safe_default_protocol_versions()
                 .context("rustls has no TLS version to offer")?
                 .with_root_certificates(roots);
+        let mut own_validity = None;
         let client = match (set(&config.tls_cert), set(&config.tls_key)) {
             (false, false) => builder.with_no_client_auth(),
             (true, true) => {
                 let certs = load_certs(&config.tls_cert, "tls-cert")?;
+                own_validity = validity::validity(&certs[0]);
                 let key = load_key(&config.tls_key, "tls-key")?;
                 builder.with_client_auth_cert(certs, key).map_err(|e| {
                     anyhow!(
@@ -102,6 +109,7 @@ impl ClientTls {
             config: Arc::new(client),
             server_name,
             ca_file: config.tls_ca.clone(),
+            own_validity,
         }))
     }
 
@@ -123,46 +131,99 @@ impl ClientTls {
             };
         };
         match tls {
-            rustls::Error::InvalidCertificate(e) => match e {
-                CertificateError::ExpiredContext { not_after, .. } => {
-                    format!("the collector's certificate expired on {}", date(*not_after))
-                }
-                CertificateError::Expired => "the collector's certificate has expired".to_owned(),
-                CertificateError::NotValidYetContext { not_before, .. } => format!(
-                    "the collector's certificate is not valid before {} (is this machine's clock right?)",
-                    date(*not_before)
-                ),
-                CertificateError::NotValidForNameContext { presented, .. } => format!(
-                    "the collector's certificate is for {}, not {name} (set tls-server-name?)",
-                    presented
-                        .iter()
-                        .map(|p| presented_name(p))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                CertificateError::NotValidForName => format!(
-                    "the collector's certificate is not for {name} (set tls-server-name?)"
-                ),
-                CertificateError::UnknownIssuer | CertificateError::BadSignature => format!(
-                    "the collector's certificate is not signed by the CA in {}",
-                    self.ca_file.display()
-                ),
-                e => format!("the collector's certificate is not acceptable: {e}"),
-            },
-            rustls::Error::AlertReceived(alert) => match alert {
-                AlertDescription::CertificateRequired => "the collector requires a client certificate: set tls-cert and tls-key".to_owned(),
-                AlertDescription::UnknownCA => "the collector refused our certificate: it is not signed by its tls-client-ca (see its log)".to_owned(),
-                AlertDescription::CertificateExpired => "the collector refused our certificate: it has expired (see its log)".to_owned(),
-                AlertDescription::BadCertificate
-                | AlertDescription::CertificateUnknown
-                | AlertDescription::AccessDenied => "the collector refused our certificate (see its log: is our name in its tls-allow-agents?)".to_owned(),
-                AlertDescription::HandshakeFailure | AlertDescription::ProtocolVersion => "the collector refused the TLS handshake: no TLS version or cipher in common".to_owned(),
-                a => format!("the collector ended the TLS handshake with the alert {a:?}"),
-            },
-            rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } | rustls::Error::InappropriateHandshakeMessage { .. } => {
+            rustls::Error::InvalidCertificate(e) => format!(
+                "we refused the collector's certificate: {}",
+                self.refusal(e, &name)
+            ),
+            rustls::Error::AlertReceived(alert) => self.alert(*alert),
+            rustls::Error::InvalidMessage(_)
+            | rustls::Error::InappropriateMessage { .. }
+            | rustls::Error::InappropriateHandshakeMessage { .. } => {
                 "the collector did not answer TLS (is its tls-cert set?)".to_owned()
             }
             e => format!("TLS handshake failed: {e}"),
+        }
+    }
+
+    /// Why we refused the collector's certificate, in the words collectord
+    /// uses for an agent's ("certificate expired on DATE", ...).
+    fn refusal(&self, e: &CertificateError, name: &str) -> String {
+        match e {
+            CertificateError::ExpiredContext { not_after, .. } => {
+                format!("certificate expired on {}", date(*not_after))
+            }
+            CertificateError::Expired => "certificate expired".to_owned(),
+            CertificateError::NotValidYetContext { not_before, .. } => format!(
+                "certificate not valid before {} (is this machine's clock right?)",
+                date(*not_before)
+            ),
+            CertificateError::NotValidYet => {
+                "certificate not valid yet (is this machine's clock right?)".to_owned()
+            }
+            CertificateError::NotValidForNameContext { presented, .. } => format!(
+                "certificate for {}, not {name} (set tls-server-name?)",
+                presented
+                    .iter()
+                    .map(|p| presented_name(p))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            CertificateError::NotValidForName => {
+                format!("certificate not for {name} (set tls-server-name?)")
+            }
+            CertificateError::UnknownIssuer | CertificateError::BadSignature => format!(
+                "certificate not signed by tls-ca ({})",
+                self.ca_file.display()
+            ),
+            e => format!("certificate refused: {e}"),
+        }
+    }
+
+    /// The collector's alert, in the words collectord logs for the fault
+    /// it found ("certificate not valid before DATE", ...).
+    fn alert(&self, alert: AlertDescription) -> String {
+        let refused = "the collector refused our certificate";
+        match alert {
+            AlertDescription::CertificateRequired => {
+                format!("{refused}: no client certificate (set tls-cert and tls-key)")
+            }
+            // webpki's UnknownIssuer is unknown_ca; a CA of the same name
+            // (another `collectord tls init`) fails the signature:
+            // decrypt_error.
+            AlertDescription::UnknownCA | AlertDescription::DecryptError => {
+                format!("{refused}: certificate not signed by its tls-client-ca (see its log)")
+            }
+            // rustls sends certificate_expired for a certificate that is
+            // not valid yet too: our certificate's dates tell which.
+            AlertDescription::CertificateExpired => {
+                let now = chrono::Utc::now().timestamp();
+                match self.own_validity {
+                    Some((not_before, _)) if now < not_before => format!(
+                        "{refused}: certificate not valid before {} (see its log)",
+                        date_secs(not_before)
+                    ),
+                    Some((_, not_after)) if now > not_after => format!(
+                        "{refused}: certificate expired on {} (see its log)",
+                        date_secs(not_after)
+                    ),
+                    Some((not_before, not_after)) => format!(
+                        "{refused} as expired or not yet valid, but it is valid from {} to {} by this machine's clock: is the collector's clock right? (see its log)",
+                        date_secs(not_before),
+                        date_secs(not_after)
+                    ),
+                    None => format!("{refused}: certificate expired or not valid yet (see its log)"),
+                }
+            }
+            AlertDescription::BadCertificate
+            | AlertDescription::CertificateUnknown
+            | AlertDescription::AccessDenied => {
+                format!("{refused} (see its log: is our name in its tls-allow-agents?)")
+            }
+            AlertDescription::HandshakeFailure | AlertDescription::ProtocolVersion => {
+                "the collector refused the TLS handshake: no TLS version or cipher in common"
+                    .to_owned()
+            }
+            a => format!("the collector ended the TLS handshake with the alert {a:?}"),
         }
     }
 }
@@ -186,15 +247,16 @@ fn server_name_str(name: &ServerName<'_>) -> String {
     }
 }
 
-/// `2026-11-24 12:00:00 UTC`.
+/// `2026-11-24 12:00:00 UTC`, as collectord writes dates.
 fn date(t: UnixTime) -> String {
-    i64::try_from(t.as_secs())
-        .ok()
-        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-        .map_or_else(
-            || format!("{} s after 1970", t.as_secs()),
-            |d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-        )
+    i64::try_from(t.as_secs()).map_or_else(|_| format!("{} s after 1970", t.as_secs()), date_secs)
+}
+
+fn date_secs(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0).map_or_else(
+        || format!("{secs} s after 1970"),
+        |d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
 }
 
 fn load_certs(path: &Path, key: &str) -> anyhow::Result<Vec<CertificateDer<'static>>> {

@@ -79,6 +79,9 @@ pub struct TrackedFile {
     /// A copy holding the unread end of this file's previous content, found
     /// when it was truncated; the tailer reads it before this file.
     recovered: Option<Box<TrackedFile>>,
+    /// logrotate's finished copy of a truncated file: nobody writes to it,
+    /// so it is closed once read to its end, without `rotate-wait-ms`.
+    complete: bool,
 }
 
 impl TrackedFile {
@@ -104,6 +107,7 @@ impl TrackedFile {
             error_logged: false,
             tail: Vec::new(),
             recovered: None,
+            complete: false,
         }
     }
 
@@ -122,22 +126,38 @@ impl TrackedFile {
         f
     }
 
-    /// A copy (`key`, at `found`) of a checkpointed stream, read from the
-    /// checkpoint on as that stream, then closed.
+    /// A copy (`key`, at `found`) of a checkpointed stream, read from
+    /// `offset` (the checkpoint's, or the end of what the spool holds) on as
+    /// that stream, then closed.
     pub fn resumed(
         file: File,
         key: FileKey,
         found: PathBuf,
         entry: &Entry,
+        offset: u64,
         cfg: &Config,
         now: Instant,
     ) -> TrackedFile {
-        let mut f = TrackedFile::restored(file, key, found, entry.path.clone(), now);
+        let mut f = TrackedFile::copy(file, key, found, entry.path.clone(), now);
         f.state = State::Reading {
             id: entry.identity(),
             stream_id: entry.stream_id,
-            splitter: LineSplitter::new(entry.offset, cfg.max_line_bytes),
+            splitter: LineSplitter::new(offset, cfg.max_line_bytes),
         };
+        f
+    }
+
+    /// logrotate's copy (`key`, at `found`) of a truncated file: complete,
+    /// read as the stream it copies, then closed at its end.
+    pub fn copy(
+        file: File,
+        key: FileKey,
+        found: PathBuf,
+        stream_path: String,
+        now: Instant,
+    ) -> TrackedFile {
+        let mut f = TrackedFile::restored(file, key, found, stream_path, now);
+        f.complete = true;
         f
     }
 
@@ -290,10 +310,11 @@ impl TrackedFile {
     }
 
     /// A detached file is closed once read to its end with no growth for
-    /// `rotate-wait-ms`.
+    /// `rotate-wait-ms`; a complete copy once read to its end.
     pub fn close_due(&self, now: Instant, rotate_wait: Duration) -> bool {
-        self.detached
-            .is_some_and(|d| self.at_eof && now >= d.max(self.last_growth) + rotate_wait)
+        self.detached.is_some_and(|d| {
+            self.at_eof && (self.complete || now >= d.max(self.last_growth) + rotate_wait)
+        })
     }
 
     /// Ships what is left (an incomplete last line, flagged partial) and
@@ -308,12 +329,21 @@ impl TrackedFile {
                 ..
             } => {
                 lock(ctx.ckpt).mark_closed(*stream_id, splitter.line_start());
-                info!(
-                    path = %self.stream_path,
-                    file = %self.path.display(),
-                    offset = splitter.line_start(),
-                    "Closed rotated file after rotate-wait-ms without growth."
-                );
+                if self.complete {
+                    info!(
+                        path = %self.stream_path,
+                        file = %self.path.display(),
+                        offset = splitter.line_start(),
+                        "Closed logrotate's copy of a truncated file, read to its end."
+                    );
+                } else {
+                    info!(
+                        path = %self.stream_path,
+                        file = %self.path.display(),
+                        offset = splitter.line_start(),
+                        "Closed rotated file after rotate-wait-ms without growth."
+                    );
+                }
             }
             State::Waiting { .. } => {
                 debug!(path = %self.stream_path, "Closed rotated file that never had a complete first line.");
@@ -331,9 +361,13 @@ impl TrackedFile {
         let partial = self
             .partial_since
             .map(|(_, since)| since + cfg.partial_flush());
-        let close = self
-            .detached
-            .map(|d| d.max(self.last_growth) + cfg.rotate_wait());
+        let close = self.detached.map(|d| {
+            if self.complete {
+                d
+            } else {
+                d.max(self.last_growth) + cfg.rotate_wait()
+            }
+        });
         match (partial, close) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -13,6 +13,7 @@ mod output;
 mod patterns;
 mod query;
 mod reload;
+mod rotation;
 mod storage;
 mod syslog;
 mod tls;

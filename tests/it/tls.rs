@@ -105,12 +105,21 @@ impl Pki {
     /// rcgen, rebuilding the issuer from ca.key and the subject `tls init`
     /// gives every CA ("logq CA").
     fn issue_expired(&self, name: &str) {
+        self.issue_dated(name, (2020, 1, 1), (2021, 1, 1));
+    }
+
+    /// A certificate for `name` signed by this CA, valid from 2090 only.
+    fn issue_not_yet_valid(&self, name: &str) {
+        self.issue_dated(name, (2090, 1, 1), (2091, 1, 1));
+    }
+
+    fn issue_dated(&self, name: &str, from: (i32, u8, u8), to: (i32, u8, u8)) {
         let ca_key =
             KeyPair::from_pem(&std::fs::read_to_string(self.dir.join("ca.key")).unwrap()).unwrap();
         let issuer = ca_params("logq CA").self_signed(&ca_key).unwrap();
         let mut p = CertificateParams::new(vec![name.to_owned()]).unwrap();
-        p.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        p.not_before = rcgen::date_time_ymd(from.0, from.1, from.2);
+        p.not_after = rcgen::date_time_ymd(to.0, to.1, to.2);
         let key = KeyPair::generate().unwrap();
         let cert = p.signed_by(&key, &issuer, &ca_key).unwrap();
         std::fs::write(self.dir.join(format!("{name}.crt")), cert.pem()).unwrap();
@@ -276,17 +285,17 @@ fn refused_client_certificates_are_explained_on_both_sides() {
     wait_for_log(
         &foreign,
         "the foreign agent",
-        &["the collector refused our certificate: it is not signed by its tls-client-ca"],
+        &["the collector refused our certificate: certificate not signed by its tls-client-ca"],
     );
     wait_for_log(
         &expired,
         "the expired agent",
-        &["the collector refused our certificate: it has expired"],
+        &["the collector refused our certificate: certificate expired on 2021-01-01 00:00:00 UTC"],
     );
     wait_for_log(
         &none,
         "the agent without a certificate",
-        &["the collector requires a client certificate: set tls-cert and tls-key"],
+        &["the collector refused our certificate: no client certificate (set tls-cert and tls-key)"],
     );
     wait_for_log(
         &stranger,
@@ -359,13 +368,13 @@ fn agent_refuses_a_collector_it_cannot_verify() {
         &distrust,
         "the distrusting agent",
         &[&format!(
-            "the collector's certificate is not signed by the CA in {foreign_ca_file}"
+            "we refused the collector's certificate: certificate not signed by tls-ca ({foreign_ca_file})"
         )],
     );
     wait_for_log(
         &misnamed,
         "the misnamed agent",
-        &["the collector's certificate is for localhost, 127.0.0.1, not logs.example.com (set tls-server-name?)"],
+        &["we refused the collector's certificate: certificate for localhost, 127.0.0.1, not logs.example.com (set tls-server-name?)"],
     );
     wait_for_log(
         &collector,
@@ -385,6 +394,101 @@ fn agent_refuses_a_collector_it_cannot_verify() {
     assert_eq!(count(&collector, "line"), 10);
     assert_exactly_once(&collector, &[("trusting", 10)]);
     drop((distrust, misnamed));
+}
+
+/// An agent whose certificate is not valid yet (issued with a clock ahead,
+/// or installed early) hears the collector's reason in the collector's
+/// words, not "expired": rustls sends the same alert for both, and an
+/// operator told "expired" would renew a certificate that is brand new.
+#[test]
+fn agent_with_a_certificate_not_valid_yet_is_told_so_in_the_collectors_words() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let pki = Pki::new(t);
+    let id = agent_id("early");
+    pki.issue_not_yet_valid(&id);
+    let collector = Collector::start(&t.join("collector"), &pki.collector_config(&[&id]));
+    let early = agent(t, "early", &collector, &pki.agent_config(Some(&id)));
+    let words = "certificate not valid before 2090-01-01 00:00:00 UTC";
+    wait_for_log(
+        &collector,
+        "collectord",
+        &[&format!("TLS handshake failed: {words}")],
+    );
+    wait_for_log(
+        &early,
+        "the early agent",
+        &[&format!(
+            "the collector refused our certificate: {words} (see its log)"
+        )],
+    );
+    let log = early.log();
+    assert!(!log.contains("expired"), "{log}");
+    assert_eq!(count(&collector, "line"), 0);
+}
+
+/// Two `collectord tls init` CAs have the same name ("logq CA"), so a
+/// certificate from the other one fails on its signature, and rustls's
+/// alert for that is decrypt_error. Either way round, each side must say
+/// what collectord says for a client certificate from another CA: not
+/// signed by the CA it trusts, naming the setting.
+#[test]
+fn certificates_from_another_logq_ca_are_refused_in_words_on_the_agent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let pki = Pki::new(t);
+    let other = Pki::new(&t.join("other"));
+    // An agent certificate from the other CA, to the collector of this one.
+    let sibling = agent_id("sibling");
+    other.issue_agent(&sibling);
+    let collector = Collector::start(&t.join("collector"), &pki.collector_config(&[&sibling]));
+    let agent_a = agent(
+        t,
+        "sibling",
+        &collector,
+        &format!(
+            "tls = true\ntls-ca = {:?}\ntls-cert = {:?}\ntls-key = {:?}\n",
+            pki.path("ca.crt"),
+            other.path(&format!("{sibling}.crt")),
+            other.path(&format!("{sibling}.key"))
+        ),
+    );
+    wait_for_log(
+        &collector,
+        "collectord",
+        &[&format!(
+            "TLS handshake failed: certificate not signed by tls-client-ca ({})",
+            pki.path("ca.crt")
+        )],
+    );
+    wait_for_log(
+        &agent_a,
+        "the agent with the other CA's certificate",
+        &["the collector refused our certificate: certificate not signed by its tls-client-ca (see its log)"],
+    );
+    // A collector whose certificate the other CA signed, to an agent that
+    // trusts this one.
+    let misissued = Collector::start(
+        &t.join("misissued"),
+        &format!(
+            "tls-cert = {:?}\ntls-key = {:?}\n",
+            other.path("localhost.crt"),
+            other.path("localhost.key")
+        ),
+    );
+    let agent_b = agent(t, "trusting", &misissued, &pki.agent_config(None));
+    wait_for_log(
+        &agent_b,
+        "the agent trusting this CA",
+        &[&format!(
+            "we refused the collector's certificate: certificate not signed by tls-ca ({})",
+            pki.path("ca.crt")
+        )],
+    );
+    assert!(!agent_a.log().contains("DecryptError"), "{}", agent_a.log());
+    assert!(!agent_b.log().contains("DecryptError"), "{}", agent_b.log());
+    assert_eq!(count(&collector, "line"), 0);
+    assert_eq!(count(&misissued, "line"), 0);
 }
 
 /// Mixing TLS and plaintext must fail at once with the fix named, on both

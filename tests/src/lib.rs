@@ -8,9 +8,10 @@ mod logq;
 pub mod notify;
 mod numbered;
 mod require;
+pub mod rotation;
 
 pub use logq::{count, logq, logq_command};
-pub use numbered::{check_numbers, numbered_line};
+pub use numbered::{check_numbers, count_numbers, numbered_line, Counts};
 pub use require::{required, skip_unless_required};
 
 use std::fs;
@@ -344,6 +345,8 @@ pub struct Agent {
     pub daemon: Daemon,
     pub dir: PathBuf,
     pub config: PathBuf,
+    /// The agentd binary it runs.
+    program: PathBuf,
 }
 
 impl Agent {
@@ -359,6 +362,21 @@ impl Agent {
         Self::start_with(dir, collector, inputs, "", Some(uid))
     }
 
+    /// Like [`Agent::start`] with another agentd binary (a benchmark
+    /// measuring an older build, say).
+    pub fn start_program(
+        program: &Path,
+        dir: &Path,
+        collector: SocketAddr,
+        inputs: &[&Path],
+        extra: &str,
+    ) -> Agent {
+        fs::create_dir_all(dir).expect("create agent dir");
+        let config = dir.join("agentd.toml");
+        write_agent_config(&config, dir, collector, inputs, extra);
+        Self::spawn(program.to_owned(), dir, config, None)
+    }
+
     fn start_with(
         dir: &Path,
         collector: SocketAddr,
@@ -369,7 +387,7 @@ impl Agent {
         fs::create_dir_all(dir).expect("create agent dir");
         let config = dir.join("agentd.toml");
         write_agent_config(&config, dir, collector, inputs, extra);
-        Self::spawn(dir, config, uid)
+        Self::spawn(bin("agentd"), dir, config, uid)
     }
 
     /// Rewrites the config file as [`Agent::start`] would have written it
@@ -378,7 +396,7 @@ impl Agent {
         write_agent_config(&self.config, &self.dir, collector, inputs, extra);
     }
 
-    fn spawn(dir: &Path, config: PathBuf, uid: Option<u32>) -> Agent {
+    fn spawn(program: PathBuf, dir: &Path, config: PathBuf, uid: Option<u32>) -> Agent {
         use std::os::unix::process::CommandExt;
         let log = fs::OpenOptions::new()
             .create(true)
@@ -386,7 +404,7 @@ impl Agent {
             .open(dir.join("agentd.log"))
             .expect("open agentd.log");
         let notes = Notifications::bind(&dir.join("notify.sock"));
-        let mut cmd = Command::new(bin("agentd"));
+        let mut cmd = Command::new(&program);
         cmd.arg("--config")
             .arg(&config)
             .env("AGENTD_LOG", "info")
@@ -406,6 +424,7 @@ impl Agent {
             },
             dir: dir.to_owned(),
             config,
+            program,
         }
     }
 
@@ -415,9 +434,9 @@ impl Agent {
     }
 
     pub fn restart(self) -> Agent {
-        let (dir, config) = (self.dir.clone(), self.config.clone());
+        let (dir, config, program) = (self.dir.clone(), self.config.clone(), self.program.clone());
         drop(self);
-        Self::spawn(&dir, config, None)
+        Self::spawn(program, &dir, config, None)
     }
 }
 

@@ -1,9 +1,8 @@
-//! The shipper against a scripted fake collector on loopback.
+//! The shipper against a scripted fake collector on loopback, reading
+//! what a test writes to a real spool.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::AtomicBool;
-use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -15,7 +14,7 @@ use crate::batch::Batch;
 use crate::checkpoint::{lock, Checkpoints, Entry, Shared};
 use crate::config::Config;
 use crate::fileid::{FileKey, Identity};
-use crate::signals::Signals;
+use crate::spool::{Spool, SpoolWriter};
 
 const STREAM: Identity = Identity {
     key: FileKey { dev: 1, ino: 2 },
@@ -25,36 +24,40 @@ const STREAM: Identity = Identity {
 
 struct Setup {
     listener: TcpListener,
-    tx: Option<SyncSender<Batch>>,
+    writer: Option<SpoolWriter>,
+    spool: Spool,
     ckpt: Shared,
     stop: Arc<StopState>,
     shipper: Option<JoinHandle<()>>,
-    _dir: tempfile::TempDir,
-    _signals: Signals,
+    cfg: Config,
+    dir: tempfile::TempDir,
 }
 
 fn setup(tweak: impl FnOnce(&mut Config)) -> Setup {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let mut cfg = Config {
         collector: listener.local_addr().unwrap().to_string(),
         host: "web1".into(),
         agent_id: Some("agent-7".into()),
+        state_dir: dir.path().to_owned(),
         ..Config::default()
     };
     tweak(&mut cfg);
+    start(listener, cfg, dir)
+}
+
+/// A shipper (and its spool) as a pipeline starts them in `dir`.
+fn start(listener: TcpListener, cfg: Config, dir: tempfile::TempDir) -> Setup {
     let ckpt: Shared = Arc::new(Mutex::new(
         Checkpoints::load(&dir.path().join("c.json")).unwrap(),
     ));
     lock(&ckpt).register(Entry::new("/var/log/app.log".into(), STREAM, 0), false);
-    let (tx, rx) = sync_channel(16);
-    let signals = Signals::new().unwrap();
-    let waker = signals.waker(Arc::new(AtomicBool::new(false))).unwrap();
+    let opened = Spool::open(&cfg.spool_dir(), cfg.spool_max_bytes).unwrap();
     let stop = Arc::new(StopState::default());
     let shipper = Shipper::new(
-        Arc::new(cfg),
-        rx,
-        waker,
+        Arc::new(cfg.clone()),
+        opened.reader,
         Arc::clone(&ckpt),
         Arc::new(Stats::default()),
         Arc::clone(&stop),
@@ -62,12 +65,13 @@ fn setup(tweak: impl FnOnce(&mut Config)) -> Setup {
     let handle = std::thread::spawn(move || shipper.run());
     Setup {
         listener,
-        tx: Some(tx),
+        writer: Some(opened.writer),
+        spool: opened.spool,
         ckpt,
         stop,
         shipper: Some(handle),
-        _dir: dir,
-        _signals: signals,
+        cfg,
+        dir,
     }
 }
 
@@ -91,6 +95,7 @@ fn batch(ends: &[u64]) -> Batch {
             path: "/var/log/app.log".into(),
             records,
         }],
+        spool_id: None,
     }
 }
 
@@ -143,23 +148,30 @@ impl Peer {
 
     /// The next frame, or `None` when none comes within `timeout`.
     fn next(&mut self, timeout: Duration) -> Option<Frame> {
+        self.next_or_end(timeout).ok()
+    }
+
+    /// The next frame; else `Err(true)` when the agent closed the
+    /// connection, `Err(false)` when nothing came within `timeout`.
+    fn next_or_end(&mut self, timeout: Duration) -> Result<Frame, bool> {
         let until = Instant::now() + timeout;
         loop {
             if let Some(n) = check(&self.buf, DEFAULT_MAX_FRAME).unwrap() {
                 let f = Frame::decode(&self.buf[..n]).unwrap();
                 self.buf.drain(..n);
-                return Some(f);
+                return Ok(f);
             }
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return None;
+                return Err(false);
             }
             self.stream.set_read_timeout(Some(left)).unwrap();
             let mut chunk = [0u8; 4096];
             match self.stream.read(&mut chunk) {
-                Ok(0) => return None,
+                Ok(0) => return Err(true),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(_) => return None,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Err(true),
+                Err(_) => return Err(false),
             }
         }
     }
@@ -199,14 +211,16 @@ fn wait_for_offset(ckpt: &Shared, want: u64) {
 }
 
 impl Setup {
-    fn send(&self, b: Batch) {
-        self.tx.as_ref().unwrap().send(b).unwrap();
+    /// Spools a batch, as the tailer does.
+    fn send(&mut self, b: Batch) {
+        self.writer.as_mut().unwrap().write(b).unwrap();
     }
 
-    /// Closes the channel, as the tailer does at shutdown, and waits for the
+    /// Closes the spool, as the tailer does at shutdown, and waits for the
     /// shipper to end.
     fn finish(&mut self) {
-        self.tx = None;
+        self.writer.as_mut().unwrap().close();
+        self.writer = None;
         self.shipper.take().unwrap().join().unwrap();
     }
 }
@@ -235,7 +249,10 @@ fn acks_move_checkpoints_and_unacked_batches_are_resent_first_after_reconnect() 
     assert_eq!(peer.batch(), (2, vec![30]));
     s.send(batch(&[40]));
     assert_eq!(peer.batch(), (3, vec![40]));
-    assert_eq!(acked_offset(&s.ckpt), 10, "nothing moves without an ack");
+    // Barrier: the ACK of batch 1 alone is applied after all three were
+    // sent. Had sending moved the checkpoint, it would be at 40 now.
+    peer.send(Frame::Ack { batch_seq: 1 });
+    wait_for_offset(&s.ckpt, 20);
     peer.send(Frame::Ack { batch_seq: 3 });
     wait_for_offset(&s.ckpt, 40);
     s.finish();
@@ -245,17 +262,26 @@ fn acks_move_checkpoints_and_unacked_batches_are_resent_first_after_reconnect() 
 fn at_most_window_batches_are_unacked() {
     // The collector's WELCOME window must be respected, or a slow collector
     // gets flooded.
-    let mut s = setup(|c| c.window = 8);
+    let mut s = setup(|c| {
+        c.window = 8;
+        c.ack_timeout_ms = 1000;
+    });
     for end in [10, 20, 30, 40] {
         s.send(batch(&[end]));
     }
     let mut peer = Peer::welcome(&s.listener, 2, DEFAULT_MAX_FRAME);
     assert_eq!(peer.batch().0, 1);
     assert_eq!(peer.batch().0, 2);
-    assert!(
-        peer.next(Duration::from_millis(300)).is_none(),
-        "a third batch was sent without an ack"
-    );
+    // Barrier: with no ACK the agent gives the connection up after
+    // ack-timeout-ms; everything it sent on it arrives before the close.
+    match peer.next_or_end(Duration::from_secs(30)) {
+        Err(true) => {}
+        Err(false) => panic!("the agent neither sent nor closed"),
+        Ok(frame) => panic!("a third batch was sent without an ack: {frame:?}"),
+    }
+    let mut peer = Peer::welcome(&s.listener, 2, DEFAULT_MAX_FRAME);
+    assert_eq!(peer.batch(), (1, vec![10]));
+    assert_eq!(peer.batch(), (2, vec![20]));
     peer.send(Frame::Ack { batch_seq: 1 });
     assert_eq!(peer.batch(), (3, vec![30]));
     peer.send(Frame::Ack { batch_seq: 3 });
@@ -318,50 +344,98 @@ fn missing_ack_reconnects_after_ack_timeout() {
 
 #[test]
 fn shutdown_gives_up_at_the_deadline_without_moving_checkpoints() {
-    // SIGTERM with a dead collector must still exit within the timeout.
-    let s = setup(|_| {});
+    // SIGTERM with a dead collector must still exit within the timeout, and
+    // what was not acknowledged stays in the spool for the next start.
+    let mut s = setup(|_| {});
     s.send(batch(&[10]));
     let mut peer = Peer::welcome(&s.listener, 8, DEFAULT_MAX_FRAME);
     assert_eq!(peer.batch().0, 1);
-    let Setup {
-        tx,
-        stop,
-        shipper,
-        ckpt,
-        ..
-    } = s;
-    drop(tx);
+    s.writer.as_mut().unwrap().close();
     let t = Instant::now();
-    stop.set_deadline(t + Duration::from_millis(300));
-    shipper.unwrap().join().unwrap();
+    s.stop.set_deadline(t + Duration::from_millis(300));
+    s.shipper.take().unwrap().join().unwrap();
     assert!(
         t.elapsed() < Duration::from_secs(3),
         "took {:?}",
         t.elapsed()
     );
-    assert_eq!(acked_offset(&ckpt), 0);
+    assert_eq!(acked_offset(&s.ckpt), 0);
+    s.spool.tidy();
+    assert_eq!(s.spool.figures().unacked, 1, "the batch left the spool");
 }
 
 #[test]
 fn shutdown_with_collector_down_and_nothing_to_send_is_immediate() {
     // systemctl stop while the collector is away must not wait out the
     // shutdown timeout when nothing is left to deliver.
-    let s = setup(|_| {});
-    let Setup {
-        listener,
-        tx,
-        stop,
-        shipper,
-        ..
-    } = s;
-    drop(listener);
-    drop(tx);
+    let mut s = setup(|_| {});
+    s.writer.as_mut().unwrap().close();
     let t = Instant::now();
-    stop.set_deadline(t + Duration::from_secs(30));
-    shipper.unwrap().join().unwrap();
+    s.stop.set_deadline(t + Duration::from_secs(30));
+    s.shipper.take().unwrap().join().unwrap();
     assert!(
         t.elapsed() < Duration::from_secs(2),
         "took {:?}",
         t.elapsed()
+    );
+}
+
+#[test]
+fn unacknowledged_batches_are_sent_after_a_restart_and_acked_segments_go() {
+    // A batch spooled and never acknowledged (agentd killed, or stopped
+    // with the collector away) must be sent by the next agentd, even when
+    // its file no longer holds the lines; once acknowledged, it leaves the
+    // disk.
+    let mut s = setup(|_| {});
+    s.send(batch(&[10, 20]));
+    s.send(batch(&[30]));
+    let mut peer = Peer::welcome(&s.listener, 8, DEFAULT_MAX_FRAME);
+    assert_eq!(peer.batch(), (1, vec![10, 20]));
+    assert_eq!(peer.batch(), (2, vec![30]));
+    peer.send(Frame::Ack { batch_seq: 1 });
+    wait_for_offset(&s.ckpt, 20);
+    // Killed: no shutdown at all.
+    let Setup {
+        listener,
+        writer,
+        shipper,
+        stop,
+        cfg,
+        dir,
+        ..
+    } = s;
+    stop.set_deadline(Instant::now());
+    stop.abort_connection();
+    drop(writer);
+    shipper.unwrap().join().unwrap();
+    drop(peer);
+
+    let mut s = start(listener, cfg, dir);
+    let mut peer = Peer::welcome(&s.listener, 8, DEFAULT_MAX_FRAME);
+    let (seq, ends) = peer.batch();
+    // The acknowledged batch may come again (its segment was still being
+    // written); the collector drops it. The unacknowledged one must come.
+    let last = if ends == [10, 20] {
+        assert_eq!(peer.batch(), (seq + 1, vec![30]));
+        seq + 1
+    } else {
+        assert_eq!((seq, ends), (1, vec![30]));
+        seq
+    };
+    peer.send(Frame::Ack { batch_seq: last });
+    wait_for_offset(&s.ckpt, 30);
+    s.finish();
+    s.spool.tidy();
+    assert_eq!(
+        s.spool.figures(),
+        crate::spool::Figures {
+            bytes: 0,
+            unacked: 0
+        }
+    );
+    let left = std::fs::read_dir(s.cfg.spool_dir()).unwrap().count();
+    assert_eq!(
+        left, 0,
+        "segments left behind after everything was acknowledged"
     );
 }

@@ -1,23 +1,23 @@
 //! Tailer scenarios, driven tick by tick with an explicit clock and no
-//! network: batches are taken from the channel and acked by hand.
+//! network: batches are read back from the spool and acked by hand.
 
+use std::collections::VecDeque;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use logcore::wire::{WireRecord, FLAG_PARTIAL, FLAG_TRUNCATED};
 
 use super::Tailer;
-use crate::batch::Batch;
 use crate::checkpoint::{lock, Checkpoints, Shared};
 use crate::config::{Config, StartAt};
 use crate::notify::Notifier;
 use crate::outbox::{Outbox, Stop};
 use crate::signals::Signals;
+use crate::spool::{Next, Spool, SpoolReader};
+use crate::syncer::Syncer;
 
 /// A record as the collector would see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,10 +38,12 @@ pub struct Harness {
     pub cfg: Arc<Config>,
     pub ckpt: Shared,
     pub tailer: Option<Tailer>,
-    rx: Option<Receiver<Batch>>,
+    reader: Option<SpoolReader>,
+    /// Run after each tick, as the syncer thread would.
+    syncer: Option<Syncer>,
+    /// Spool batches read and not yet acknowledged: (id, records left).
+    taken: VecDeque<(u64, usize)>,
     pub now: Instant,
-    /// Batches the channel holds: small values make the tailer block.
-    pub capacity: usize,
 }
 
 pub fn config(dir: &Path, inputs: &[&str]) -> Config {
@@ -59,11 +61,9 @@ pub fn config(dir: &Path, inputs: &[&str]) -> Config {
 }
 
 impl Harness {
+    /// A tailer as agentd runs it; `cfg.spool_max_bytes` small makes it
+    /// stop reading until acks make room.
     pub fn new(dir: &Path, cfg: Config) -> Harness {
-        Harness::with_capacity(dir, cfg, 100_000)
-    }
-
-    pub fn with_capacity(dir: &Path, cfg: Config, capacity: usize) -> Harness {
         fs::create_dir_all(&cfg.state_dir).unwrap();
         let mut h = Harness {
             dir: dir.to_owned(),
@@ -72,58 +72,92 @@ impl Harness {
             )),
             cfg: Arc::new(cfg),
             tailer: None,
-            rx: None,
+            reader: None,
+            syncer: None,
+            taken: VecDeque::new(),
             now: Instant::now(),
-            capacity,
         };
         h.start();
         h
     }
 
-    /// Starts a tailer as agentd does: checkpoints from disk, first scan.
+    /// Starts a tailer as agentd does: checkpoints and spool from disk,
+    /// first scan.
     pub fn start(&mut self) {
         self.ckpt = Arc::new(Mutex::new(
             Checkpoints::load(&self.cfg.checkpoint_path()).unwrap(),
         ));
-        let (tx, rx) = sync_channel(self.capacity);
+        let opened = Spool::open(&self.cfg.spool_dir(), self.cfg.spool_max_bytes).unwrap();
+        lock(&self.ckpt).set_spooled(opened.ends);
         let out = Outbox::new(
             &self.cfg,
-            tx,
-            Arc::new(AtomicBool::new(false)),
+            opened.writer,
             Signals::new().unwrap(),
             Notifier::disabled(),
         );
         let mut tailer = Tailer::new(Arc::clone(&self.cfg), Arc::clone(&self.ckpt), out).unwrap();
         tailer.start(self.now);
+        let mut syncer = Syncer::new(Arc::clone(&self.ckpt), opened.spool);
+        syncer.round(self.now, true);
         self.tailer = Some(tailer);
-        self.rx = Some(rx);
+        self.syncer = Some(syncer);
+        self.reader = Some(opened.reader);
+        self.taken.clear();
     }
 
     /// Stops the tailer as a crash would: no final checkpoint write beyond
-    /// what was already saved.
+    /// what was already saved; the spool keeps what was written to it.
     pub fn crash(&mut self) {
         self.tailer = None;
-        self.rx = None;
+        self.reader = None;
+        self.syncer = None;
     }
 
-    /// Saves checkpoints (as the 1 s timer would) and stops.
+    /// Writes the checkpoints now, as the syncer does at shutdown.
+    pub fn save_checkpoints(&mut self) {
+        self.syncer
+            .as_mut()
+            .expect("started")
+            .save(self.now, true)
+            .unwrap();
+    }
+
+    /// Stops as agentd does on SIGTERM: checkpoints saved, the spool
+    /// closed, and emptied when everything in it was acknowledged.
     pub fn stop(&mut self) {
-        if let Some(t) = self.tailer.as_mut() {
-            t.save_checkpoints(self.now, true);
+        if let Some(t) = self.tailer.take() {
+            let spool = t.out.spool().clone();
+            t.finish();
+            self.save_checkpoints();
+            spool.tidy();
         }
         self.crash();
     }
 
-    /// One tailer round at the current clock; returns what was shipped.
+    /// One tailer round at the current clock (inotify events first);
+    /// returns what was spooled, as the shipper would read it.
     pub fn tick(&mut self) -> Vec<Got> {
         let tailer = self.tailer.as_mut().expect("tailer started");
+        tailer.drain_events();
         tailer.tick(self.now, true).unwrap();
         match tailer.flush() {
             Ok(()) | Err(Stop::Blocked) => {}
             Err(e) => panic!("tailer stopped: {e:?}"),
         }
+        self.syncer
+            .as_mut()
+            .expect("started")
+            .round(self.now, false);
+        self.read()
+    }
+
+    /// What the spool holds that was not read yet.
+    pub fn read(&mut self) -> Vec<Got> {
+        let reader = self.reader.as_mut().expect("tailer started");
         let mut out = Vec::new();
-        for batch in self.rx.as_ref().expect("tailer started").try_iter() {
+        while let Next::Batch(batch) = reader.next(Duration::ZERO).unwrap() {
+            let id = batch.spool_id.expect("read from the spool");
+            self.taken.push_back((id, batch.lines));
             for s in batch.streams {
                 for record in s.records {
                     out.push(Got {
@@ -145,11 +179,28 @@ impl Harness {
         self.tailer.as_ref().is_some_and(|t| t.out.is_blocked())
     }
 
-    /// Acknowledges records as the collector's ACK would.
-    pub fn ack(&self, got: &[Got]) {
+    /// Acknowledges records as the collector's ACK would: checkpoints move,
+    /// and spool batches whose records are all acknowledged go. `got`
+    /// continues what was acknowledged before, in the order it was read.
+    pub fn ack(&mut self, got: &[Got]) {
         let mut store = lock(&self.ckpt);
         for g in got {
             store.ack(g.stream_id, g.record.end);
+        }
+        drop(store);
+        let mut n = got.len();
+        let mut last = None;
+        while let Some((id, left)) = self.taken.front_mut() {
+            if *left > n {
+                *left -= n;
+                break;
+            }
+            n -= *left;
+            last = Some(*id);
+            self.taken.pop_front();
+        }
+        if let (Some(id), Some(t)) = (last, &self.tailer) {
+            t.out.spool().ack(id);
         }
     }
 
@@ -165,6 +216,20 @@ impl Harness {
             .unwrap();
         f.write_all(bytes).unwrap();
     }
+}
+
+/// What a collector that stored `acked` keeps of `got`: the records past
+/// the highest end acknowledged for their stream (its high-water marks).
+pub fn past_marks(acked: &[Got], got: &[Got]) -> Vec<Got> {
+    let mut marks = std::collections::HashMap::new();
+    for a in acked {
+        let m = marks.entry(a.stream_id).or_insert(0);
+        *m = a.record.end.max(*m);
+    }
+    got.iter()
+        .filter(|g| marks.get(&g.stream_id).is_none_or(|m| g.record.end > *m))
+        .cloned()
+        .collect()
 }
 
 pub fn texts(got: &[Got]) -> Vec<String> {
@@ -296,19 +361,56 @@ fn directory_at_an_input_path_is_ignored_and_other_files_go_on() {
     assert_eq!(texts(&h.tick()), ["b"]);
 }
 
+/// Root reads every file through CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH.
+/// While this lives, the current thread (capabilities are per thread) has
+/// them in neither its effective set: a file's mode binds it as it binds
+/// any other user. They come back when it is dropped.
+struct WithoutDacOverride(Vec<caps::Capability>);
+
+impl WithoutDacOverride {
+    fn new() -> WithoutDacOverride {
+        use caps::{CapSet, Capability};
+        let mut dropped = Vec::new();
+        for cap in [
+            Capability::CAP_DAC_OVERRIDE,
+            Capability::CAP_DAC_READ_SEARCH,
+        ] {
+            if caps::has_cap(None, CapSet::Effective, cap).unwrap() {
+                caps::drop(None, CapSet::Effective, cap).unwrap();
+                dropped.push(cap);
+            }
+        }
+        WithoutDacOverride(dropped)
+    }
+}
+
+impl Drop for WithoutDacOverride {
+    fn drop(&mut self) {
+        for cap in &self.0 {
+            let _ = caps::raise(None, caps::CapSet::Effective, *cap);
+        }
+    }
+}
+
 #[test]
 fn unreadable_file_is_retried_and_read_once_permitted() {
+    // A log agentd may not read yet (mode 000, a group it lacks) must be
+    // read once it may, and must not hold up the other files meanwhile.
+    // Also as root (CI runs the tests as root): the thread gives up the
+    // capabilities that let root read any file.
     use std::os::unix::fs::PermissionsExt;
-    if nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: root reads files whatever their mode");
-        return;
-    }
+    let _unprivileged = WithoutDacOverride::new();
     let dir = tempfile::tempdir().unwrap();
     let mut h = Harness::new(dir.path(), config(dir.path(), &["*.log"]));
     h.append("secret.log", b"s\n");
     h.append("open.log", b"o\n");
     fs::set_permissions(h.path("secret.log"), fs::Permissions::from_mode(0o000)).unwrap();
+    assert!(
+        fs::File::open(h.path("secret.log")).is_err(),
+        "this thread can still read a file of mode 000: the test would prove nothing"
+    );
     assert_eq!(texts(&h.tick()), ["o"]);
+    assert_eq!(texts(&h.tick()), Vec::<String>::new(), "still unreadable");
     fs::set_permissions(h.path("secret.log"), fs::Permissions::from_mode(0o644)).unwrap();
     assert_eq!(texts(&h.tick()), ["s"]);
 }

@@ -62,7 +62,7 @@ impl TrackedFile {
                     "Truncation detected (copytruncate): {why}; finishing the old content from its copy, then reading the file again from the start."
                 );
                 let mut copy =
-                    TrackedFile::restored(file, key, copy_path, self.stream_path.clone(), ctx.now);
+                    TrackedFile::copy(file, key, copy_path, self.stream_path.clone(), ctx.now);
                 copy.state = State::Reading {
                     id,
                     stream_id,
@@ -79,6 +79,10 @@ impl TrackedFile {
                     size,
                     "Truncation detected (copytruncate): {why}; reading the file again from the start."
                 );
+                // What was read of the old content goes to the spool before
+                // the checkpoint forgets the stream (nothing else holds it
+                // now); a full spool keeps it in memory until it has room.
+                let _ = ctx.out.flush();
                 lock(ctx.ckpt).remove(stream_id);
                 Ok(true)
             }
@@ -100,32 +104,35 @@ impl TrackedFile {
         let (id, offset, urgent) = match after {
             Some((old_fp, old_gen)) => (self.next_generation(&store, fp, old_fp, old_gen), 0, true),
             None => match store.find(self.key, fp).cloned() {
-                Some(e) if e.offset <= size => {
+                Some(e) if store.resume_offset(&e) <= size => {
+                    let offset = store.resume_offset(&e);
                     self.stream_path = e.path.clone();
-                    debug!(path = %e.path, offset = e.offset, "Resuming file from its checkpoint.");
-                    (e.identity(), e.offset, false)
+                    debug!(path = %e.path, offset, "Resuming file from its checkpoint (or past it, where the spool ends).");
+                    (e.identity(), offset, false)
                 }
                 Some(e) => {
+                    let offset = store.resume_offset(&e);
                     self.stream_path = e.path.clone();
-                    match find_copy(&self.path, self.key, e.fingerprint, e.offset, &[]) {
+                    match find_copy(&self.path, self.key, e.fingerprint, offset, &[]) {
                         Some((copy_path, file, key)) => {
                             info!(
                                 path = %e.path,
-                                offset = e.offset,
+                                offset,
                                 size,
                                 copy = %copy_path.display(),
                                 "Truncation detected while agentd was stopped (copytruncate); finishing the old content from its copy, then reading the file again from the start."
                             );
-                            let copy =
-                                TrackedFile::resumed(file, key, copy_path, &e, ctx.cfg, ctx.now);
+                            let copy = TrackedFile::resumed(
+                                file, key, copy_path, &e, offset, ctx.cfg, ctx.now,
+                            );
                             self.recovered = Some(Box::new(copy));
                         }
                         None => {
                             info!(
                                 path = %e.path,
-                                offset = e.offset,
+                                offset,
                                 size,
-                                "Truncation detected while agentd was stopped: the file is shorter than its checkpoint; reading it again from the start."
+                                "Truncation detected while agentd was stopped: the file is shorter than where it was read to; reading it again from the start."
                             );
                             store.remove(e.stream_id);
                         }
@@ -137,19 +144,19 @@ impl TrackedFile {
                     )
                 }
                 None => {
-                    let offset = match self.from_end {
-                        Some(at_start) => last_line_end(&self.file, at_start.min(size))?,
-                        None => 0,
+                    let id = Identity {
+                        key: self.key,
+                        fingerprint: fp,
+                        generation: 0,
                     };
-                    (
-                        Identity {
-                            key: self.key,
-                            fingerprint: fp,
-                            generation: 0,
-                        },
-                        offset,
-                        true,
-                    )
+                    // Spooled before a crash that came before its first
+                    // checkpoint write: resume where the spool ends.
+                    let offset = match (store.spooled_end(id.stream_id()), self.from_end) {
+                        (Some(end), _) if end <= size => end,
+                        (_, Some(at_start)) => last_line_end(&self.file, at_start.min(size))?,
+                        _ => 0,
+                    };
+                    (id, offset, true)
                 }
             },
         };
