@@ -275,7 +275,7 @@ pub fn run(dir: &Path, t: &Torture) -> Outcome {
     };
     let mut last = (0, Instant::now());
     crate::wait_until(Duration::from_secs(90), || {
-        let n = collector.searchable_lines().unwrap_or(0);
+        let n = collector.searchable_lines();
         if n >= want {
             return true;
         }
