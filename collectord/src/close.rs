@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::writer::NotStored;
 use logcore::text::Escaped;
 use logcore::wire::{code, Frame, VERSION};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -159,6 +160,9 @@ pub enum Close {
     },
     Shutdown,
     WriterGone,
+    /// The writer did not store a batch: a store limit refused it, or the
+    /// disk is full.
+    NotStored(NotStored),
     Busy(u32),
     /// The source address has `max-connections-per-source` connections.
     PerSource(u32),
@@ -221,6 +225,7 @@ impl fmt::Display for Close {
             }
             Close::Shutdown => write!(f, "collector shutting down"),
             Close::WriterGone => write!(f, "the writer stopped"),
+            Close::NotStored(why) => write!(f, "{why}"),
             Close::Busy(n) => write!(f, "too many connections (max-connections {n})"),
             Close::PerSource(n) => write!(
                 f,
@@ -277,6 +282,11 @@ impl Close {
             | Close::Cut(Cut::Stalled) => (code::PROTOCOL, self.to_string()),
             Close::Shutdown => (code::SHUTDOWN, "collector is shutting down".to_owned()),
             Close::WriterGone => (code::INTERNAL, "collector cannot store lines".to_owned()),
+            Close::NotStored(NotStored::Refused(why)) => (code::LIMIT, why.clone()),
+            Close::NotStored(NotStored::DiskFull) => (
+                code::BUSY,
+                "the collector's disk is full; try again later".to_owned(),
+            ),
             Close::Busy(n) => (
                 code::BUSY,
                 format!("too many connections (limit {n}); try again later"),
@@ -320,7 +330,13 @@ impl Close {
         }
         let agent = Escaped(agent.unwrap_or("-"));
         match self {
-            Close::PeerClosed | Close::Shutdown | Close::Idle(_) | Close::Cut(Cut::Replaced) => {
+            // The writer logs why it stored nothing (once an hour per
+            // agent, or once per disk-full pause).
+            Close::PeerClosed
+            | Close::Shutdown
+            | Close::Idle(_)
+            | Close::Cut(Cut::Replaced)
+            | Close::NotStored(_) => {
                 info!(%peer, %agent, reason = %self, "Closed a connection.")
             }
             Close::WriterGone => error!(%peer, %agent, reason = %self, "Closed a connection."),

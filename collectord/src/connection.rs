@@ -49,7 +49,7 @@ use crate::reader::{Reader, Wait};
 use crate::slots::{Slot, SlotLimits, Slots};
 use crate::store::Peer;
 use crate::tls::{self, ServerTls};
-use crate::writer::{now_ms, Batch, SentBy};
+use crate::writer::{now_ms, Batch, SentBy, Stored};
 
 /// How long a closing connection waits for its in-flight batches' commits.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -146,7 +146,7 @@ struct Identity {
 /// writer is done with it.
 struct Outstanding {
     seq: u64,
-    done: oneshot::Receiver<()>,
+    done: oneshot::Receiver<Stored>,
     held: Option<Held>,
 }
 
@@ -371,8 +371,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 _ = shutdown.recv() => return self.finish().await,
                 c = cut.cut() => return Close::Cut(c),
                 ack = next_ack(&mut self.outstanding), if waiting => {
-                    let Some(seq) = ack else { return Close::WriterGone };
-                    let seq = coalesce(&mut self.outstanding, seq);
+                    let seq = match ack {
+                        Ok(seq) => coalesce(&mut self.outstanding, seq),
+                        Err(close) => return close,
+                    };
                     if let Err(close) = self.send(&Frame::Ack { batch_seq: seq }).await {
                         return close;
                     }
@@ -397,7 +399,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                             if streams.iter().all(|s| s.records.is_empty()) {
                                 // Nothing to store: acknowledged in turn,
                                 // without the writer.
-                                let _ = done.send(());
+                                let _ = done.send(Ok(()));
                                 self.outstanding.push_back(Outstanding { seq: batch_seq, done: rx, held });
                                 continue;
                             }
@@ -430,13 +432,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         while !self.outstanding.is_empty() {
             match tokio::time::timeout_at(deadline, next_ack(&mut self.outstanding)).await {
-                Ok(Some(seq)) => {
+                Ok(Ok(seq)) => {
                     let seq = coalesce(&mut self.outstanding, seq);
                     if let Err(close) = self.send(&Frame::Ack { batch_seq: seq }).await {
                         return close;
                     }
                 }
-                Ok(None) | Err(_) => break,
+                Ok(Err(_)) | Err(_) => break,
             }
         }
         Close::Shutdown
@@ -491,19 +493,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
 /// Waits for the oldest outstanding batch's commit; its sequence number, or
 /// `None` when the writer dropped it (it will never be committed).
-async fn next_ack(outstanding: &mut VecDeque<Outstanding>) -> Option<u64> {
-    let o = outstanding.front_mut()?;
+/// The oldest batch's answer: its sequence number once it is committed;
+/// the close when it was not stored (the agent hears why) or the writer
+/// is gone. Waits for ever when nothing is outstanding.
+async fn next_ack(outstanding: &mut VecDeque<Outstanding>) -> Result<u64, Close> {
+    let Some(o) = outstanding.front_mut() else {
+        return std::future::pending().await;
+    };
     let seq = o.seq;
     let result = (&mut o.done).await;
     outstanding.pop_front();
-    result.ok().map(|()| seq)
+    match result {
+        Ok(Ok(())) => Ok(seq),
+        Ok(Err(why)) => Err(Close::NotStored(why)),
+        Err(_) => Err(Close::WriterGone),
+    }
 }
 
 /// ACKs are cumulative: take every later batch already committed too.
 fn coalesce(outstanding: &mut VecDeque<Outstanding>, mut seq: u64) -> u64 {
     while let Some(o) = outstanding.front_mut() {
-        if o.done.try_recv().is_err() {
-            break;
+        match o.done.try_recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => {
+                // Taken out of the channel: put back for next_ack to see.
+                let (tx, rx) = oneshot::channel();
+                let _ = tx.send(Err(why));
+                o.done = rx;
+                break;
+            }
+            Err(_) => break,
         }
         seq = o.seq;
         outstanding.pop_front();

@@ -342,7 +342,14 @@ mod tests {
     /// connection is open and served (a positive barrier).
     async fn served(server: &mut Running, s: &mut TcpStream, seq: u64) {
         send(s, &batch(seq)).await;
-        server.batches.recv().await.unwrap().done.send(()).unwrap();
+        server
+            .batches
+            .recv()
+            .await
+            .unwrap()
+            .done
+            .send(Ok(()))
+            .unwrap();
         assert_eq!(recv(s).await, Some(Frame::Ack { batch_seq: seq }));
     }
 
@@ -477,7 +484,7 @@ mod tests {
         // Batch 2 is committed but batch 1 is not: no ACK may say "up to
         // 2". Every task the commit woke runs before the yield returns,
         // and writes to loopback are at once: an ACK would be readable.
-        b2.done.send(()).unwrap();
+        b2.done.send(Ok(())).unwrap();
         tokio::task::yield_now().await;
         let mut probe = [0u8; 1];
         assert_eq!(
@@ -487,7 +494,7 @@ mod tests {
         );
         // Window 2: batch 3 is read only once batch 1 left the window,
         // that is after its ACK was written.
-        b1.done.send(()).unwrap();
+        b1.done.send(Ok(())).unwrap();
         let b3 = server.batches.recv().await.unwrap();
         assert_eq!(
             s.try_read(&mut probe).map_err(|e| e.kind()),
@@ -501,7 +508,7 @@ mod tests {
             rest.push(byte[0]);
         }
         assert_eq!(Frame::decode(&rest).unwrap(), Frame::Ack { batch_seq: 2 });
-        b3.done.send(()).unwrap();
+        b3.done.send(Ok(())).unwrap();
         assert_eq!(recv(&mut s).await, Some(Frame::Ack { batch_seq: 3 }));
         drop(s);
         server.stop().await;
@@ -692,7 +699,7 @@ mod tests {
         assert!(message.contains("max-buffer-mb"), "{message}");
         let b = server.batches.recv().await.unwrap();
         assert!(started.elapsed() < Duration::from_secs(5));
-        b.done.send(()).unwrap();
+        b.done.send(Ok(())).unwrap();
         assert_eq!(recv(&mut agent).await, Some(Frame::Ack { batch_seq: 1 }));
         server.stop().await;
     }
@@ -749,7 +756,7 @@ mod tests {
         send(&mut s, &batch(1)).await;
         let b1 = server.batches.recv().await.unwrap();
         drop(server.stop.take());
-        b1.done.send(()).unwrap();
+        b1.done.send(Ok(())).unwrap();
         assert_eq!(recv(&mut s).await, Some(Frame::Ack { batch_seq: 1 }));
         assert_eq!(error_code(&mut s).await.0, code::SHUTDOWN);
         server.stop().await;

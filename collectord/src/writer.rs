@@ -65,8 +65,33 @@ pub struct Batch {
     /// The collector's clock when the batch was read, ms since the epoch.
     pub receive_time_ms: i64,
     pub streams: Vec<WireStream>,
-    /// Completed once the batch is committed; dropped if it never will be.
-    pub done: oneshot::Sender<()>,
+    /// Completed with `Ok` once the batch is committed, with `Err` when it
+    /// was not stored and the sender should hear why; dropped when a batch
+    /// before it of the same connection was not stored either.
+    pub done: oneshot::Sender<Stored>,
+}
+
+/// What the writer says of a batch.
+pub type Stored = Result<(), NotStored>;
+
+/// Why a batch was not stored. Nothing of it was: an agent sends it again
+/// (on a new connection, later).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotStored {
+    /// A limit of the store refused it (too many streams), in words.
+    Refused(String),
+    /// A write failed for lack of space: the writer is paused until the
+    /// disk has room.
+    DiskFull,
+}
+
+impl std::fmt::Display for NotStored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotStored::Refused(why) => write!(f, "batch refused: {why}"),
+            NotStored::DiskFull => write!(f, "the collector's disk is full"),
+        }
+    }
 }
 
 /// What a reload can change in the writer.
@@ -284,6 +309,9 @@ pub fn run(
                         Ok(refused) => {
                             refusals.log(&batch.sent_by, &refused);
                             done.poison(&batch.sent_by);
+                            let _ = batch
+                                .done
+                                .send(Err(NotStored::Refused(refused.to_string())));
                         }
                         Err(e) => {
                             result = Err(e);
@@ -399,12 +427,12 @@ fn failed(
 /// dropped, so it closes; a new connection has a new [`Peer`].
 #[derive(Default)]
 struct Group {
-    done: Vec<(oneshot::Sender<()>, Option<Arc<Peer>>)>,
+    done: Vec<(oneshot::Sender<Stored>, Option<Arc<Peer>>)>,
     poisoned: Vec<std::sync::Weak<Peer>>,
 }
 
 impl Group {
-    fn push(&mut self, done: oneshot::Sender<()>, sent_by: &SentBy) {
+    fn push(&mut self, done: oneshot::Sender<Stored>, sent_by: &SentBy) {
         let peer = match sent_by {
             SentBy::Agent(p) => Some(p.clone()),
             SentBy::Syslog(_) => None,
@@ -431,7 +459,7 @@ impl Group {
         let n = self.done.len();
         for (tx, _) in self.done.drain(..) {
             // The connection may be gone; the agent will re-send, and dedup drops it.
-            let _ = tx.send(());
+            let _ = tx.send(Ok(()));
         }
         n
     }
@@ -440,9 +468,12 @@ impl Group {
     /// connections are poisoned. Syslog messages in it are lost (their
     /// senders do not send again).
     fn fail(&mut self) {
-        let lost: Vec<Arc<Peer>> = self.done.drain(..).filter_map(|(_, p)| p).collect();
-        for p in lost {
-            self.poison(&SentBy::Agent(p));
+        let lost: Vec<(oneshot::Sender<Stored>, Option<Arc<Peer>>)> = self.done.drain(..).collect();
+        for (tx, p) in lost {
+            let _ = tx.send(Err(NotStored::DiskFull));
+            if let Some(p) = p {
+                self.poison(&SentBy::Agent(p));
+            }
         }
     }
 }
@@ -494,7 +525,12 @@ mod tests {
     use crate::retention::Policy;
     use crate::store::StoreOptions;
 
-    fn batch(peer: &Arc<Peer>, stream: u64, from: u64, n: u64) -> (Batch, oneshot::Receiver<()>) {
+    fn batch(
+        peer: &Arc<Peer>,
+        stream: u64,
+        from: u64,
+        n: u64,
+    ) -> (Batch, oneshot::Receiver<Stored>) {
         let (done, rx) = oneshot::channel();
         let records = (from..from + n)
             .map(|i| WireRecord {
@@ -576,8 +612,10 @@ mod tests {
             acks.push((ack, stream, (i + 50) * 10));
         }
         for (ack, stream, end) in acks {
-            ack.blocking_recv()
-                .expect("the writer acknowledges every batch");
+            assert_eq!(
+                ack.blocking_recv().expect("the writer answers every batch"),
+                Ok(())
+            );
             total += 50;
             let (docs, marks) = committed(dir.path());
             assert!(
@@ -589,7 +627,7 @@ mod tests {
         // A re-sent batch is acknowledged but stored nothing.
         let (b, ack) = batch(&peer, 7, 0, 50);
         tx.blocking_send(b).unwrap();
-        ack.blocking_recv().unwrap();
+        assert_eq!(ack.blocking_recv().unwrap(), Ok(()));
         drop(tx);
         writer.join().unwrap().unwrap();
         let (docs, marks) = committed(dir.path());
@@ -597,5 +635,63 @@ mod tests {
         assert_eq!(marks.get("agent-1", 7).unwrap().end, 1500);
         assert_eq!(marks.get("agent-1", 8).unwrap().end, 500);
         assert_eq!(stats.lines.load(Ordering::Relaxed), 150);
+    }
+
+    #[test]
+    fn a_refused_batch_is_answered_with_why_and_the_connection_stores_nothing_after_it() {
+        // An agent over max-streams-per-agent must hear why (its connection
+        // sends an ERROR naming the limit), not see the collector go away;
+        // and a batch it had queued behind the refused one must not be
+        // stored either, or its marks would move past lines the agent
+        // sends again.
+        let dir = tempfile::tempdir().unwrap();
+        let limits = crate::dedup::MarkLimits {
+            per_agent: 1,
+            total: 100,
+        };
+        let store_options = StoreOptions {
+            data_dir: dir.path().to_owned(),
+            writer_memory_mb: 32,
+            writer_threads: 1,
+            retention: Policy { days: 0, bytes: 0 },
+            mark_limits: limits,
+        };
+        let store = Store::open(&store_options).unwrap();
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let mut options = WriterOptions::from_config(&Config {
+            commit_interval_ms: 500,
+            retention_days: 0,
+            ..Config::default()
+        });
+        options.mark_limits = limits;
+        let (_options, options) = watch::channel(options);
+        let stats = Arc::new(Stats::default());
+        let writer = std::thread::spawn(move || run(Ok(store), store_options, rx, options, stats));
+        let peer = Arc::new(Peer {
+            agent_id: "agent-1".into(),
+            host: "web1".into(),
+            utc_offset_secs: 0,
+        });
+        let (first, first_ack) = batch(&peer, 7, 0, 5);
+        let (second, second_ack) = batch(&peer, 8, 0, 5);
+        let (third, third_ack) = batch(&peer, 7, 5, 5);
+        tx.blocking_send(first).unwrap();
+        tx.blocking_send(second).unwrap();
+        tx.blocking_send(third).unwrap();
+        assert_eq!(first_ack.blocking_recv().unwrap(), Ok(()));
+        match second_ack.blocking_recv().unwrap() {
+            Err(NotStored::Refused(why)) => assert!(why.contains("streams"), "{why}"),
+            other => panic!("the second stream was not refused: {other:?}"),
+        }
+        assert!(
+            third_ack.blocking_recv().is_err(),
+            "a batch after the refused one was answered"
+        );
+        drop(tx);
+        writer.join().unwrap().unwrap();
+        let (docs, marks) = committed(dir.path());
+        assert_eq!(docs, 5);
+        assert_eq!(marks.get("agent-1", 7).unwrap().end, 50);
+        assert!(marks.get("agent-1", 8).is_none());
     }
 }

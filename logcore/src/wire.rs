@@ -237,6 +237,11 @@ pub mod code {
     /// (one connection per agent id: two would interleave its batches).
     /// Older agents take it as any other error and retry.
     pub const AGENT_IN_USE: u16 = 8;
+    /// A limit of the collector's store refused a batch (the agent would
+    /// have more streams with a mark than `max-streams-per-agent`, or the
+    /// collector more than `max-streams`); nothing of it was stored. An
+    /// agent retries later, as after any error.
+    pub const LIMIT: u16 = 9;
 }
 
 /// Looks at buffered bytes: `Ok(Some(n))` when a whole frame of `n` bytes

@@ -44,7 +44,7 @@ use crate::config::Config;
 use crate::listen::Kind;
 use crate::notify::Stats;
 use crate::store::Peer;
-use crate::writer::{now_ms, Batch, SentBy};
+use crate::writer::{now_ms, Batch, SentBy, Stored};
 
 /// The most messages in one batch.
 pub const BATCH_MESSAGES: usize = 2048;
@@ -190,7 +190,7 @@ pub struct Outbox {
     held: Vec<Held>,
     held_bytes: usize,
     cost: usize,
-    in_flight: VecDeque<(oneshot::Receiver<()>, Vec<Held>)>,
+    in_flight: VecDeque<(oneshot::Receiver<Stored>, Vec<Held>)>,
 }
 
 impl Outbox {
@@ -286,8 +286,10 @@ impl Outbox {
         }
         // Forget what committed already.
         while let Some((rx, _)) = self.in_flight.front_mut() {
+            // A batch the writer answered is done with, stored or not: a
+            // syslog sender never sends again (see `writer::Group`).
             match rx.try_recv() {
-                Ok(()) => {
+                Ok(_) => {
                     self.in_flight.pop_front();
                 }
                 Err(oneshot::error::TryRecvError::Empty) => break,
@@ -297,7 +299,7 @@ impl Outbox {
         // Cancel-safe: the oldest leaves the window only once committed.
         while self.in_flight.len() >= WINDOW {
             let oldest = &mut self.in_flight.front_mut().expect("the window is full").0;
-            oldest.await.map_err(|_| WriterGone)?;
+            let _answered: Stored = oldest.await.map_err(|_| WriterGone)?;
             self.in_flight.pop_front();
         }
         let (done, rx) = oneshot::channel();
@@ -325,7 +327,7 @@ impl Outbox {
         self.flush().await?;
         let all = async {
             while let Some((rx, _)) = self.in_flight.front_mut() {
-                rx.await.map_err(|_| WriterGone)?;
+                let _answered: Stored = rx.await.map_err(|_| WriterGone)?;
                 self.in_flight.pop_front();
             }
             Ok(())
@@ -446,7 +448,7 @@ mod tests {
         assert!(blocked, "the fifth batch waits");
         // The cancelled flush sent nothing; the message is still gathered.
         assert!(rx.try_recv().is_err());
-        dones.remove(0).send(()).unwrap();
+        dones.remove(0).send(Ok(())).unwrap();
         out.flush().await.unwrap();
         let b = rx.recv().await.unwrap();
         assert_eq!(b.streams[0].records[0].offset, 99);
