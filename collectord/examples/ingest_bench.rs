@@ -344,6 +344,7 @@ fn main() {
     let stats = Arc::new(Stats::default());
     let (tx, rx) = mpsc::channel(writer::QUEUE);
     let writer_stats = stats.clone();
+    let writer_store_options = store_options.clone();
     let writer = std::thread::Builder::new()
         .name("writer".into())
         .spawn(move || {
@@ -354,7 +355,7 @@ fn main() {
                 mark_limits: Default::default(),
                 min_free_mb: 0,
             });
-            writer::run(Ok(store), store_options.clone(), rx, options, writer_stats)
+            writer::run(Ok(store), writer_store_options, rx, options, writer_stats)
         })
         .unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
