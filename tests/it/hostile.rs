@@ -39,10 +39,13 @@ use crate::delivery::{assert_exactly_once, count, wait_for_finish};
 use crate::writer::{write, Plan, Rotation};
 
 /// The agent's 100,000 lines must all be searchable within this time of
-/// its start. Among the crowd they took 13-15 s here; before the limits
-/// they took 50 s (BUSY, retried until a stranger's timeout freed a
-/// place) and a lock-out can last until an idle timeout, 5 minutes.
-const DELIVERY_BOUND: Duration = Duration::from_secs(35);
+/// its start. Among the crowd they took 13-35 s on a 2-core machine (the
+/// crowd reconnects as fast as it is closed, so the time follows the CPU
+/// left over); before the limits they took 50 s (BUSY, retried until a
+/// stranger's timeout freed a place) and a lock-out can last until an
+/// idle timeout, 5 minutes. The bound catches a lock-out; the old
+/// collector fails this test on memory (3.4 GB) in any case.
+const DELIVERY_BOUND: Duration = Duration::from_secs(90);
 
 /// The same for the agent with a certificate among strangers that never
 /// finish a TLS handshake: 1.2 s here; before the pending pool, 48 s.
@@ -392,10 +395,13 @@ fn a_hostile_crowd_neither_locks_an_agent_out_nor_blows_up_the_collector() {
             "no {kind:?} client was ever closed:\n{crowd}"
         );
     }
-    // Thousands of strangers were closed: their log lines are bounded.
+    // Thousands of strangers were closed: their log lines are bounded
+    // (20 per 10 s, `close::Quota`; the count of those left out is logged
+    // only once a later window opens, which may be after this check).
+    let closes = log.matches("Closed a connection.").count();
     assert!(
-        log.contains("Left out the log lines") && lines < 20_000,
-        "{lines} log lines for the crowd"
+        closes < 1_000 && lines < 20_000,
+        "{closes} closes logged, {lines} log lines for the crowd"
     );
 }
 

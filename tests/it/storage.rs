@@ -1,8 +1,9 @@
-//! A full disk is back-pressure, not a crash loop: collectord stops taking
-//! lines, says so once (and then now and then), and takes them again by
-//! itself when space returns; every line arrives once. Needs root (a small
-//! tmpfs is mounted as the data directory); skipped otherwise unless
-//! `LOGQ_REQUIRE_ROOT=1` (CI).
+//! Storage limits. A full disk is back-pressure, not a crash loop:
+//! collectord stops taking lines, says so once (and then now and then),
+//! and takes them again by itself when space returns; every line arrives
+//! once. That test needs root (a small tmpfs is mounted as the data
+//! directory) and is skipped otherwise unless `LOGQ_REQUIRE_ROOT=1` (CI).
+//! And an agent over the stream limit is told which limit refused it.
 
 use std::fs;
 use std::io::Write;
@@ -209,4 +210,61 @@ fn a_full_disk_pauses_the_collector_and_freed_space_resumes_it_losing_nothing() 
         agent.log()
     );
     assert_exactly_once(&collector, &[("a", 150_000), ("b", 20_000)]);
+}
+
+/// An agent over `max-streams-per-agent` hears why: agentd's log names
+/// the limit (ERROR 9), the refused batch is not stored, and once the
+/// operator raises the limit (a reload) every line arrives once. Before,
+/// the agent saw "collector cannot store lines" (an internal error) and
+/// the collector logged an error per connection, with no hint of the key
+/// to change. Needs no root.
+#[test]
+fn an_agent_over_the_stream_limit_is_told_which_limit_and_a_reload_lets_its_lines_in() {
+    const FILES: u64 = 101; // one more than the smallest limit allowed
+    let tmp = tempfile::tempdir().unwrap();
+    let collector = Collector::start(
+        &tmp.path().join("collector"),
+        "max-streams-per-agent = 100\n",
+    );
+    let logs = tmp.path().join("logs");
+    fs::create_dir_all(&logs).unwrap();
+    let files: Vec<PathBuf> = (0..FILES)
+        .map(|i| {
+            let path = logs.join(format!("app{i}.log"));
+            fs::write(&path, format!("{}\n", numbered_line("s", i))).unwrap();
+            path
+        })
+        .collect();
+    let inputs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let agent = Agent::start(&tmp.path().join("agent"), collector.addr, &inputs, "");
+    assert!(
+        wait_until(Duration::from_secs(30), || agent
+            .log()
+            .contains("max-streams-per-agent")),
+        "agentd was not told which limit refused its lines; its log:\n{}\ncollector log:\n{}",
+        agent.log(),
+        collector.log()
+    );
+    assert!(
+        agent.log().contains("code 9"),
+        "not ERROR 9 (limit):\n{}",
+        agent.log()
+    );
+    // The ERROR came after the writer refused the batch: the streams
+    // stored by then are all there will be until the limit changes.
+    let stored = collector.searchable_lines();
+    assert!(stored < FILES, "every stream was stored: {stored} lines");
+    assert!(
+        collector.log().contains("Refused a batch"),
+        "collectord did not log the refusal:\n{}",
+        collector.log()
+    );
+    collector.write_config("max-streams-per-agent = 1000\n");
+    collector.reload(Duration::from_secs(20)).unwrap();
+    assert!(
+        collector.wait_for_lines(FILES, Duration::from_secs(60)),
+        "the lines did not arrive after the limit was raised; agent log:\n{}",
+        agent.log()
+    );
+    assert_exactly_once(&collector, &[("s", FILES)]);
 }
