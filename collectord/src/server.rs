@@ -63,10 +63,13 @@ pub async fn run(listener: TcpListener, shared: Shared, shutdown: impl Future) {
             let done = all_done_tx.clone();
             let shared = shared.clone();
             let (cut_tx, cut_rx) = cutter();
-            match shared
-                .slots
-                .arrive(addr.ip().to_canonical(), limits.slots(), cut_tx.clone())
-            {
+            let ready = opening_waits(&stream);
+            match shared.slots.arrive(
+                addr.ip().to_canonical(),
+                limits.slots(),
+                cut_tx.clone(),
+                ready,
+            ) {
                 Ok(slot) => {
                     let shutdown = notify_shutdown.subscribe();
                     tokio::spawn(async move {
@@ -178,6 +181,36 @@ async fn refuse(
             }
             sleep_until(started + REFUSAL_HOLD).await;
         }
+    }
+}
+
+/// Whether a whole opening is already waiting in the socket: a HELLO
+/// frame, or a TLS record (the ClientHello). A real agent sends it as soon
+/// as it connects, so under a flood it is there by the time a deep accept
+/// queue yields the connection; such a connection is displaced from the
+/// pending pool last (`slots`), so its opening is read however many
+/// strangers arrive meanwhile. Peeked, not read: the connection reads it.
+fn opening_waits(stream: &tokio::net::TcpStream) -> bool {
+    use std::os::fd::AsRawFd;
+
+    use nix::sys::socket::{recv, MsgFlags};
+
+    let mut buf = [0u8; 2048];
+    let Ok(n) = recv(
+        stream.as_raw_fd(),
+        &mut buf,
+        MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
+    ) else {
+        return false;
+    };
+    let buf = &buf[..n];
+    match buf {
+        // A TLS handshake record: type 22, version 3.x, 2-byte length.
+        [0x16, 0x03, _, hi, lo, ..] => buf.len() >= 5 + usize::from(u16::from_be_bytes([*hi, *lo])),
+        _ => matches!(
+            logcore::wire::check(buf, logcore::wire::MAX_HELLO),
+            Ok(Some(_))
+        ),
     }
 }
 

@@ -14,7 +14,8 @@
 //!   the longest (see below); else it is refused.
 //! - **Pending**: at most `max_pending`; when full, the oldest pending
 //!   connection that has sent nothing for [`SILENT`] is closed to make
-//!   room, else the oldest: a flood of connections that never say HELLO cannot lock
+//!   room, else the oldest; a connection whose whole HELLO (or TLS
+//!   ClientHello) was already waiting when it was accepted goes last: a flood of connections that never say HELLO cannot lock
 //!   agents out, it can only make a slow HELLO fail (and its agent retry).
 //! - **One connection per agent id** ([`Slot::establish`]): a HELLO naming
 //!   an agent id that another connection serves replaces that connection
@@ -69,6 +70,11 @@ struct Entry {
     /// A pending connection that sent its first bytes (a HELLO or a TLS
     /// handshake under way).
     heard: bool,
+    /// A pending connection whose whole opening (HELLO, or the TLS
+    /// ClientHello record) was waiting when it was accepted: displaced
+    /// last, so that a flood of arrivals cannot evict an agent before its
+    /// task reads what it already sent.
+    ready: bool,
     agent: Option<String>,
     cutter: Cutter,
 }
@@ -145,7 +151,13 @@ impl State {
         self.entries
             .iter()
             .filter(|(_, e)| e.pending && ip.is_none_or(|ip| e.ip == ip))
-            .min_by_key(|(_, e)| (e.heard || now.duration_since(e.since) < SILENT, e.since))
+            .min_by_key(|(_, e)| {
+                (
+                    e.ready,
+                    e.heard || now.duration_since(e.since) < SILENT,
+                    e.since,
+                )
+            })
             .map(|(&id, _)| id)
     }
 
@@ -230,6 +242,7 @@ impl Slots {
         ip: IpAddr,
         limits: SlotLimits,
         cutter: Cutter,
+        ready: bool,
     ) -> Result<Slot, Close> {
         let now = Instant::now();
         let mut s = self.lock();
@@ -244,7 +257,8 @@ impl Slots {
             since: now,
             lines: None,
             pending: true,
-            heard: false,
+            heard: ready,
+            ready,
             agent: None,
             cutter,
         });
@@ -272,6 +286,7 @@ impl Slots {
             lines: None,
             pending: false,
             heard: true,
+            ready: false,
             agent: None,
             cutter,
         });
@@ -364,7 +379,7 @@ mod tests {
 
     fn arrive(slots: &Arc<Slots>, n: u8) -> (Slot, CutRx) {
         let (c, rx) = cutter();
-        (slots.arrive(ip(n), LIMITS, c).unwrap(), rx)
+        (slots.arrive(ip(n), LIMITS, c, false).unwrap(), rx)
     }
 
     fn is_cut(rx: &CutRx) -> Option<Cut> {
@@ -382,6 +397,24 @@ mod tests {
         let (_c, c) = arrive(&slots, 4);
         assert_eq!(is_cut(&a), Some(Cut::Evicted));
         assert_eq!((is_cut(&b), is_cut(&c)), (None, None));
+        assert_eq!(slots.counts().pending, 2);
+    }
+
+    #[test]
+    fn an_agent_whose_hello_was_waiting_outlasts_any_flood_of_arrivals() {
+        // Under a flood (1,200 connections a second in the hostile test)
+        // the oldest pending connection lived 0.2 s: less than it took to
+        // schedule the agent's task and read the HELLO it had sent, so
+        // the agent was reset at every try for 90 s. A connection whose
+        // HELLO was already waiting at accept is displaced last.
+        let slots = Slots::new();
+        let (c, agent_rx) = cutter();
+        let _agent = slots.arrive(ip(2), LIMITS, c, true).unwrap();
+        let mut strangers = Vec::new();
+        for n in 3..100 {
+            strangers.push(arrive(&slots, n));
+        }
+        assert_eq!(is_cut(&agent_rx), None, "the agent was displaced");
         assert_eq!(slots.counts().pending, 2);
     }
 
@@ -415,11 +448,11 @@ mod tests {
             per_source: 2,
         };
         let (c1, r1) = cutter();
-        let s1 = slots.arrive(ip(9), limits, c1).unwrap();
+        let s1 = slots.arrive(ip(9), limits, c1, false).unwrap();
         let (c2, _r2) = cutter();
-        let s2 = slots.arrive(ip(9), limits, c2).unwrap();
+        let s2 = slots.arrive(ip(9), limits, c2, false).unwrap();
         let (c3, _r3) = cutter();
-        let s3 = slots.arrive(ip(9), limits, c3).unwrap();
+        let s3 = slots.arrive(ip(9), limits, c3, false).unwrap();
         assert_eq!(is_cut(&r1), Some(Cut::Evicted), "its own oldest pending");
         drop(s1);
         s2.establish("a", false, limits).unwrap();
@@ -427,11 +460,11 @@ mod tests {
         s3.establish("b", false, limits).unwrap();
         s3.lines();
         let (c4, _r4) = cutter();
-        let refused = slots.arrive(ip(9), limits, c4);
+        let refused = slots.arrive(ip(9), limits, c4, false);
         assert!(matches!(refused, Err(Close::PerSource(2))));
         let (c5, _r5) = cutter();
         assert!(
-            slots.arrive(ip(10), limits, c5).is_ok(),
+            slots.arrive(ip(10), limits, c5, false).is_ok(),
             "others are not limited"
         );
     }
@@ -476,17 +509,17 @@ mod tests {
             per_source: 10,
         };
         let (c, first_rx) = cutter();
-        let first = slots.arrive(ip(2), limits, c).unwrap();
+        let first = slots.arrive(ip(2), limits, c, false).unwrap();
         first.establish("web1", false, limits).unwrap();
         let (c, _) = cutter();
-        let other = slots.arrive(ip(3), limits, c).unwrap();
+        let other = slots.arrive(ip(3), limits, c, false).unwrap();
         assert!(matches!(
             other.establish("web1", false, limits),
             Err(Close::InUse(ref a)) if a == "web1"
         ));
         assert_eq!(is_cut(&first_rx), None);
         let (c, again_rx) = cutter();
-        let again = slots.arrive(ip(2), limits, c).unwrap();
+        let again = slots.arrive(ip(2), limits, c, false).unwrap();
         again.establish("web1", false, limits).unwrap();
         assert_eq!(is_cut(&first_rx), Some(Cut::Replaced));
         drop(first);
