@@ -20,11 +20,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use collectord::connection::{Limits, Shared};
+use collectord::ingest::Ingest;
 use collectord::notify::Stats;
-use collectord::retention::Policy;
-use collectord::store::{Store, StoreOptions};
-use collectord::{index, server, writer};
+use collectord::{server, writer};
 use logcore::wire::{self, Frame, WireRecord, WireStream, VERSION};
+use logstore::index;
+use logstore::retention::Policy;
+use logstore::StoreOptions;
 use tantivy::Index;
 use tokio::sync::{mpsc, watch};
 
@@ -335,7 +337,7 @@ fn main() {
         retention: Policy { days: 0, bytes: 0 },
         mark_limits: Default::default(),
     };
-    let mut store = Store::open(&store_options).unwrap();
+    let mut store = Ingest::open(&store_options).unwrap();
     let config = collectord::config::Config::default();
     let detect_options = collectord::detect::DetectOptions::from_config(&config);
     if a.detect {
@@ -428,7 +430,7 @@ fn main() {
 
     let at_stop = index::dir_bytes(&dir.path().join("index"));
     // A restart removes the files of merges the stop cut short.
-    drop(Store::open(&store_options).unwrap());
+    drop(Ingest::open(&store_options).unwrap());
     let index_bytes = index::dir_bytes(&dir.path().join("index"));
     let archive_bytes = index::dir_bytes(&dir.path().join("archive"));
     println!(
@@ -477,7 +479,7 @@ fn main() {
     );
 
     let index = Index::open_in_dir(dir.path().join("index")).unwrap();
-    logcore::schema::LogSchema::register_tokenizers(&index);
+    logstore::schema::LogSchema::register_tokenizers(&index);
     let sizes = Sizes {
         lines,
         raw_bytes,
@@ -577,11 +579,11 @@ impl Sizes {
 /// Reads every record back (as logq does, but in document order) and
 /// prints the time per record.
 fn read_back(index: &Index, archive_dir: &std::path::Path, lines: u64) {
-    let schema = logcore::schema::LogSchema::new();
+    let schema = logstore::schema::LogSchema::new();
     let searcher = index.reader().unwrap().searcher();
     let t0 = Instant::now();
     let mut n = 0u64;
-    let mut archive = logcore::archive::ArchiveReader::new(archive_dir);
+    let mut archive = logstore::archive::ArchiveReader::new(archive_dir);
     for seg in searcher.segment_readers() {
         let rr = schema.record_reader(seg).unwrap();
         for doc in seg.doc_ids_alive() {
@@ -605,7 +607,7 @@ fn read_back(index: &Index, archive_dir: &std::path::Path, lines: u64) {
     let t0 = Instant::now();
     for (seg, doc) in picks {
         let rr = schema.record_reader(searcher.segment_reader(seg)).unwrap();
-        rr.record(doc, &mut logcore::archive::ArchiveReader::new(archive_dir))
+        rr.record(doc, &mut logstore::archive::ArchiveReader::new(archive_dir))
             .unwrap();
     }
     println!(

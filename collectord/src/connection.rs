@@ -44,10 +44,10 @@ use tokio::time::{timeout, Instant};
 use crate::budget::{Budget, Held};
 use crate::close::{linger, Close, Cut, CutRx, Cutter};
 use crate::config::Config;
+use crate::ingest::Peer;
 use crate::notify::Stats;
 use crate::reader::{Reader, Wait};
 use crate::slots::{Slot, SlotLimits, Slots};
-use crate::store::Peer;
 use crate::tls::{self, ServerTls};
 use crate::writer::{now_ms, Batch, SentBy, Stored};
 

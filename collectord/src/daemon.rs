@@ -20,11 +20,11 @@ use crate::config::{Config, Source};
 use crate::connection::{Limits, Shared};
 use crate::notify::{self, Stats};
 use crate::reload::Reloader;
-use crate::retention::Policy;
-use crate::store::StoreOptions;
 use crate::tls::ServerTls;
 use crate::writer::{self, now_ms, WriterOptions};
 use crate::{listen, server, syslog};
+use logstore::retention::Policy;
+use logstore::StoreOptions;
 
 /// How often STATUS= is updated.
 const STATUS_EVERY: Duration = Duration::from_secs(5);

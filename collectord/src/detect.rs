@@ -29,7 +29,6 @@ use logcore::detect::{Anomaly, Engine, EngineConfig, LineIn, Model, Report};
 use logcore::record::{flags, Record};
 use logcore::template::{MinerConfig, TemplateMiner};
 use serde::Serialize;
-use tantivy::Index;
 use tracing::{error, info, warn};
 
 use crate::offline::{self, load_model, model_path, save_model};
@@ -67,7 +66,6 @@ struct Logged<'a> {
 /// See the module docs.
 pub struct Detector {
     data_dir: PathBuf,
-    index: Index,
     options: DetectOptions,
     engine: Engine,
     log: File,
@@ -153,7 +151,7 @@ fn mtime(path: &Path) -> Option<SystemTime> {
 }
 
 impl Detector {
-    pub fn open(data_dir: &Path, index: Index, options: DetectOptions) -> anyhow::Result<Detector> {
+    pub fn open(data_dir: &Path, options: DetectOptions) -> anyhow::Result<Detector> {
         let path = model_path(data_dir);
         let model = match load_model(&path) {
             Ok(Some(m)) => m,
@@ -177,14 +175,10 @@ impl Detector {
             templates = model.templates.len(),
             "Detectors ready."
         );
-        let has_history = index
-            .reader()
-            .map(|r| r.searcher().num_docs() > 0)
-            .unwrap_or(false);
+        let has_history = crate::history::has_lines(data_dir);
         Ok(Detector {
             has_history,
             data_dir: data_dir.to_path_buf(),
-            index,
             engine: Engine::new(model, options.engine.clone())?,
             options,
             log,
@@ -377,7 +371,6 @@ impl Detector {
         self.last_training = Some(Instant::now());
         self.attempts.started(&self.data_dir, now_ms);
         let (tx, rx) = mpsc::channel();
-        let index = self.index.clone();
         let data_dir = self.data_dir.clone();
         let miner = self.engine.model().templates.clone();
         let engine = self.options.engine.clone();
@@ -390,7 +383,7 @@ impl Detector {
             .name("training".into())
             .spawn(move || {
                 let result =
-                    offline::train_from_index(&data_dir, &index, miner, &engine, since..now_ms + 1)
+                    offline::train_from_index(&data_dir, miner, &engine, since..now_ms + 1)
                         .map(|(m, _)| m);
                 let _ = tx.send(result);
             });

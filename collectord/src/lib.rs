@@ -14,9 +14,9 @@
 //! - [`syslog`]: syslog received directly over UDP and TCP.
 //! - [`writer`]: the single writer thread and group commit; [`space`]:
 //!   its pause while the disk is full.
-//! - [`store`]: index + archive + high-water marks, kept consistent.
-//! - [`index`], [`directory`], [`archive`], [`dedup`], [`marklog`],
-//!   [`retention`]: the parts of the store.
+//! - [`ingest`]: deduplication, journal/file twins, parsing and the
+//!   detectors between a batch and the engine's writer (`logstore::Store`:
+//!   index + archive + marks, kept consistent).
 //! - [`detect`]: the anomaly detectors on every stored line,
 //!   `anomalies.log`, training in the background; [`history`]: stored
 //!   lines read back in time order for training; [`offline`]: `collectord
@@ -24,7 +24,6 @@
 //! - [`notify`], [`log`]: systemd notifications and logging.
 //! - [`daemon`]: wires it all together.
 
-pub mod archive;
 pub mod budget;
 pub mod ca;
 pub mod cli;
@@ -32,25 +31,19 @@ pub mod close;
 pub mod config;
 pub mod connection;
 pub mod daemon;
-pub mod dedup;
 pub mod detect;
-pub mod directory;
 pub mod history;
-pub mod index;
+pub mod ingest;
 pub mod keys;
 pub mod listen;
 pub mod log;
-pub mod marklog;
 pub mod notify;
 pub mod offline;
 pub mod reader;
 pub mod reload;
-pub mod retention;
 pub mod server;
 pub mod slots;
 pub mod space;
-pub mod store;
 pub mod syslog;
 pub mod tls;
-pub mod twins;
 pub mod writer;

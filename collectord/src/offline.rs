@@ -87,7 +87,6 @@ pub fn parse_time(text: &str, now_ms: i64) -> anyhow::Result<i64> {
 /// `miner` (so template ids are kept).
 pub fn train_from_index(
     data_dir: &Path,
-    index: &tantivy::Index,
     miner: TemplateMiner,
     engine: &EngineConfig,
     range: std::ops::Range<i64>,
@@ -99,16 +98,10 @@ pub fn train_from_index(
         0,
     )?;
     let mut n = 0u64;
-    let lines = history::for_each(
-        index,
-        &data_dir.join("archive"),
-        range,
-        history::MAX_LINES,
-        |r| {
-            n += 1;
-            trainer.feed(&LineIn::of(n, r));
-        },
-    )?;
+    let lines = history::for_each(data_dir, range, history::MAX_LINES, |r| {
+        n += 1;
+        trainer.feed(&LineIn::of(n, r));
+    })?;
     if lines == 0 {
         bail!("no lines in the range to train on");
     }
@@ -136,11 +129,9 @@ pub fn train(args: &TrainArgs, config: &Config) -> anyhow::Result<()> {
     let miner = load_model(&model_path(&config.data_dir))?
         .map(|m| m.templates)
         .unwrap_or_else(|| TemplateMiner::new(MinerConfig::default()));
-    let index = history::open_index(&config.data_dir)?;
     let started = std::time::Instant::now();
     let (model, lines) = train_from_index(
         &config.data_dir,
-        &index,
         miner,
         &engine_config(config),
         since..until,

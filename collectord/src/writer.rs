@@ -1,4 +1,4 @@
-//! The single writer: one thread owns the [`Store`] and turns queued
+//! The single writer: one thread owns the [`Ingest`] and turns queued
 //! batches into commits (group commit).
 //!
 //! It takes a batch, then keeps taking batches while more are queued (or
@@ -24,12 +24,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::dedup::MarkLimits;
 use crate::detect::DetectOptions;
+use crate::ingest::{Ingest, Peer, Refused};
 use crate::notify::{Stats, Watchdog};
-use crate::retention::Policy;
 use crate::space::{self, Space};
-use crate::store::{Peer, Refused, Store, StoreOptions};
+use logstore::dedup::MarkLimits;
+use logstore::retention::Policy;
+use logstore::StoreOptions;
 
 /// Batches waiting for the writer, over all connections. Each holds at
 /// most one frame's worth of lines.
@@ -139,8 +140,8 @@ pub fn now_ms() -> i64 {
 
 /// How the writer (re)opens the store: at start when the daemon could
 /// not (the disk was full), and after a write failed for lack of space.
-pub fn open_store(store: &StoreOptions, options: &WriterOptions) -> anyhow::Result<Store> {
-    let mut s = Store::open(store)?;
+pub fn open_store(store: &StoreOptions, options: &WriterOptions) -> anyhow::Result<Ingest> {
+    let mut s = Ingest::open(store)?;
     s.apply_retention(now_ms())?;
     s.start_detection(options.detect.clone())?;
     Ok(s)
@@ -152,7 +153,7 @@ pub fn open_store(store: &StoreOptions, options: &WriterOptions) -> anyhow::Resu
 /// opens it itself). An error is fatal: nothing after it would be
 /// durable. A lack of space is not an error: see `space`.
 pub fn run(
-    store: Result<Store, anyhow::Error>,
+    store: Result<Ingest, anyhow::Error>,
     store_options: StoreOptions,
     mut queue: mpsc::Receiver<Batch>,
     mut new_options: watch::Receiver<WriterOptions>,
@@ -400,7 +401,7 @@ pub fn run(
 /// other failure, which is fatal.
 fn failed(
     result: anyhow::Result<()>,
-    store: &mut Option<Store>,
+    store: &mut Option<Ingest>,
     space: &mut Space,
     done: &mut Group,
 ) -> anyhow::Result<bool> {
@@ -514,16 +515,16 @@ const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(3600);
 mod tests {
     use std::path::Path;
 
-    use logcore::schema::LogSchema;
     use logcore::wire::{WireRecord, WireStream};
+    use logstore::schema::LogSchema;
     use tantivy::collector::Count;
     use tantivy::query::AllQuery;
     use tantivy::Index;
 
     use super::*;
-    use crate::dedup::Payload;
-    use crate::retention::Policy;
-    use crate::store::StoreOptions;
+    use logstore::dedup::Payload;
+    use logstore::retention::Policy;
+    use logstore::StoreOptions;
 
     fn batch(
         peer: &Arc<Peer>,
@@ -558,7 +559,7 @@ mod tests {
 
     /// What a reader that opens the index now (as logq does) sees
     /// committed: the documents, and the marks the commit names.
-    fn committed(dir: &Path) -> (u64, crate::dedup::Marks) {
+    fn committed(dir: &Path) -> (u64, logstore::dedup::Marks) {
         let index = Index::open_in_dir(dir.join("index")).unwrap();
         LogSchema::register_tokenizers(&index);
         let docs = index
@@ -571,7 +572,7 @@ mod tests {
             serde_json::from_str(index.load_metas().unwrap().payload.as_deref().unwrap()).unwrap();
         (
             docs,
-            crate::marklog::read(dir, payload.marks.unwrap()).unwrap(),
+            logstore::marklog::read(dir, payload.marks.unwrap()).unwrap(),
         )
     }
 
@@ -587,7 +588,7 @@ mod tests {
             retention: Policy { days: 0, bytes: 0 },
             mark_limits: Default::default(),
         };
-        let store = Store::open(&store_options).unwrap();
+        let store = Ingest::open(&store_options).unwrap();
         let (tx, rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(Stats::default());
         let (_options, options) = watch::channel(WriterOptions::from_config(&Config {
@@ -645,7 +646,7 @@ mod tests {
         // stored either, or its marks would move past lines the agent
         // sends again.
         let dir = tempfile::tempdir().unwrap();
-        let limits = crate::dedup::MarkLimits {
+        let limits = logstore::dedup::MarkLimits {
             per_agent: 1,
             total: 100,
         };
@@ -656,7 +657,7 @@ mod tests {
             retention: Policy { days: 0, bytes: 0 },
             mark_limits: limits,
         };
-        let store = Store::open(&store_options).unwrap();
+        let store = Ingest::open(&store_options).unwrap();
         let (tx, rx) = mpsc::channel(QUEUE);
         let mut options = WriterOptions::from_config(&Config {
             commit_interval_ms: 500,

@@ -1,26 +1,23 @@
 //! Shared pieces of logq: the record model, syslog and timestamp parsing, the
-//! agent–collector wire codec, the query language, the template miner,
-//! anomaly detection (`detect`), syslog-over-TCP framing (`syslog_framing`)
-//! and (feature `index`) the tantivy index schema and the archive format.
-//! Nothing here does network I/O.
+//! agent–collector wire codec, the query language and its exact meaning on
+//! a record (`query`), how a line is cut into words (`terms`), the JSON
+//! form of a line (`json`), the template miner and pattern grouping,
+//! anomaly detection (`detect`) and syslog-over-TCP framing
+//! (`syslog_framing`). Nothing here does network I/O or knows the index
+//! engine (that is the `logstore` crate).
 
 pub mod detect;
 pub mod docs;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod json;
 pub mod parse;
 pub mod query;
 pub mod record;
 pub mod syslog_framing;
 pub mod template;
+pub mod terms;
 pub mod text;
 pub mod wire;
-
-#[cfg(feature = "index")]
-pub mod archive;
-#[cfg(feature = "index")]
-pub mod schema;
-#[cfg(feature = "index")]
-pub mod tokenizer;
 
 pub use record::{Origin, Record};

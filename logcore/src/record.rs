@@ -164,6 +164,25 @@ pub const FACILITY_NAMES: [&str; 24] = [
     "local5", "local6", "local7",
 ];
 
+/// How much of a record a reader fills in (the rest stays empty or `None`):
+/// printing raw lines needs neither the strings of the index's columns nor
+/// a parse of the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Want {
+    /// The line, the numbers and the flags: no strings, no parse.
+    Line,
+    /// All but `agent` and `path` (what a short line shows).
+    Shown,
+    /// Every field.
+    All,
+}
+
+/// The lossily decoded line text: what the index's `message` field holds
+/// and what queries match against.
+pub fn line_text(raw: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(raw)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

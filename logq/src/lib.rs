@@ -5,20 +5,18 @@
 
 pub mod cli;
 mod config;
-mod lines;
 mod output;
 mod patterns;
 mod print;
-mod search;
 mod time;
-mod walk;
 
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
-use logcore::query::{self, Expr};
+use logcore::query::{self, Expr, Filters};
+use logstore::Reader;
 
 use cli::Cli;
 
@@ -59,10 +57,10 @@ fn expression(cli: &Cli) -> Result<Expr> {
     })
 }
 
-fn filters(cli: &Cli) -> Result<search::Filters> {
+fn filters(cli: &Cli) -> Result<Filters> {
     let now = chrono::Local::now();
     let time = |t: &Option<String>| t.as_deref().map(|t| time::parse_time(t, now)).transpose();
-    Ok(search::Filters {
+    Ok(Filters {
         hosts: cli.hosts.clone(),
         programs: cli.programs.clone(),
         units: cli.units.clone(),
@@ -83,13 +81,13 @@ fn run(cli: Cli) -> Result<bool> {
     let expr = expression(&cli)?;
     let filters = filters(&cli)?;
     let data_dir = config::data_dir(cli.data_dir.clone())?;
-    let opened = search::open(&data_dir)?;
-    let plan = search::plan(&expr, &filters, cli.case_sensitive, &opened.schema)?;
+    let reader = Reader::open(&data_dir)?;
+    let plan = reader.plan(&expr, &filters, cli.case_sensitive)?;
     if cli.patterns {
-        return patterns::run(&opened, &plan, &data_dir, cli.output);
+        return patterns::run(&reader, &plan, &data_dir, cli.output);
     }
     if cli.count {
-        return print::count(&opened, &plan, &data_dir, cli.by);
+        return print::count(&reader, &plan, cli.by);
     }
     let terminal = io::stdout().is_terminal();
     let color = output::use_color(
@@ -117,15 +115,7 @@ fn run(cli: Cli) -> Result<bool> {
         terminal,
         highlight,
     );
-    let lines = lines::Lines::new(&opened.schema, &data_dir.join("archive"));
-    let mut job = print::Job::new(
-        opened,
-        plan,
-        printer,
-        lines,
-        cli.context_lines(),
-        cli.output,
-    );
+    let mut job = print::Job::new(reader, plan, printer, cli.context_lines(), cli.output);
     match cli.lines {
         Some(n) => job.newest(n, cli.reverse)?,
         None if cli.follow => {}

@@ -12,10 +12,9 @@ use std::io::{self, Write};
 use std::ops::Range;
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, FixedOffset, Local, SecondsFormat};
-use logcore::record::{flags, Record, FACILITY_NAMES, SEVERITY_NAMES};
+use chrono::{DateTime, FixedOffset, Local};
+use logcore::record::{flags, Record};
 use regex::{Regex, RegexBuilder};
-use serde::Serialize;
 
 use crate::cli::{ColorChoice, Output};
 
@@ -309,110 +308,12 @@ impl<W: Write> Printer<W> {
     }
 
     fn json(&mut self, r: &Record, kind: LineKind) -> io::Result<()> {
-        let rfc3339 = |ms: i64| {
-            DateTime::from_timestamp_millis(ms)
-                .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
-        };
-        let utf8 = std::str::from_utf8(&r.raw).ok();
-        let line = JsonLine {
-            time: rfc3339(r.event_time_ms),
-            receive_time: rfc3339(r.receive_time_ms),
-            host: &r.host,
-            program: r.program.as_deref(),
-            pid: r.pid,
-            unit: r.unit.as_deref(),
-            facility: r
-                .facility
-                .and_then(|f| FACILITY_NAMES.get(usize::from(f)).copied()),
-            severity: r
-                .severity
-                .and_then(|s| SEVERITY_NAMES.get(usize::from(s)).copied()),
-            message: &r.message,
-            line: match utf8 {
-                Some(text) => Cow::Borrowed(text),
-                None => String::from_utf8_lossy(&r.raw),
-            },
-            line_base64: utf8.is_none().then(|| base64(&r.raw)),
-            agent: &r.agent,
-            path: &r.path,
-            stream: r.stream,
-            offset: r.offset,
-            flags: FLAG_NAMES
-                .iter()
-                .filter(|(bit, _)| r.has(*bit))
-                .map(|(_, name)| *name)
-                .collect(),
-            anomaly: r.has(flags::ANOMALY),
-            anomaly_reason: r.anomaly.as_deref(),
-            is_match: kind == LineKind::Match,
-        };
+        let line = logcore::json::Line::of(r, kind == LineKind::Match);
         self.json.clear();
         serde_json::to_writer(&mut self.json, &line)?;
-        write_json_for_terminal(&mut self.out, &self.json)?;
+        logcore::json::write_for_terminal(&mut self.out, &self.json)?;
         self.out.write_all(b"\n")
     }
-}
-
-/// One line of `-o json`; the fields in the order they are printed.
-#[derive(Serialize)]
-struct JsonLine<'a> {
-    time: Option<String>,
-    receive_time: Option<String>,
-    host: &'a str,
-    program: Option<&'a str>,
-    pid: Option<u32>,
-    /// The systemd unit of a journal entry; null for other lines.
-    unit: Option<&'a str>,
-    facility: Option<&'static str>,
-    severity: Option<&'static str>,
-    message: &'a str,
-    line: Cow<'a, str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    line_base64: Option<String>,
-    agent: &'a str,
-    path: &'a str,
-    stream: u64,
-    offset: u64,
-    flags: Vec<&'static str>,
-    anomaly: bool,
-    /// The detector's explanation (`Record::anomaly`); null for other
-    /// lines, and for an anomaly stored without one.
-    anomaly_reason: Option<&'a str>,
-    #[serde(rename = "match")]
-    is_match: bool,
-}
-
-/// The names of [`Record::flags`] bits in JSON output.
-const FLAG_NAMES: [(u32, &str); 6] = [
-    (flags::TRUNCATED, "truncated"),
-    (flags::PARTIAL, "partial"),
-    (flags::UNPARSED, "unparsed"),
-    (flags::INVALID_UTF8, "invalid_utf8"),
-    (flags::CONTROL, "control"),
-    (flags::ANOMALY, "anomaly"),
-];
-
-/// Writes serialized JSON with DEL and the C1 controls (U+0080..U+009F,
-/// which some terminals obey) as `\u` escapes, which serde_json leaves
-/// as they are. The same JSON value: outside strings JSON is ASCII.
-pub fn write_json_for_terminal(out: &mut impl Write, json: &[u8]) -> io::Result<()> {
-    let mut start = 0;
-    let mut i = 0;
-    while i < json.len() {
-        let (len, code) = match json[i] {
-            0x7f => (1, 0x7f),
-            0xc2 if json.get(i + 1).is_some_and(|b| (0x80..=0x9f).contains(b)) => (2, json[i + 1]),
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        out.write_all(&json[start..i])?;
-        write!(out, "\\u{code:04x}")?;
-        i += len;
-        start = i;
-    }
-    out.write_all(&json[start..])
 }
 
 pub fn write_short_time(
@@ -508,28 +409,6 @@ fn write_piece(out: &mut impl Write, raw: &[u8], style: Option<&str>) -> io::Res
             out.write_all(RESET.as_bytes())
         }
     }
-}
-
-/// Standard base64 (RFC 4648, with padding).
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                s.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
 }
 
 /// Control characters and invalid UTF-8 escaped, so that log text cannot
@@ -696,7 +575,7 @@ mod tests {
             v["line"],
             "<14>Nov 24 22:20:01 web1 app: a\x1b[2J \u{fffd} end\x07"
         );
-        assert_eq!(v["line_base64"], base64(raw));
+        assert_eq!(v["line_base64"], logcore::json::base64(raw));
         assert_eq!(v["flags"], serde_json::json!(["invalid_utf8", "control"]));
     }
 
@@ -935,22 +814,6 @@ mod tests {
         // An explicit flag wins over the environment.
         assert!(use_color(Always, false, os("1"), os("dumb")));
         assert!(!use_color(Never, true, None, xterm));
-    }
-
-    #[test]
-    fn base64_is_rfc_4648() {
-        for (raw, b64) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(raw.as_bytes()), b64);
-        }
-        assert_eq!(base64(b"\xff\xfe\xfd"), "//79");
     }
 
     #[test]

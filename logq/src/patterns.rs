@@ -18,28 +18,23 @@
 //! group keeps its counts, times, one example and at most [`MAX_HOSTS`]
 //! host names.
 
-use std::collections::{BTreeSet, HashMap};
 use std::io::{self, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, FixedOffset, SecondsFormat};
-use logcore::record::Record;
-use logcore::schema::Want;
-use logcore::template::{MinerConfig, TemplateId, TemplateMiner};
-use serde::{Deserialize, Serialize};
+use chrono::FixedOffset;
+use logcore::json::write_for_terminal;
+use logcore::record::Want;
+pub use logcore::template::groups::{Group, Patterns};
+use logcore::template::{MinerConfig, TemplateMiner};
+use logstore::{Plan, Reader};
+use serde::Deserialize;
 
 use crate::cli::Output;
-use crate::lines::Lines;
-use crate::output::{write_escaped, write_json_for_terminal, write_short_time};
-use crate::search::{Opened, Plan};
-use crate::walk;
+use crate::output::{write_escaped, write_short_time};
 
 /// collectord's model file in its data directory.
 pub const MODEL_FILE: &str = "model.json";
-
-/// Host names kept per group; past that, `more_hosts` says there were more.
-pub const MAX_HOSTS: usize = 10;
 
 /// The part of `model.json` logq reads; its other fields (the detectors'
 /// models, the file's `format`) are collectord's business. The miner checks
@@ -82,108 +77,6 @@ pub fn load_miner(data_dir: &Path, warn: &mut impl Write) -> TemplateMiner {
     }
 }
 
-/// One template's lines.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Group {
-    pub id: TemplateId,
-    pub template: String,
-    pub count: u64,
-    /// Event times of the oldest and the newest line, ms since the epoch.
-    pub first_ms: i64,
-    pub last_ms: i64,
-    /// The newest line's message.
-    pub example: String,
-    /// Distinct hosts, the first [`MAX_HOSTS`] seen, sorted.
-    pub hosts: BTreeSet<String>,
-    /// Whether more hosts than `hosts` had lines of it.
-    pub more_hosts: bool,
-}
-
-/// Lines grouped by template as they come.
-pub struct Patterns {
-    miner: TemplateMiner,
-    /// Templates of the model file: ids below this are used as they are.
-    known: usize,
-    groups: HashMap<TemplateId, Group>,
-}
-
-impl Patterns {
-    pub fn new(miner: TemplateMiner) -> Patterns {
-        Patterns {
-            known: miner.len(),
-            miner,
-            groups: HashMap::new(),
-        }
-    }
-
-    /// Counts `r` in its template's group.
-    pub fn add(&mut self, r: &Record) {
-        let id = match self.miner.match_only(&r.message) {
-            Some(id) if (id.0 as usize) < self.known => id,
-            _ => self.miner.add(&r.message).id,
-        };
-        let t = r.event_time_ms;
-        let group = self.groups.entry(id).or_insert_with(|| Group {
-            id,
-            template: String::new(),
-            count: 0,
-            first_ms: t,
-            last_ms: t,
-            example: r.message.clone(),
-            hosts: BTreeSet::new(),
-            more_hosts: false,
-        });
-        group.count += 1;
-        group.first_ms = group.first_ms.min(t);
-        if t >= group.last_ms {
-            group.last_ms = t;
-            group.example.clone_from(&r.message);
-        }
-        if !group.hosts.contains(&r.host) {
-            if group.hosts.len() < MAX_HOSTS {
-                group.hosts.insert(r.host.clone());
-            } else {
-                group.more_hosts = true;
-            }
-        }
-    }
-
-    /// The groups, the one whose newest line is latest first (then the
-    /// larger, then by id), with their templates' final texts.
-    pub fn groups(self) -> Vec<Group> {
-        let miner = self.miner;
-        let mut groups: Vec<Group> = self
-            .groups
-            .into_values()
-            .map(|mut g| {
-                g.template = miner.template(g.id).to_owned();
-                g
-            })
-            .collect();
-        groups.sort_by(|a, b| {
-            b.last_ms
-                .cmp(&a.last_ms)
-                .then(b.count.cmp(&a.count))
-                .then(a.id.cmp(&b.id))
-        });
-        groups
-    }
-}
-
-/// One group of `-o json`; the fields in the order they are printed.
-#[derive(Serialize)]
-struct JsonGroup<'a> {
-    /// `null` for the overflow group (see the module docs).
-    template_id: Option<u32>,
-    template: &'a str,
-    count: u64,
-    first: Option<String>,
-    last: Option<String>,
-    example: &'a str,
-    hosts: &'a BTreeSet<String>,
-    more_hosts: bool,
-}
-
 /// Prints `groups`: short, one `COUNT<TAB>LAST<TAB>TEMPLATE` line each
 /// (LAST as short output prints a line's time, in `zone` or the local
 /// one); JSON, one object each.
@@ -193,26 +86,13 @@ pub fn write(
     format: Output,
     zone: Option<FixedOffset>,
 ) -> io::Result<()> {
-    let rfc3339 = |ms: i64| {
-        DateTime::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
-    };
     let mut json = Vec::new();
     for g in groups {
         match format {
             Output::Json => {
-                let line = JsonGroup {
-                    template_id: (g.id != TemplateId::OVERFLOW).then_some(g.id.0),
-                    template: &g.template,
-                    count: g.count,
-                    first: rfc3339(g.first_ms),
-                    last: rfc3339(g.last_ms),
-                    example: &g.example,
-                    hosts: &g.hosts,
-                    more_hosts: g.more_hosts,
-                };
                 json.clear();
-                serde_json::to_writer(&mut json, &line)?;
-                write_json_for_terminal(out, &json)?;
+                serde_json::to_writer(&mut json, &g.json())?;
+                write_for_terminal(out, &json)?;
             }
             Output::Short | Output::Raw => {
                 write!(out, "{}\t", g.count)?;
@@ -228,25 +108,25 @@ pub fn write(
 
 /// `--patterns`: groups every line `plan` matches and prints the groups.
 /// Returns whether any line matched.
-pub fn run(opened: &Opened, plan: &Plan, data_dir: &Path, format: Output) -> Result<bool> {
+pub fn run(reader: &Reader, plan: &Plan, data_dir: &Path, format: Output) -> Result<bool> {
     if format == Output::Raw {
         anyhow::bail!("--patterns prints short or json output (-o short, -o json), not raw lines");
     }
     let miner = load_miner(data_dir, &mut io::stderr().lock());
     let mut patterns = Patterns::new(miner);
-    let searcher = &opened.searcher;
-    let mut lines = Lines::new(&opened.schema, &data_dir.join("archive"));
-    // The message and host; whatever the check needs is no more than that.
-    let want = Want::Shown;
     let mut matched = false;
-    walk::walk(searcher, plan.query(), false, |hit| {
-        let record = lines.record(searcher, &hit, want)?;
-        if !plan.needs_check() || plan.matches(&record) {
+    // The message and host; whatever the check needs is no more than that.
+    reader.snapshot().walk_matches(
+        plan,
+        false,
+        &mut reader.lines(),
+        Want::Shown,
+        |_, record| {
             matched = true;
             patterns.add(&record);
-        }
-        Ok(true)
-    })?;
+            Ok(true)
+        },
+    )?;
     let groups = patterns.groups();
     let mut out = io::BufWriter::new(io::stdout().lock());
     write(&mut out, &groups, format, None).context("cannot write the output")?;
@@ -258,6 +138,8 @@ pub fn run(opened: &Opened, plan: &Plan, data_dir: &Path, format: Output) -> Res
 mod tests {
     use super::*;
     use logcore::record::Origin;
+    use logcore::record::Record;
+    use logcore::template::groups::MAX_HOSTS;
 
     /// 2026-11-24T22:30:00Z, after the lines' stamps.
     const RECEIVED: i64 = 1_795_559_400_000;

@@ -3,26 +3,23 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
-use std::path::Path;
+use std::rc::Rc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use logcore::record::SEVERITY_NAMES;
+use anyhow::Result;
+use logcore::record::Want;
+use logstore::{CountBy, Hit, Lines, Neighbours, Plan, Reader};
 
 use crate::cli::{By, Output};
-use crate::lines::{Lines, Neighbours};
 use crate::output::{LineKind, Printer};
-use crate::search::{Opened, Plan};
-use crate::walk::{self, Hit};
-use logcore::schema::Want;
 
 /// How often `--follow` looks for a new commit. collectord commits at most
 /// every 100 ms under load and within its commit interval otherwise.
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
 pub struct Job<W: Write> {
-    pub opened: Opened,
-    plan: Plan,
+    reader: Reader,
+    plan: Rc<Plan>,
     pub printer: Printer<W>,
     lines: Lines,
     /// Lines of context before and after each match.
@@ -42,10 +39,9 @@ pub struct Job<W: Write> {
 
 impl<W: Write> Job<W> {
     pub fn new(
-        opened: Opened,
+        reader: Reader,
         plan: Plan,
         printer: Printer<W>,
-        lines: Lines,
         context: (usize, usize),
         format: Output,
     ) -> Job<W> {
@@ -61,10 +57,10 @@ impl<W: Write> Job<W> {
         };
         Job {
             want,
-            opened,
-            plan,
+            lines: reader.lines(),
+            reader,
+            plan: Rc::new(plan),
             printer,
-            lines,
             context,
             last_printed: None,
             printed_up_to: HashMap::new(),
@@ -76,7 +72,7 @@ impl<W: Write> Job<W> {
     /// The record of `hit` when it matches (the index may over-match, see
     /// `search`).
     fn checked(&mut self, hit: &Hit) -> Result<Option<logcore::record::Record>> {
-        let record = self.lines.record(&self.opened.searcher, hit, self.want)?;
+        let record = self.lines.record(self.reader.snapshot(), hit, self.want)?;
         if self.plan.needs_check() && !self.plan.matches(&record) {
             return Ok(None);
         }
@@ -85,9 +81,8 @@ impl<W: Write> Job<W> {
 
     /// Prints every match, in time order or reversed.
     pub fn all(&mut self, reverse: bool) -> Result<()> {
-        let query = self.plan.query().box_clone();
-        let searcher = self.opened.searcher.clone();
-        walk::walk(&searcher, &*query, reverse, |hit| {
+        let (snapshot, plan) = (self.reader.snapshot().clone(), self.plan.clone());
+        snapshot.walk(&plan, reverse, |hit| {
             if let Some(record) = self.checked(&hit)? {
                 self.print_match(&hit, &record)?;
             }
@@ -97,11 +92,10 @@ impl<W: Write> Job<W> {
 
     /// Prints the newest `n` matches, oldest first unless `reverse`.
     pub fn newest(&mut self, n: u64, reverse: bool) -> Result<()> {
-        let query = self.plan.query().box_clone();
-        let searcher = self.opened.searcher.clone();
+        let (snapshot, plan) = (self.reader.snapshot().clone(), self.plan.clone());
         let mut kept = Vec::new();
         if n > 0 {
-            walk::walk(&searcher, &*query, true, |hit| {
+            snapshot.walk(&plan, true, |hit| {
                 if let Some(record) = self.checked(&hit)? {
                     kept.push((hit, record));
                 }
@@ -119,31 +113,21 @@ impl<W: Write> Job<W> {
 
     /// Prints what each new commit adds that matches, until killed.
     pub fn follow(&mut self) -> Result<()> {
-        let mut seen = walk::Seen::default();
-        seen.update(&self.opened.searcher)?;
+        let mut seen = self.reader.snapshot().seen()?;
         self.printer.flush()?;
-        let mut generation = self.opened.searcher.generation().generation_id();
         loop {
             std::thread::sleep(FOLLOW_POLL);
-            self.opened
-                .reader
-                .reload()
-                .context("cannot read the index again")?;
-            let searcher = self.opened.reader.searcher();
-            if searcher.generation().generation_id() == generation {
+            if !self.reader.refresh()? {
                 continue;
             }
-            generation = searcher.generation().generation_id();
-            self.opened.searcher = searcher.clone();
-            self.lines.reset();
+            self.lines = self.reader.lines();
             self.neighbours = None;
-            let hits = walk::new_hits(&searcher, self.plan.query(), &mut seen)?;
-            for hit in hits {
+            let snapshot = self.reader.snapshot().clone();
+            for hit in snapshot.new_hits(&self.plan, &mut seen)? {
                 if let Some(record) = self.checked(&hit)? {
                     self.print_match(&hit, &record)?;
                 }
             }
-            seen.update(&searcher)?;
             self.printer.flush()?;
         }
     }
@@ -160,14 +144,13 @@ impl<W: Write> Job<W> {
             |s: &HashMap<u64, u64>, h: &Hit| s.get(&h.stream).is_some_and(|&o| h.offset <= o);
         // One line more than asked: it says whether the last line printed
         // comes right before this group (no `--` then).
-        let searcher = self.opened.searcher.clone();
+        let snapshot = self.reader.snapshot().clone();
         if self.neighbours.is_none() {
-            self.neighbours = Some(Neighbours::of(&searcher)?);
+            self.neighbours = Some(Neighbours::of(&snapshot)?);
         }
         let neighbours = self.neighbours.as_ref().expect("set above");
-        let schema = &self.opened.schema;
-        let mut earlier = neighbours.around(&searcher, schema, hit, before + 1, false)?;
-        let later = neighbours.around(&searcher, schema, hit, after, true)?;
+        let mut earlier = neighbours.around(&snapshot, hit, before + 1, false)?;
+        let later = neighbours.around(&snapshot, hit, after, true)?;
         let joins = self.last_printed.is_none_or(|last| {
             last.stream == hit.stream
                 && (last.offset >= hit.offset || earlier.iter().any(|h| h.offset == last.offset))
@@ -197,9 +180,7 @@ impl<W: Write> Job<W> {
 
     /// Prints a line near a match: as a match itself when it is one.
     fn context_line(&mut self, hit: &Hit) -> Result<()> {
-        let record = self
-            .lines
-            .record(&self.opened.searcher.clone(), hit, Want::All)?;
+        let record = self.lines.record(self.reader.snapshot(), hit, Want::All)?;
         let kind = if self.plan.matches(&record) {
             LineKind::Match
         } else {
@@ -218,122 +199,15 @@ impl<W: Write> Job<W> {
 
 /// `--count`: the number of matches, or per value of `by`. Returns whether
 /// any matched.
-pub fn count(opened: &Opened, plan: &Plan, data_dir: &Path, by: Option<By>) -> Result<bool> {
-    let searcher = &opened.searcher;
-    let mut out = io::BufWriter::new(io::stdout().lock());
-    if !plan.needs_check() && by.is_none() {
-        let n = searcher
-            .search(plan.query(), &tantivy::collector::Count)
-            .context("search failed")?;
-        writeln!(out, "{n}")?;
-        out.flush()?;
-        return Ok(n > 0);
-    }
-    if !plan.needs_check() {
-        if let Some(By::Host) = by {
-            let (counts, total) = count_hosts(searcher, plan)?;
-            return print_counts(out, counts, total, by);
-        }
-    }
-    let mut lines = Lines::new(&opened.schema, &data_dir.join("archive"));
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    let mut total = 0u64;
-    let keys = walk::keys(searcher)?;
-    let mut error = None;
-    walk::for_each(
-        searcher,
-        plan.query(),
-        &walk::all_segments(searcher),
-        |ord, _, doc| {
-            if error.is_some() {
-                return;
-            }
-            let hit = keys[ord as usize].hit(ord, doc);
-            let counted = match by {
-                Some(By::Program | By::Host) => Want::Shown,
-                Some(By::Severity) | None => Want::Line,
-            };
-            let want = if plan.needs_check() {
-                counted.max(plan.want())
-            } else {
-                counted
-            };
-            let record = match lines.record(searcher, &hit, want) {
-                Ok(r) => r,
-                Err(e) => {
-                    error = Some(e);
-                    return;
-                }
-            };
-            if plan.needs_check() && !plan.matches(&record) {
-                return;
-            }
-            total += 1;
-            let value = match by {
-                None => return,
-                Some(By::Host) => record.host,
-                Some(By::Program) => record.program.unwrap_or_default(),
-                Some(By::Severity) => record
-                    .severity
-                    .and_then(|s| SEVERITY_NAMES.get(usize::from(s)))
-                    .map(|s| s.to_string())
-                    .unwrap_or_default(),
-            };
-            *counts.entry(value).or_default() += 1;
-        },
-    )?;
-    if let Some(e) = error {
-        return Err(e);
-    }
-    print_counts(out, counts, total, by)
-}
-
-/// `--count --by host` from the host column alone, when the index answer
-/// is exact: no line is read back.
-fn count_hosts(searcher: &tantivy::Searcher, plan: &Plan) -> Result<(BTreeMap<String, u64>, u64)> {
-    let columns: Vec<Option<tantivy::columnar::StrColumn>> = searcher
-        .segment_readers()
-        .iter()
-        .map(|s| s.fast_fields().str(logcore::schema::names::HOST))
-        .collect::<tantivy::Result<_>>()?;
-    let mut per_ord: Vec<Vec<u64>> = vec![Vec::new(); columns.len()];
-    let mut none = 0u64;
-    let mut total = 0u64;
-    walk::for_each(
-        searcher,
-        plan.query(),
-        &walk::all_segments(searcher),
-        |ord, _, doc| {
-            total += 1;
-            let host = columns[ord as usize]
-                .as_ref()
-                .and_then(|c| c.term_ords(doc).next());
-            match host {
-                Some(h) => {
-                    let counts = &mut per_ord[ord as usize];
-                    let h = h as usize;
-                    if counts.len() <= h {
-                        counts.resize(h + 1, 0);
-                    }
-                    counts[h] += 1;
-                }
-                None => none += 1,
-            }
-        },
-    )?;
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    if none > 0 {
-        counts.insert(String::new(), none);
-    }
-    for (column, per) in columns.iter().zip(&per_ord) {
-        let Some(column) = column else { continue };
-        for (ord, &n) in per.iter().enumerate().filter(|(_, &n)| n > 0) {
-            let mut host = String::new();
-            column.ord_to_str(ord as u64, &mut host)?;
-            *counts.entry(host).or_default() += n;
-        }
-    }
-    Ok((counts, total))
+pub fn count(reader: &Reader, plan: &Plan, by: Option<By>) -> Result<bool> {
+    let by = by.map(|b| match b {
+        By::Host => CountBy::Host,
+        By::Program => CountBy::Program,
+        By::Severity => CountBy::Severity,
+    });
+    let (counts, total) = reader.snapshot().count(plan, by, &mut reader.lines())?;
+    let out = io::BufWriter::new(io::stdout().lock());
+    print_counts(out, counts, total, by.is_some())
 }
 
 /// Prints the total, or one `VALUE<TAB>N` line per value, most first.
@@ -341,9 +215,9 @@ fn print_counts(
     mut out: impl Write,
     counts: BTreeMap<String, u64>,
     total: u64,
-    by: Option<By>,
+    by: bool,
 ) -> Result<bool> {
-    if by.is_none() {
+    if !by {
         writeln!(out, "{total}")?;
     } else {
         let mut rows: Vec<(String, u64)> = counts.into_iter().collect();

@@ -37,7 +37,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use logcore::parse::parse_line;
 use logcore::record::{FACILITY_NAMES, SEVERITY_NAMES};
-use logcore::tokenizer::query_terms;
+use logcore::terms::query_terms;
 use logq_tests::corpus::Corpus;
 use logq_tests::{Agent, Collector, Shared};
 use rand::rngs::StdRng;

@@ -41,9 +41,9 @@ use tokio::time::Instant;
 
 use crate::budget::{Budget, Held};
 use crate::config::Config;
+use crate::ingest::Peer;
 use crate::listen::Kind;
 use crate::notify::Stats;
-use crate::store::Peer;
 use crate::writer::{now_ms, Batch, SentBy, Stored};
 
 /// The most messages in one batch.

@@ -29,6 +29,7 @@
 //! checks the version and every index, so a damaged file is an error, not
 //! a panic.
 
+pub mod groups;
 pub mod mask;
 
 use std::borrow::Cow;

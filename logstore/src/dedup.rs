@@ -249,7 +249,7 @@ pub const PAYLOAD_VERSION_READ: u32 = 3;
 pub struct Payload {
     /// [`PAYLOAD_VERSION`].
     pub version: u32,
-    /// `logcore::schema::SCHEMA_VERSION` of the documents.
+    /// `crate::schema::SCHEMA_VERSION` of the documents.
     pub schema: u32,
     /// Version 3: agent id → stream id → largest `end` stored.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

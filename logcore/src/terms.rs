@@ -1,4 +1,6 @@
-//! The tokenizer of the `message` field, and the same tokenizer for queries.
+//! How a line is cut into terms: the words of the `message` field, and
+//! the same cut for queries. A plain iterator ([`Terms`]); the engine
+//! crate adapts it to tantivy's tokenizer interface.
 //!
 //! A log line is not prose: the words people search for are host names,
 //! addresses, user names, paths and numbers. The rules:
@@ -31,11 +33,7 @@
 //! Positions are not indexed (the field uses `IndexRecordOption::Basic`), so
 //! the whole word and its parts may share the stream in any order.
 
-use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
-
-/// The name the tokenizer is registered under in the index's
-/// `TokenizerManager` (see [`crate::schema::LogSchema::register_tokenizers`]).
-pub const TOKENIZER_NAME: &str = "logq_log";
+use std::ops::Range;
 
 /// Longest term, in bytes. Longer words are cut, not dropped.
 pub const MAX_TOKEN_BYTES: usize = 255;
@@ -134,8 +132,9 @@ fn is_long_number(part: &[u8]) -> bool {
     part.len() >= MIN_UNSPLIT_NUMBER && part.iter().all(u8::is_ascii_digit)
 }
 
-/// Sets `out` to `word` lowercased and cut to [`MAX_TOKEN_BYTES`].
-fn lowercase_into(word: &str, out: &mut String) {
+/// Sets `out` to `word` lowercased and cut to [`MAX_TOKEN_BYTES`]: the
+/// term of a range [`Terms`] gives.
+pub fn lowercase_into(word: &str, out: &mut String) {
     out.clear();
     if word.is_ascii() {
         let cut = word.len().min(MAX_TOKEN_BYTES);
@@ -153,72 +152,54 @@ fn lowercase_into(word: &str, out: &mut String) {
     }
 }
 
-/// The log tokenizer (see the module documentation for the rules).
-#[derive(Clone, Default)]
-pub struct LogTokenizer {
-    token: Token,
-}
-
-impl Tokenizer for LogTokenizer {
-    type TokenStream<'a> = LogTokenStream<'a>;
-
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> LogTokenStream<'a> {
-        self.token.reset();
-        LogTokenStream {
-            text,
-            pos: 0,
-            parts: None,
-            token: &mut self.token,
-        }
-    }
-}
-
-/// The tokens of one text, see [`LogTokenizer`].
-pub struct LogTokenStream<'a> {
+/// The terms of one text, in order (see the module documentation for the
+/// rules): each item is the byte range of a word or of a part of one in
+/// the text; [`lowercase_into`] makes it the term. The index's tokenizer
+/// (in the engine crate) and the query side both walk this iterator.
+pub struct Terms<'a> {
     text: &'a str,
     /// Where the search for the next word starts.
     pos: usize,
     /// While the parts of the last word are being given: the byte range
     /// of the word still to split.
     parts: Option<(usize, usize)>,
-    token: &'a mut Token,
 }
 
-impl LogTokenStream<'_> {
-    fn emit(&mut self, from: usize, to: usize) -> bool {
-        lowercase_into(&self.text[from..to], &mut self.token.text);
-        self.token.offset_from = from;
-        self.token.offset_to = to;
-        self.token.position = self.token.position.wrapping_add(1);
-        true
+impl<'a> Terms<'a> {
+    pub fn new(text: &'a str) -> Terms<'a> {
+        Terms {
+            text,
+            pos: 0,
+            parts: None,
+        }
     }
 
     /// The next part of the current word, if any is left.
-    fn next_part(&mut self) -> bool {
-        let Some((mut from, to)) = self.parts else {
-            return false;
-        };
+    fn next_part(&mut self) -> Option<Range<usize>> {
+        let (mut from, to) = self.parts?;
         let bytes = self.text.as_bytes();
-        while from < to && ascii_class(bytes[from]) == Class::Joiner {
-            from += 1;
+        loop {
+            while from < to && ascii_class(bytes[from]) == Class::Joiner {
+                from += 1;
+            }
+            if from >= to {
+                self.parts = None;
+                return None;
+            }
+            let mut end = from;
+            while end < to && !(bytes[end] < 0x80 && ascii_class(bytes[end]) == Class::Joiner) {
+                end += 1;
+            }
+            self.parts = Some((end, to));
+            if !is_long_number(&bytes[from..end]) {
+                return Some(from..end);
+            }
+            from = end;
         }
-        if from >= to {
-            self.parts = None;
-            return false;
-        }
-        let mut end = from;
-        while end < to && !(bytes[end] < 0x80 && ascii_class(bytes[end]) == Class::Joiner) {
-            end += 1;
-        }
-        self.parts = Some((end, to));
-        if is_long_number(&bytes[from..end]) {
-            return self.next_part();
-        }
-        self.emit(from, end)
     }
 
     /// The next whole word, with its parts queued when it has joiners.
-    fn next_word(&mut self) -> bool {
+    fn next_word(&mut self) -> Option<Range<usize>> {
         let text = self.text;
         let bytes = text.as_bytes();
         loop {
@@ -231,7 +212,7 @@ impl LogTokenStream<'_> {
                 self.pos += len;
             }
             if self.pos >= text.len() {
-                return false;
+                return None;
             }
             let start = self.pos;
             let mut has_joiner = false;
@@ -263,23 +244,26 @@ impl LogTokenStream<'_> {
             {
                 self.parts = Some((start, end));
             }
-            return self.emit(start, end);
+            return Some(start..end);
         }
     }
 }
 
-impl TokenStream for LogTokenStream<'_> {
-    fn advance(&mut self) -> bool {
-        self.next_part() || self.next_word()
-    }
+impl Iterator for Terms<'_> {
+    type Item = Range<usize>;
 
-    fn token(&self) -> &Token {
-        self.token
+    fn next(&mut self) -> Option<Range<usize>> {
+        self.next_part().or_else(|| self.next_word())
     }
+}
 
-    fn token_mut(&mut self) -> &mut Token {
-        self.token
-    }
+/// The terms of `text`, lowercased and cut, in order (repeats included).
+pub fn terms(text: &str) -> impl Iterator<Item = String> + '_ {
+    Terms::new(text).map(move |r| {
+        let mut term = String::new();
+        lowercase_into(&text[r], &mut term);
+        term
+    })
 }
 
 /// The terms the index holds for `text`, in order, without repeats: what a
@@ -289,15 +273,13 @@ impl TokenStream for LogTokenStream<'_> {
 /// require all of them; requiring only the whole words (the terms without
 /// a joiner among them split off) finds the same lines.
 pub fn query_terms(text: &str) -> Vec<String> {
-    let mut tokenizer = LogTokenizer::default();
-    let mut stream = tokenizer.token_stream(text);
-    let mut terms: Vec<String> = Vec::new();
-    while let Some(token) = stream.next() {
-        if !terms.contains(&token.text) {
-            terms.push(token.text.clone());
+    let mut out: Vec<String> = Vec::new();
+    for term in terms(text) {
+        if !out.contains(&term) {
+            out.push(term);
         }
     }
-    terms
+    out
 }
 
 #[cfg(test)]
@@ -305,17 +287,15 @@ mod tests {
     use super::*;
 
     fn terms(text: &str) -> Vec<String> {
-        let mut tokenizer = LogTokenizer::default();
-        let mut stream = tokenizer.token_stream(text);
         let mut out = Vec::new();
-        while let Some(token) = stream.next() {
+        for range in Terms::new(text) {
+            let mut term = String::new();
+            lowercase_into(&text[range.clone()], &mut term);
             assert!(
-                text[token.offset_from..token.offset_to]
-                    .to_lowercase()
-                    .starts_with(&token.text),
+                text[range].to_lowercase().starts_with(&term),
                 "offsets must point at the token's text"
             );
-            out.push(token.text.clone());
+            out.push(term);
         }
         out
     }

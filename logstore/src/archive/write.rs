@@ -1,6 +1,6 @@
 //! The archive: every stored line, exactly as received plus `\n`, in zstd
 //! blocks, per UTC day of receive time (the format, and how logq reads it,
-//! are [`logcore::archive`]'s). It is the only copy of the lines: the index
+//! are [`super::read`]'s). It is the only copy of the lines: the index
 //! locates them here by line number.
 //!
 //! # Blocks by kind of line
@@ -50,9 +50,9 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 
-pub use logcore::archive::{
-    day_name, day_of, dict_name, file_name, parse_file, parse_name, table_name, Block, Day, Kind,
-    Location, BLOCK_BYTES, MS_PER_DAY, TABLE_ENTRY,
+use super::read::{
+    dict_name, file_name, parse_file, parse_name, table_name, Block, Day, Kind, Location,
+    BLOCK_BYTES, TABLE_ENTRY,
 };
 
 /// Open blocks per day: keys are taken modulo this.
@@ -220,7 +220,7 @@ fn lines_in_last_block(dir: &Path, day: Day, table: &[Block]) -> anyhow::Result<
     io::Read::read_to_end(&mut file, &mut bytes)?;
     let frame = &bytes[..];
     anyhow::ensure!(!frame.is_empty(), "the block table points past the file");
-    let id = logcore::archive::frame_dict_id(frame);
+    let id = super::read::frame_dict_id(frame);
     let mut d = if id == 0 {
         zstd::bulk::Decompressor::new()?
     } else {
@@ -675,7 +675,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use logcore::archive::ArchiveReader;
+    use crate::archive::ArchiveReader;
 
     use super::*;
 

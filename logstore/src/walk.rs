@@ -13,9 +13,9 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
 
+use crate::archive::{day_of, Day};
+use crate::schema::{names, parse_stream_key};
 use anyhow::{Context, Result};
-use logcore::archive::{day_of, Day};
-use logcore::schema::{names, parse_stream_key};
 use tantivy::columnar::{Column, StrColumn};
 use tantivy::index::SegmentId;
 use tantivy::query::{BooleanQuery, EnableScoring, Occur, Query, RangeQuery};
@@ -34,12 +34,12 @@ pub struct Hit {
     pub receive: i64,
     pub stream: u64,
     pub offset: u64,
-    pub segment: u32,
-    pub doc: DocId,
+    pub(crate) segment: u32,
+    pub(crate) doc: DocId,
 }
 
 /// The columns a sort key is read from, for one segment.
-pub struct Keys {
+pub(crate) struct Keys {
     event: Column<i64>,
     receive: Column<i64>,
     /// The stream column's term ordinals, and the stream id of each.
@@ -49,7 +49,7 @@ pub struct Keys {
 }
 
 impl Keys {
-    pub fn of(segment: &SegmentReader) -> Result<Keys> {
+    pub(crate) fn of(segment: &SegmentReader) -> Result<Keys> {
         let ff = segment.fast_fields();
         let stream = ff.str(names::STREAM).context("stream column")?;
         Ok(Keys {
@@ -64,7 +64,7 @@ impl Keys {
         })
     }
 
-    pub fn hit(&self, segment: u32, doc: DocId) -> Hit {
+    pub(crate) fn hit(&self, segment: u32, doc: DocId) -> Hit {
         Hit {
             event: self.event.first(doc).unwrap_or_default(),
             receive: self.receive.first(doc).unwrap_or_default(),
@@ -94,7 +94,7 @@ fn stream_ids(column: &StrColumn) -> Result<Vec<u64>> {
 }
 
 /// Calls `f` with each live document of `segments` that `query` matches.
-pub fn for_each(
+pub(crate) fn for_each(
     searcher: &Searcher,
     query: &dyn Query,
     segments: &[u32],
@@ -120,12 +120,12 @@ pub fn for_each(
 }
 
 /// All segment ordinals of `searcher`.
-pub fn all_segments(searcher: &Searcher) -> Vec<u32> {
+pub(crate) fn all_segments(searcher: &Searcher) -> Vec<u32> {
     (0..searcher.segment_readers().len() as u32).collect()
 }
 
 /// The sort-key columns of every segment of `searcher`, by ordinal.
-pub fn keys(searcher: &Searcher) -> Result<Vec<Keys>> {
+pub(crate) fn keys(searcher: &Searcher) -> Result<Vec<Keys>> {
     searcher.segment_readers().iter().map(Keys::of).collect()
 }
 
@@ -201,7 +201,7 @@ fn windows(
 
 /// The hits of `query`, in order (or reverse order), a window at a time:
 /// `f` gets each hit and says whether to go on.
-pub fn walk(
+pub(crate) fn walk(
     searcher: &Searcher,
     query: &dyn Query,
     reverse: bool,
@@ -285,7 +285,7 @@ impl Seen {
     }
 
     /// Records everything `searcher` holds as seen.
-    pub fn update(&mut self, searcher: &Searcher) -> Result<()> {
+    pub(crate) fn update(&mut self, searcher: &Searcher) -> Result<()> {
         let mut live = HashSet::new();
         for segment in searcher.segment_readers() {
             let id = segment.segment_id();
@@ -303,7 +303,7 @@ impl Seen {
     }
 
     /// The segments of `searcher` that may hold documents not yet seen.
-    pub fn unseen_segments(&mut self, searcher: &Searcher) -> Result<Vec<u32>> {
+    pub(crate) fn unseen_segments(&mut self, searcher: &Searcher) -> Result<Vec<u32>> {
         let mut out = Vec::new();
         for (ord, segment) in searcher.segment_readers().iter().enumerate() {
             let id = segment.segment_id();
@@ -321,7 +321,7 @@ impl Seen {
     }
 
     /// Whether the document (its receive time and line) is new.
-    pub fn is_new(&self, receive_ms: i64, line: u64) -> bool {
+    pub(crate) fn is_new(&self, receive_ms: i64, line: u64) -> bool {
         self.marks
             .get(&day_of(receive_ms))
             .is_none_or(|&m| line > m)
@@ -329,7 +329,11 @@ impl Seen {
 }
 
 /// The new hits of `query` in `searcher` (not seen by `seen`), sorted.
-pub fn new_hits(searcher: &Searcher, query: &dyn Query, seen: &mut Seen) -> Result<Vec<Hit>> {
+pub(crate) fn new_hits(
+    searcher: &Searcher,
+    query: &dyn Query,
+    seen: &mut Seen,
+) -> Result<Vec<Hit>> {
     let segments = seen.unseen_segments(searcher)?;
     let mut hits = Vec::new();
     let mut columns: HashMap<u32, (Keys, Column<i64>, Column<u64>)> = HashMap::new();

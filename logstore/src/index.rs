@@ -9,8 +9,8 @@
 use std::ops::Bound;
 use std::path::Path;
 
+use crate::schema::{index_settings, LogSchema, SCHEMA_VERSION};
 use anyhow::{bail, Context};
-use logcore::schema::{index_settings, LogSchema, SCHEMA_VERSION};
 use tantivy::indexer::{IndexWriterOptions, LogMergePolicy};
 use tantivy::query::RangeQuery;
 use tantivy::{Index, IndexWriter, Term};

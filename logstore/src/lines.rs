@@ -4,13 +4,14 @@
 use std::ops::Bound;
 use std::path::Path;
 
+use crate::archive::ArchiveReader;
+use crate::schema::{stream_key, LogSchema, RecordReader};
+use crate::search::Snapshot;
 use anyhow::{Context, Result};
-use logcore::archive::ArchiveReader;
-use logcore::record::Record;
-use logcore::schema::{stream_key, LogSchema, RecordReader, Want};
+use logcore::record::{Record, Want};
 use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::IndexRecordOption;
-use tantivy::{Searcher, Term};
+use tantivy::Term;
 
 use crate::walk::{self, Hit, Keys};
 
@@ -23,7 +24,7 @@ pub struct Lines {
 }
 
 impl Lines {
-    pub fn new(schema: &LogSchema, archive_dir: &Path) -> Lines {
+    pub(crate) fn new(schema: &LogSchema, archive_dir: &Path) -> Lines {
         Lines {
             schema: schema.clone(),
             readers: Vec::new(),
@@ -37,7 +38,8 @@ impl Lines {
     }
 
     /// The record of `hit`, as much of it as `want` says.
-    pub fn record(&mut self, searcher: &Searcher, hit: &Hit, want: Want) -> Result<Record> {
+    pub fn record(&mut self, snapshot: &Snapshot, hit: &Hit, want: Want) -> Result<Record> {
+        let searcher = &snapshot.searcher;
         let ord = hit.segment as usize;
         if self.readers.len() <= ord {
             self.readers.resize_with(ord + 1, || None);
@@ -64,7 +66,8 @@ pub struct Neighbours {
 }
 
 impl Neighbours {
-    pub fn of(searcher: &Searcher) -> Result<Neighbours> {
+    pub fn of(snapshot: &Snapshot) -> Result<Neighbours> {
+        let searcher = &snapshot.searcher;
         let max_offset = searcher
             .segment_readers()
             .iter()
@@ -82,12 +85,12 @@ impl Neighbours {
     /// it (`after` false) or just after it, in file order.
     pub fn around(
         &self,
-        searcher: &Searcher,
-        schema: &LogSchema,
+        snapshot: &Snapshot,
         hit: &Hit,
         n: usize,
         after: bool,
     ) -> Result<Vec<Hit>> {
+        let (searcher, schema) = (&snapshot.searcher, &snapshot.schema);
         let (keys, max_offset) = (&self.keys, self.max_offset);
         let same_stream: Box<dyn Query> = Box::new(TermQuery::new(
             Term::from_field_text(schema.stream, &stream_key(hit.stream)),

@@ -20,7 +20,7 @@
 //! | `archive_breaks` | u64, fast, absent when 0 | `\n` inside the line (a multi-line journal message) |
 //! | `stream` | 16 hex digits, raw string, indexed + fast | the line's file (its identity, with `offset`); see [`stream_key`] |
 //! | `offset` | u64, fast | the line's identity |
-//! | `flags` | u64, indexed + fast | [`crate::record::flags`] bits (anomaly = 0x100) |
+//! | `flags` | u64, indexed + fast | [`logcore::record::flags`] bits (anomaly = 0x100) |
 //! | `anomaly` | raw string, fast only, only on anomalies | the detector's reason ([`Record::anomaly`]); its column's presence is `logq --anomalies` |
 //!
 //! - The line is read from the archive ([`RecordReader`] decompresses one
@@ -67,7 +67,6 @@
 //! Bump [`SCHEMA_VERSION`] on any change here; collectord records it in its
 //! commit payload and refuses to write an index of another version.
 
-use std::borrow::Cow;
 use std::path::Path;
 
 use std::cell::OnceCell;
@@ -82,9 +81,10 @@ use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{DocAddress, DocId, Index, IndexSettings, Searcher, TantivyDocument};
 
 use crate::archive::{day_of, ArchiveReader, Location};
-use crate::parse;
-use crate::record::{self, flags, Record};
 use crate::tokenizer::{LogTokenizer, TOKENIZER_NAME};
+use logcore::parse;
+use logcore::record::{self, flags, Record};
+pub use logcore::record::{line_text, Want};
 
 /// The version of this schema and of what the fields mean.
 pub const SCHEMA_VERSION: u32 = 6;
@@ -543,23 +543,6 @@ impl RecordReader {
     }
 }
 
-/// How much of a record [`RecordReader::record_with`] reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Want {
-    /// The line, the numbers and the flags: no strings, no parse.
-    Line,
-    /// All but `agent` and `path` (what a short line shows).
-    Shown,
-    /// Every field.
-    All,
-}
-
-/// The lossily decoded line text that `message` indexes (exposed so that
-/// query-time phrase checks decode the same way).
-pub fn line_text(raw: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(raw)
-}
-
 #[cfg(test)]
 mod tests {
     use tantivy::collector::TopDocs;
@@ -568,8 +551,8 @@ mod tests {
     use tantivy::{IndexWriter, Term};
 
     use super::*;
-    use crate::record::Origin;
-    use crate::tokenizer::query_terms;
+    use logcore::record::Origin;
+    use logcore::terms::query_terms;
 
     fn origin(receive_time_ms: i64) -> Origin<'static> {
         Origin {
