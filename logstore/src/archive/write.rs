@@ -43,17 +43,20 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use super::read::{
     dict_name, file_name, parse_file, parse_name, table_name, Block, Day, Kind, Location,
     BLOCK_BYTES, TABLE_ENTRY,
 };
+
+use super::dict::{compressor, train, Dict, Sampler, SAMPLE_BYTES};
+use super::files::{append_synced, lines_in_last_block, pad_damaged, sync_dir};
 
 /// Open blocks per day: keys are taken modulo this.
 pub const BUCKETS: usize = 64;
@@ -62,13 +65,6 @@ pub const BUCKETS: usize = 64;
 /// order the lines arrived (see `store`) without waiting for the commit:
 /// indexing then overlaps with receiving.
 pub const ROUND_LINES: u64 = 4096;
-/// Lines gathered before the first dictionary is trained.
-pub const SAMPLE_BYTES: usize = 2 << 20;
-/// Lines kept from a day to train the next day's dictionary.
-pub const RESERVOIR_LINES: usize = 16_384;
-/// Largest dictionary trained.
-pub const DICT_BYTES: usize = 64 * 1024;
-
 /// What a commit records of one day.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Committed {
@@ -100,73 +96,6 @@ struct Pending<T> {
     next_line: u64,
 }
 
-/// The dictionary in use.
-struct Dict {
-    id: u32,
-    bytes: Vec<u8>,
-}
-
-/// Lines kept to train dictionaries from.
-#[derive(Default)]
-struct Sampler {
-    /// Before the first dictionary: the first lines, up to SAMPLE_BYTES.
-    first: Vec<Vec<u8>>,
-    first_bytes: usize,
-    /// The current day's reservoir.
-    reservoir: Vec<Vec<u8>>,
-    seen: u64,
-    rng: u64,
-}
-
-impl Sampler {
-    fn next_random(&mut self) -> u64 {
-        // xorshift64*: the sample need not be secure, only unbiased.
-        let mut x = self.rng.max(1);
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn offer(&mut self, line: &[u8], want_first: bool) {
-        if want_first && self.first_bytes < SAMPLE_BYTES {
-            self.first_bytes += line.len();
-            self.first.push(line.to_vec());
-        }
-        self.seen += 1;
-        if self.reservoir.len() < RESERVOIR_LINES {
-            self.reservoir.push(line.to_vec());
-        } else {
-            let j = self.next_random() % self.seen;
-            if let Some(slot) = self.reservoir.get_mut(j as usize) {
-                *slot = line.to_vec();
-            }
-        }
-    }
-}
-
-/// Trains a dictionary on `lines`; `None` when zstd cannot (too little or
-/// too uniform input).
-fn train(lines: &[Vec<u8>]) -> Option<Dict> {
-    let sizes: Vec<usize> = lines.iter().map(Vec::len).collect();
-    let bytes = match zstd::dict::from_continuous(&lines.concat(), &sizes, DICT_BYTES) {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            warn!(lines = lines.len(), error = %e, "Could not train an archive dictionary; blocks go without one.");
-            return None;
-        }
-    };
-    let id = zstd::zstd_safe::get_dict_id_from_dict(&bytes)?.get();
-    info!(
-        id,
-        bytes = bytes.len(),
-        lines = lines.len(),
-        "Trained a new archive dictionary."
-    );
-    Some(Dict { id, bytes })
-}
-
 pub struct Archive<T> {
     dir: PathBuf,
     level: i32,
@@ -189,47 +118,6 @@ pub struct Archive<T> {
     newest_day: Option<Day>,
     /// Files were created since the last directory fsync.
     created: bool,
-}
-
-/// The compressor of blocks: `level`, with the lazy match finder and
-/// matches of at least 6 bytes (see `store::ARCHIVE_LEVEL` for why).
-fn compressor(level: i32, dict: Option<&Dict>) -> io::Result<zstd::bulk::Compressor<'static>> {
-    use zstd::zstd_safe::{CParameter, Strategy};
-    let mut c = match dict {
-        Some(d) => zstd::bulk::Compressor::with_dictionary(level, &d.bytes)?,
-        None => zstd::bulk::Compressor::new(level)?,
-    };
-    c.set_parameter(CParameter::Strategy(Strategy::ZSTD_lazy))?;
-    c.set_parameter(CParameter::MinMatch(6))?;
-    c.include_checksum(true)?;
-    c.include_contentsize(true)?;
-    c.include_dictid(true)?;
-    Ok(c)
-}
-
-/// How many lines the last block of a lines file holds (for a file adopted
-/// without a commit).
-fn lines_in_last_block(dir: &Path, day: Day, table: &[Block]) -> anyhow::Result<u64> {
-    let Some(last) = table.last() else {
-        return Ok(0);
-    };
-    // The last frame only, not the whole day.
-    let mut file = File::open(dir.join(file_name(day)))?;
-    io::Seek::seek(&mut file, io::SeekFrom::Start(last.offset))?;
-    let mut bytes = Vec::new();
-    io::Read::read_to_end(&mut file, &mut bytes)?;
-    let frame = &bytes[..];
-    anyhow::ensure!(!frame.is_empty(), "the block table points past the file");
-    let id = super::read::frame_dict_id(frame);
-    let mut d = if id == 0 {
-        zstd::bulk::Decompressor::new()?
-    } else {
-        zstd::bulk::Decompressor::with_dictionary(&fs::read(dir.join(dict_name(day, id)))?)?
-    };
-    let frame_len = zstd::zstd_safe::find_frame_compressed_size(frame)
-        .map_err(|_| anyhow::anyhow!("the last block is not a zstd frame"))?;
-    let raw = d.decompress(&frame[..frame_len], 64 << 20)?;
-    Ok(last.first_line + raw.iter().filter(|&&b| b == b'\n').count() as u64)
 }
 
 impl<T> Archive<T> {
@@ -586,91 +474,6 @@ impl<T> Archive<T> {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
-}
-
-/// An archive file shorter than the last commit says (cut by hand, a
-/// restored backup, a file system repair): the lines in its missing part
-/// are lost, but the day must go on taking lines, or every write to it
-/// would fail until midnight UTC. The file is brought back to its
-/// committed length, so that new blocks go where the index expects them:
-/// the lines file with zeros (a hole; the blocks that were there read as
-/// damaged), the block table with entries that point at the next block
-/// to be written (so a line of the missing part finds no block of its
-/// own, and a new line finds its block).
-fn pad_damaged(path: &Path, kind: Kind, len: u64, want: Committed) -> anyhow::Result<()> {
-    let file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    match kind {
-        Kind::Lines => {
-            file.set_len(want.bytes)
-                .with_context(|| format!("cannot extend {}", path.display()))?;
-        }
-        Kind::Table => {
-            let entry = TABLE_ENTRY as u64;
-            let whole = len / entry * entry;
-            file.set_len(whole)
-                .with_context(|| format!("cannot truncate {}", path.display()))?;
-            let filler = Block {
-                first_line: want.lines,
-                offset: want.bytes,
-            }
-            .encode();
-            let missing = (want.blocks * entry - whole) / entry;
-            let mut bytes = Vec::with_capacity((missing * entry) as usize);
-            for _ in 0..missing {
-                bytes.extend_from_slice(&filler);
-            }
-            let mut file = file;
-            io::Seek::seek(&mut file, io::SeekFrom::End(0))?;
-            file.write_all(&bytes)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            file.sync_all()?;
-            return log_damage(path, len, want);
-        }
-        Kind::Dict(_) => return Ok(()),
-    }
-    file.sync_all()?;
-    log_damage(path, len, want)
-}
-
-fn log_damage(path: &Path, len: u64, want: Committed) -> anyhow::Result<()> {
-    error!(
-        file = %path.display(),
-        have = len,
-        committed = want.bytes.max(want.blocks * TABLE_ENTRY as u64),
-        "An archive file is shorter than the last commit says (changed outside collectord): the lines in its missing part are lost and read as damaged; it was brought back to its committed length so that new lines are stored after it."
-    );
-    Ok(())
-}
-
-/// Appends `bytes` to `path`, which must be `expected` bytes long, and
-/// fsyncs it.
-fn append_synced(path: &Path, expected: u64, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    let before = file.metadata()?.len();
-    if before != expected {
-        // The locations handed out would be wrong. A restart cuts the file
-        // back to its committed length.
-        bail!(
-            "{} is {before} bytes long, {expected} were expected: it was changed outside collectord",
-            path.display()
-        );
-    }
-    file.write_all(bytes)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    file.sync_data()
-        .with_context(|| format!("cannot fsync {}", path.display()))?;
-    Ok(())
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -71,19 +71,16 @@ use std::path::Path;
 
 use std::cell::OnceCell;
 
-use tantivy::columnar::{Column, DynamicColumn, HasAssociatedColumnType, StrColumn};
-use tantivy::fastfield::FastFieldReaders;
 use tantivy::index::SegmentReader;
 use tantivy::schema::{
     Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::store::{Compressor, ZstdCompressor};
-use tantivy::{DocAddress, DocId, Index, IndexSettings, Searcher, TantivyDocument};
+use tantivy::{DocAddress, Index, IndexSettings, Searcher, TantivyDocument};
 
-use crate::archive::{day_of, ArchiveReader, Location};
+use crate::archive::{ArchiveReader, Location};
 use crate::tokenizer::{LogTokenizer, TOKENIZER_NAME};
-use logcore::parse;
-use logcore::record::{self, flags, Record};
+use logcore::record::{flags, Record};
 pub use logcore::record::{line_text, Want};
 
 /// The version of this schema and of what the fields mean.
@@ -366,182 +363,8 @@ pub fn index_settings() -> IndexSettings {
     }
 }
 
-/// Reads records back from one segment (see [`LogSchema::record_reader`]).
-///
-/// Columns are opened when first read: opening one reads its whole block
-/// index (about 20,000 entries for 10 million documents), which costs more
-/// than a query with a few hits spends on everything else.
-pub struct RecordReader {
-    ff: FastFieldReaders,
-    event_time: Lazy<i64>,
-    receive_time: Lazy<i64>,
-    host: LazyStr,
-    agent: LazyStr,
-    path: LazyStr,
-    severity: Lazy<u64>,
-    facility: Lazy<u64>,
-    stream: LazyStr,
-    offset: Lazy<u64>,
-    flags: Lazy<u64>,
-    anomaly: LazyStr,
-    archive_line: Lazy<u64>,
-    archive_breaks: Lazy<u64>,
-    /// Host names by term ordinal: a segment has few, and looking one up
-    /// in the column's dictionary costs more than the rest of a record.
-    hosts: std::cell::RefCell<std::collections::HashMap<u64, String>>,
-}
-
-type Lazy<T> = OnceCell<Option<Column<T>>>;
-type LazyStr = OnceCell<Option<StrColumn>>;
-
-/// The column `name` of `ff`, opened into `cell` on first use.
-fn column<'a, T>(
-    ff: &FastFieldReaders,
-    cell: &'a Lazy<T>,
-    name: &str,
-) -> tantivy::Result<Option<&'a Column<T>>>
-where
-    T: HasAssociatedColumnType,
-    DynamicColumn: Into<Option<Column<T>>>,
-{
-    if cell.get().is_none() {
-        let _ = cell.set(ff.column_opt(name)?);
-    }
-    Ok(cell.get().and_then(Option::as_ref))
-}
-
-fn str_column<'a>(
-    ff: &FastFieldReaders,
-    cell: &'a LazyStr,
-    name: &str,
-) -> tantivy::Result<Option<&'a StrColumn>> {
-    if cell.get().is_none() {
-        let _ = cell.set(ff.str(name)?);
-    }
-    Ok(cell.get().and_then(Option::as_ref))
-}
-
-fn string(column: Option<&StrColumn>, doc: DocId) -> tantivy::Result<Option<String>> {
-    let Some(column) = column else {
-        return Ok(None);
-    };
-    let Some(ord) = column.term_ords(doc).next() else {
-        return Ok(None);
-    };
-    let mut out = String::new();
-    column.ord_to_str(ord, &mut out)?;
-    Ok(Some(out))
-}
-
-impl RecordReader {
-    /// The record of document `doc` of this segment, its line read with
-    /// `archive`. Fails when its archive file cannot be read (for one, when
-    /// retention deleted the day after this reader's searcher was opened).
-    pub fn record(&self, doc: DocId, archive: &mut ArchiveReader) -> tantivy::Result<Record> {
-        self.record_with(doc, archive, Want::All)
-    }
-
-    /// The record of document `doc`, with only what `want` says filled in
-    /// (the rest empty or `None`): printing raw lines needs neither the
-    /// strings of the fast columns nor a parse of the line.
-    pub fn record_with(
-        &self,
-        doc: DocId,
-        archive: &mut ArchiveReader,
-        want: Want,
-    ) -> tantivy::Result<Record> {
-        let ff = &self.ff;
-        let num = |cell: &Lazy<u64>, name: &str| -> tantivy::Result<Option<u64>> {
-            Ok(column(ff, cell, name)?.and_then(|c| c.first(doc)))
-        };
-        let receive_time_ms = column(ff, &self.receive_time, names::RECEIVE_TIME)?
-            .and_then(|c| c.first(doc))
-            .unwrap_or_default();
-        let at = Location {
-            line: num(&self.archive_line, names::ARCHIVE_LINE)?.unwrap_or_default(),
-            breaks: num(&self.archive_breaks, names::ARCHIVE_BREAKS)?.unwrap_or_default(),
-        };
-        let raw = archive.line(day_of(receive_time_ms), at)?;
-        let (program, pid, message, unit) = if want == Want::Line {
-            (None, None, String::new(), None)
-        } else {
-            let text = line_text(&raw);
-            // The zone only moves timestamps, never the program, pid or
-            // message.
-            let parsed = parse::parse_line(&text, receive_time_ms, 0);
-            (
-                parsed.program.map(str::to_owned),
-                parsed.pid,
-                parsed.message.to_owned(),
-                parsed.unit,
-            )
-        };
-        let origin = want == Want::All;
-        let text_of = |cell: &LazyStr, name: &str, wanted: bool| -> tantivy::Result<String> {
-            Ok(if wanted {
-                string(str_column(ff, cell, name)?, doc)?.unwrap_or_default()
-            } else {
-                String::new()
-            })
-        };
-        let flags = num(&self.flags, names::FLAGS)?
-            .and_then(|v| u32::try_from(v).ok())
-            .unwrap_or_default();
-        // Only anomalies have the column's value: others need not open it.
-        let anomaly = if want != Want::Line && flags & record::flags::ANOMALY != 0 {
-            string(str_column(ff, &self.anomaly, names::ANOMALY)?, doc)?
-                .filter(|reason| !reason.is_empty())
-        } else {
-            None
-        };
-        Ok(Record {
-            receive_time_ms,
-            event_time_ms: column(ff, &self.event_time, names::EVENT_TIME)?
-                .and_then(|c| c.first(doc))
-                .unwrap_or(receive_time_ms),
-            host: if want == Want::Line {
-                String::new()
-            } else {
-                self.host(doc)?
-            },
-            program,
-            pid,
-            facility: num(&self.facility, names::FACILITY)?.and_then(|v| u8::try_from(v).ok()),
-            severity: num(&self.severity, names::SEVERITY)?.and_then(|v| u8::try_from(v).ok()),
-            message,
-            unit,
-            raw,
-            agent: text_of(&self.agent, names::AGENT, origin)?,
-            path: text_of(&self.path, names::PATH, origin)?,
-            stream: string(str_column(ff, &self.stream, names::STREAM)?, doc)?
-                .as_deref()
-                .and_then(parse_stream_key)
-                .unwrap_or_default(),
-            offset: num(&self.offset, names::OFFSET)?.unwrap_or_default(),
-            flags,
-            anomaly,
-        })
-    }
-}
-
-impl RecordReader {
-    fn host(&self, doc: DocId) -> tantivy::Result<String> {
-        let Some(column) = str_column(&self.ff, &self.host, names::HOST)? else {
-            return Ok(String::new());
-        };
-        let Some(ord) = column.term_ords(doc).next() else {
-            return Ok(String::new());
-        };
-        let mut hosts = self.hosts.borrow_mut();
-        if let Some(host) = hosts.get(&ord) {
-            return Ok(host.clone());
-        }
-        let mut host = String::new();
-        column.ord_to_str(ord, &mut host)?;
-        hosts.insert(ord, host.clone());
-        Ok(host)
-    }
-}
+mod record_reader;
+pub use record_reader::RecordReader;
 
 #[cfg(test)]
 mod tests {
