@@ -35,12 +35,8 @@ pub fn out_of_space(err: &anyhow::Error) -> bool {
         if cause.downcast_ref::<std::io::Error>().is_some_and(full) {
             return true;
         }
-        if let Some(tantivy::TantivyError::IoError(e)) =
-            cause.downcast_ref::<tantivy::TantivyError>()
-        {
-            if full(e) {
-                return true;
-            }
+        if logstore::store::io_error(cause).is_some_and(full) {
+            return true;
         }
         // tantivy wraps some I/O errors in its own types (opening a
         // directory, writing a file), or in an io::Error of its own kind

@@ -306,3 +306,13 @@ impl Store {
         self.archive.dir()
     }
 }
+
+/// The I/O error behind one link of an error chain, when the engine wrapped
+/// it in a type of its own (tantivy's `IoError`): what a caller needs to
+/// tell a full disk from other failures without knowing the engine.
+pub fn io_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    match cause.downcast_ref::<tantivy::TantivyError>() {
+        Some(tantivy::TantivyError::IoError(e)) => Some(e),
+        _ => None,
+    }
+}
