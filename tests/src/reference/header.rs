@@ -196,8 +196,9 @@ fn nil(field: &str) -> Option<&str> {
     (field != "-").then_some(field)
 }
 
-/// RFC 5424 after the `<PRI>`: `1 STAMP HOST APP PROCID MSGID SD MSG`.
-fn rfc5424(s: &str) -> Option<(i64, Option<&str>, Option<&str>, Option<u32>, &str)> {
+/// RFC 5424 after the `<PRI>`: `1 STAMP HOST APP PROCID MSGID SD MSG` (the
+/// caller fills in facility and severity).
+fn rfc5424(s: &str) -> Option<Header<'_>> {
     let rest = s.strip_prefix("1 ")?;
     let (time_ms, rest) = rfc3339(rest)?;
     let mut fields = rest.splitn(4, ' ');
@@ -232,8 +233,16 @@ fn rfc5424(s: &str) -> Option<(i64, Option<&str>, Option<&str>, Option<u32>, &st
         &rest[end?..]
     };
     let msg = msg.strip_prefix(' ').unwrap_or(msg);
-    let msg = msg.strip_prefix('\u{feff}').unwrap_or(msg);
-    Some((time_ms, host, app, pid, msg))
+    let message = msg.strip_prefix('\u{feff}').unwrap_or(msg);
+    Some(Header {
+        time_ms,
+        host,
+        program: app,
+        pid,
+        facility: None,
+        severity: None,
+        message,
+    })
 }
 
 /// The header of `line` (without its newline), or `None` for a line
@@ -245,15 +254,11 @@ pub fn header(line: &str, receive_ms: i64, utc_offset_secs: i32) -> Option<Heade
         None => (None, None, line),
     };
     if facility.is_some() {
-        if let Some((time_ms, host, program, pid, message)) = rfc5424(rest) {
+        if let Some(h) = rfc5424(rest) {
             return Some(Header {
-                time_ms,
-                host,
-                program,
-                pid,
                 facility,
                 severity,
-                message,
+                ..h
             });
         }
     }
