@@ -6,6 +6,7 @@ mod anomalies;
 mod bad_input;
 mod crash;
 mod delivery;
+mod fixture;
 mod hostile;
 mod journal;
 mod lifecycle;

@@ -2,9 +2,11 @@
 //! from a seeded RNG as syntax trees and rendered to logq's command line;
 //! an oracle here evaluates the same trees over the corpus that was
 //! ingested, and logq's `-o raw` output must be its answer byte for byte, in
-//! the same order. The oracle reads each line with `logcore::parse` and the
-//! index's tokenizer (`logcore::tokenizer::query_terms`), but evaluates the
-//! query on its own, so logq's query parser is under test too.
+//! the same order. The oracle reads each line with a reference of its own
+//! (`logq_tests::reference`: the syslog header and the word rules as the
+//! documentation states them, not the product's parser and tokenizer) and
+//! evaluates the query on its own, so logq's query parser, the index's
+//! tokenizer and collectord's header parsing are all under test.
 //!
 //! What the oracle takes a query to mean:
 //!
@@ -35,10 +37,9 @@ use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use logcore::parse::parse_line;
 use logcore::record::{FACILITY_NAMES, SEVERITY_NAMES};
-use logcore::terms::query_terms;
 use logq_tests::corpus::Corpus;
+use logq_tests::reference::{header::header, words::terms};
 use logq_tests::{Agent, Collector, Shared};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -133,18 +134,19 @@ impl Fixture {
             .filter(|l| !l.is_empty())
             .map(|raw| {
                 let text = String::from_utf8_lossy(raw).into_owned();
-                let parsed = parse_line(&text, received, 0);
+                let header = header(&text, received, 0);
+                let h = header.as_ref();
                 Line {
                     raw: raw.to_vec(),
                     lower: text.to_lowercase(),
-                    terms: query_terms(&text).into_iter().collect(),
-                    host: parsed.host.unwrap_or(AGENT_HOST).to_owned(),
-                    program: parsed.program.map(str::to_owned),
-                    severity: parsed.severity,
-                    facility: parsed.facility,
-                    time_ms: parsed.time_ms.unwrap_or(received),
-                    stamped: parsed.time_ms.is_some(),
-                    clean: !parsed.unparsed
+                    terms: terms(&text).into_iter().collect(),
+                    host: h.and_then(|h| h.host).unwrap_or(AGENT_HOST).to_owned(),
+                    program: h.and_then(|h| h.program).map(str::to_owned),
+                    severity: h.and_then(|h| h.severity),
+                    facility: h.and_then(|h| h.facility),
+                    time_ms: h.map_or(received, |h| h.time_ms),
+                    stamped: h.is_some(),
+                    clean: h.is_some()
                         && std::str::from_utf8(raw).is_ok()
                         && !raw.iter().any(|&b| b < 0x20),
                     text,
@@ -358,7 +360,7 @@ struct Oracle {
 
 fn compile(q: &Q, cs: bool) -> C {
     match q {
-        Q::Word(w) => C::Terms(query_terms(w)),
+        Q::Word(w) => C::Terms(terms(w)),
         Q::Phrase { text, .. } => {
             let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
             C::Contains(if cs { joined } else { joined.to_lowercase() })
@@ -546,13 +548,10 @@ impl<'a> Gen<'a> {
             }
             let text = words.join(" ");
             let lower = text.to_lowercase();
-            let terms = query_terms(&text);
-            if self
-                .fx
-                .lines
-                .iter()
-                .any(|l| l.lower.contains(&lower) && !terms.iter().all(|t| l.terms.contains(t)))
-            {
+            let phrase_terms = terms(&text);
+            if self.fx.lines.iter().any(|l| {
+                l.lower.contains(&lower) && !phrase_terms.iter().all(|t| l.terms.contains(t))
+            }) {
                 continue;
             }
             let text = match self.rng.gen_range(0..6) {

@@ -7,6 +7,7 @@ pub mod corpus;
 mod logq;
 pub mod notify;
 mod numbered;
+pub mod reference;
 mod require;
 pub mod rotation;
 

@@ -333,6 +333,12 @@ pub enum OpenError {
         .0.display()
     )]
     Schema(std::path::PathBuf),
+    #[error(
+        "the index in {} has schema version {found}; this program reads schema version {SCHEMA_VERSION} only (written by {} collectord: use the logq of the same version)",
+        .path.display(),
+        if *.found > SCHEMA_VERSION { "a newer" } else { "an older" }
+    )]
+    Version { path: std::path::PathBuf, found: u64 },
 }
 
 /// Opens `data_dir/index` for reading (logq, collectord's trainings): it
@@ -344,6 +350,18 @@ pub fn open_existing(data_dir: &Path) -> Result<Index, OpenError> {
         return Err(OpenError::Missing(data_dir.to_path_buf()));
     }
     let index = Index::open_in_dir(&path).map_err(|e| OpenError::Open(path.clone(), e))?;
+    // The commit payload names the schema version the documents were
+    // written with: the same fields can mean other things (a tokenizer
+    // change), so a version this build does not write is refused.
+    let found = index
+        .load_metas()
+        .ok()
+        .and_then(|m| m.payload)
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
+        .and_then(|p| p.get("schema").and_then(serde_json::Value::as_u64));
+    if let Some(found) = found.filter(|&v| v != u64::from(SCHEMA_VERSION)) {
+        return Err(OpenError::Version { path, found });
+    }
     if index.schema() != LogSchema::new().schema {
         return Err(OpenError::Schema(path));
     }
