@@ -19,11 +19,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use collectord::connection::{Limits, Shared};
+use collectord::net::connection::{Limits, Shared};
+use collectord::net::server;
 use collectord::notify::Stats;
 use collectord::retention::Policy;
 use collectord::store::{Store, StoreOptions};
-use collectord::{index, server, writer};
+use collectord::{index, writer};
 use logcore::wire::{self, Frame, WireRecord, WireStream, VERSION};
 use tantivy::Index;
 use tokio::sync::{mpsc, watch};
@@ -379,7 +380,7 @@ fn main() {
         idle_timeout: Duration::from_secs(300),
         buffer_bytes: 128 << 20,
     };
-    let budget = collectord::budget::Budget::new(limits.buffer_bytes);
+    let budget = collectord::net::budget::Budget::new(limits.buffer_bytes);
     let server = rt.spawn(server::run(
         listener,
         Shared::new(

@@ -38,9 +38,9 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, Source};
-use crate::connection::Limits;
+use crate::net::connection::Limits;
+use crate::net::tls::ServerTls;
 use crate::notify;
-use crate::tls::ServerTls;
 use crate::writer::WriterOptions;
 
 /// When a new value of a key takes effect: the same type the key
@@ -193,7 +193,7 @@ pub struct Reloader {
     current: Config,
     limits: watch::Sender<Limits>,
     writer: watch::Sender<WriterOptions>,
-    syslog: watch::Sender<crate::syslog::Limits>,
+    syslog: watch::Sender<crate::net::syslog::Limits>,
     /// The agents' listener's TLS, from the files read at the last reload.
     tls: watch::Sender<Option<Arc<ServerTls>>>,
 }
@@ -206,7 +206,7 @@ impl Reloader {
         config: Config,
         limits: watch::Sender<Limits>,
         writer: watch::Sender<WriterOptions>,
-        syslog: watch::Sender<crate::syslog::Limits>,
+        syslog: watch::Sender<crate::net::syslog::Limits>,
         tls: watch::Sender<Option<Arc<ServerTls>>>,
     ) -> Reloader {
         Reloader {
@@ -261,7 +261,7 @@ impl Reloader {
             *old = limits;
             modified
         });
-        let syslog = crate::syslog::Limits::from_config(&new);
+        let syslog = crate::net::syslog::Limits::from_config(&new);
         self.syslog.send_if_modified(|old| {
             let modified = *old != syslog;
             *old = syslog;
@@ -411,7 +411,7 @@ mod tests {
         let config = source.load().unwrap();
         let (limits, limits_rx) = watch::channel(Limits::from_config(&config));
         let (writer, writer_rx) = watch::channel(WriterOptions::from_config(&config));
-        let (syslog, _) = watch::channel(crate::syslog::Limits::from_config(&config));
+        let (syslog, _) = watch::channel(crate::net::syslog::Limits::from_config(&config));
         let (tls, _) = watch::channel(None);
         (
             Reloader::new(source, config, limits, writer, syslog, tls),

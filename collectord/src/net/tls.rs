@@ -35,8 +35,8 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 use tokio_rustls::server::TlsStream;
 
-use crate::close::Close;
 use crate::config::{Config, ConfigError};
+use crate::net::close::Close;
 
 /// The crypto rustls uses here: ring.
 pub fn provider() -> Arc<CryptoProvider> {

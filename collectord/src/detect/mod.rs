@@ -32,7 +32,9 @@ use serde::Serialize;
 use tantivy::Index;
 use tracing::{error, info, warn};
 
-use crate::offline::{self, load_model, model_path, save_model};
+pub mod offline;
+
+use self::offline::{load_model, model_path, save_model};
 
 /// The detectors' options, from the config.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,7 +17,7 @@
 //! replaced by the same agent's newer connection, or its frame stalled
 //! while others wait for buffer memory.
 //!
-//! With TLS ([`crate::tls`]), the handshake comes first and counts against
+//! With TLS ([`crate::net::tls`]), the handshake comes first and counts against
 //! the HELLO's deadline. A connection to the TLS port whose first byte is
 //! not a TLS handshake record is closed at once: a plaintext HELLO is
 //! answered with a plaintext ERROR saying the collector wants TLS. With
@@ -41,14 +41,14 @@ use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
 use tokio::time::{timeout, Instant};
 
-use crate::budget::{Budget, Held};
-use crate::close::{linger, Close, Cut, CutRx, Cutter};
 use crate::config::Config;
+use crate::net::budget::{Budget, Held};
+use crate::net::close::{linger, Close, Cut, CutRx, Cutter};
+use crate::net::reader::{Reader, Wait};
+use crate::net::slots::{Slot, SlotLimits, Slots};
+use crate::net::tls::{self, ServerTls};
 use crate::notify::Stats;
-use crate::reader::{Reader, Wait};
-use crate::slots::{Slot, SlotLimits, Slots};
 use crate::store::Peer;
-use crate::tls::{self, ServerTls};
 use crate::writer::{now_ms, Batch, SentBy, Stored};
 
 /// How long a closing connection waits for its in-flight batches' commits.

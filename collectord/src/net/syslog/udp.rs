@@ -31,7 +31,7 @@ use super::rate::REPORT_EVERY;
 use super::{
     cost, path, peer, stopped, stream_id, strip_octet_count, trim_end, Outbox, Shared, STREAM_COST,
 };
-use crate::listen::Kind;
+use crate::net::listen::Kind;
 use crate::store::Peer;
 
 /// The receive buffer asked for: about 2 s of 20,000 messages of 200 bytes.
