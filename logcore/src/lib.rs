@@ -16,6 +16,11 @@ pub mod template;
 pub mod text;
 pub mod wire;
 
+#[cfg(feature = "journal")]
+pub mod journal;
+#[cfg(feature = "pem")]
+pub mod pem;
+
 #[cfg(feature = "index")]
 pub mod archive;
 #[cfg(feature = "index")]
