@@ -21,7 +21,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{anyhow, bail, Context};
-use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{AlertDescription, CertificateError, ClientConfig, ClientConnection, RootCertStore};
 
@@ -260,33 +259,11 @@ fn date_secs(secs: i64) -> String {
 }
 
 fn load_certs(path: &Path, key: &str) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let pem = std::fs::read(path)
-        .with_context(|| format!("key `{key}`: cannot read {}", path.display()))?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow!("key `{key}`: {} is not valid PEM: {e}", path.display()))?;
-    if certs.is_empty() {
-        bail!(
-            "key `{key}`: {} holds no certificate (no BEGIN CERTIFICATE block)",
-            path.display()
-        );
-    }
-    Ok(certs)
+    Ok(logcore::pem::certs(path, &format!("key `{key}`"))?)
 }
 
 fn load_key(path: &Path, key: &str) -> anyhow::Result<PrivateKeyDer<'static>> {
-    let pem = std::fs::read(path)
-        .with_context(|| format!("key `{key}`: cannot read {}", path.display()))?;
-    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| match e {
-        pem::Error::NoItemsFound => anyhow!(
-            "key `{key}`: {} holds no private key (no BEGIN PRIVATE KEY block)",
-            path.display()
-        ),
-        e => anyhow!(
-            "key `{key}`: {} is not a valid PEM key: {e}",
-            path.display()
-        ),
-    })
+    Ok(logcore::pem::private_key(path, &format!("key `{key}`"))?)
 }
 
 /// One TLS connection, shared by the writer (the shipper) and a reader

@@ -14,15 +14,19 @@
 //! broken down by file and field, as the writer left it and once merged
 //! into one segment; then the time to read records back from the archive.
 
+// A benchmark program: a panic is its report that something it needs failed.
+#![allow(clippy::unwrap_used)]
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use collectord::connection::{Limits, Shared};
 use collectord::ingest::Ingest;
+use collectord::net::connection::{Limits, Shared};
+use collectord::net::server;
 use collectord::notify::Stats;
-use collectord::{server, writer};
+use collectord::writer;
 use logcore::wire::{self, Frame, WireRecord, WireStream, VERSION};
 use logstore::index;
 use logstore::retention::Policy;
@@ -381,7 +385,7 @@ fn main() {
         idle_timeout: Duration::from_secs(300),
         buffer_bytes: 128 << 20,
     };
-    let budget = collectord::budget::Budget::new(limits.buffer_bytes);
+    let budget = collectord::net::budget::Budget::new(limits.buffer_bytes);
     let server = rt.spawn(server::run(
         listener,
         Shared::new(

@@ -17,12 +17,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info};
 
 use crate::config::{Config, Source};
-use crate::connection::{Limits, Shared};
+use crate::net::connection::{Limits, Shared};
+use crate::net::tls::ServerTls;
+use crate::net::{listen, server, syslog};
 use crate::notify::{self, Stats};
 use crate::reload::Reloader;
-use crate::tls::ServerTls;
 use crate::writer::{self, now_ms, WriterOptions};
-use crate::{listen, server, syslog};
 use logstore::retention::Policy;
 use logstore::StoreOptions;
 
@@ -90,7 +90,7 @@ pub fn run(
         .build()
         .context("cannot start the tokio runtime")?;
     let (limits, limits_rx) = watch::channel(Limits::from_config(&config));
-    let budget = crate::budget::Budget::new(config.buffer_bytes());
+    let budget = crate::net::budget::Budget::new(config.buffer_bytes());
     server::raise_fd_limit(fd_needed(&config));
     let (syslog_limits, syslog_limits_rx) = watch::channel(syslog::Limits::from_config(&config));
     let tls_on = tls.is_some();

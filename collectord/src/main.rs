@@ -8,8 +8,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use collectord::cli::{Cli, Command, DEFAULT_CONFIG};
 use collectord::config::{ConfigError, Source};
-use collectord::tls::ServerTls;
-use collectord::{ca, daemon, listen, log, offline};
+use collectord::detect::offline;
+use collectord::net::tls::ServerTls;
+use collectord::net::{ca, listen};
+use collectord::{daemon, log};
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {

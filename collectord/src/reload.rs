@@ -1,8 +1,8 @@
 //! Reloading the config on SIGHUP (`systemctl reload collectord`: the unit
 //! runs `collectord --check-config`, then sends SIGHUP).
 //!
-//! [`KEYS`] is the one list of which keys apply at once and which wait for
-//! the next restart. A reload reads the file the way the start did
+//! Which keys apply at once and which wait for the next restart is said
+//! once, in [`crate::keys::KEYS`]. A reload reads the file the way the start did
 //! ([`Source::load`]: the same file, the command-line overrides on top),
 //! sends the live keys to the server and the writer through `watch`
 //! channels, and logs what changed. An invalid file changes nothing. systemd
@@ -37,143 +37,87 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
+use logcore::docs::{Key, Reload};
+
 use crate::config::{Config, Source};
-use crate::connection::Limits;
+use crate::keys::KEYS;
+use crate::net::connection::Limits;
+use crate::net::tls::ServerTls;
 use crate::notify;
-use crate::tls::ServerTls;
 use crate::writer::WriterOptions;
 
-/// When a new value of a key takes effect: the same type the key
-/// documentation (`keys.rs`) uses, and a test holds the two tables together.
-pub use logcore::docs::Reload as Applies;
-
-/// One config key.
-pub struct Key {
+/// How to tell whether two configs differ in one key.
+struct Compare {
     /// As written in the file.
-    pub name: &'static str,
-    pub applies: Applies,
-    /// Whether two configs have different values for it.
+    name: &'static str,
     differs: fn(&Config, &Config) -> bool,
 }
 
-const fn key(name: &'static str, applies: Applies, differs: fn(&Config, &Config) -> bool) -> Key {
-    Key {
-        name,
-        applies,
-        differs,
-    }
+/// `"key" => field` pairs: each key compared by its own field.
+macro_rules! compare {
+    ($($name:literal => $field:ident,)*) => {
+        &[$(Compare {
+            name: $name,
+            differs: |a: &Config, b: &Config| a.$field != b.$field,
+        }),*]
+    };
 }
 
-use Applies::{Live, Restart};
-
-/// Every config key, in the order of the config file's documentation, and
-/// when a change to it takes effect. A test checks that no key is missing.
-pub const KEYS: &[Key] = &[
-    // The socket is bound (or inherited) before any thread starts.
-    key("listen", Restart, |a, b| a.listen != b.listen),
-    // The store, its lock and the writer are opened once.
-    key("data-dir", Restart, |a, b| a.data_dir != b.data_dir),
-    key("retention-days", Live, |a, b| {
-        a.retention_days != b.retention_days
-    }),
-    key("retention-bytes", Live, |a, b| {
-        a.retention_bytes != b.retention_bytes
-    }),
-    key("max-connections", Live, |a, b| {
-        a.max_connections != b.max_connections
-    }),
-    key("max-connections-per-source", Live, |a, b| {
-        a.max_connections_per_source != b.max_connections_per_source
-    }),
-    key("max-pending-connections", Live, |a, b| {
-        a.max_pending_connections != b.max_pending_connections
-    }),
-    key("max-frame-bytes", Live, |a, b| {
-        a.max_frame_bytes != b.max_frame_bytes
-    }),
-    // The budget is resized at once; what is held stays held.
-    key("max-buffer-mb", Live, |a, b| {
-        a.max_buffer_mb != b.max_buffer_mb
-    }),
-    key("window", Live, |a, b| a.window != b.window),
-    key("commit-interval-ms", Live, |a, b| {
-        a.commit_interval_ms != b.commit_interval_ms
-    }),
-    key("hello-timeout-ms", Live, |a, b| {
-        a.hello_timeout_ms != b.hello_timeout_ms
-    }),
-    key("frame-timeout-ms", Live, |a, b| {
-        a.frame_timeout_ms != b.frame_timeout_ms
-    }),
-    key("idle-timeout-ms", Live, |a, b| {
-        a.idle_timeout_ms != b.idle_timeout_ms
-    }),
-    // tantivy sizes its indexing threads when the writer is opened.
-    key("writer-memory-mb", Restart, |a, b| {
-        a.writer_memory_mb != b.writer_memory_mb
-    }),
-    key("writer-threads", Restart, |a, b| {
-        a.writer_threads != b.writer_threads
-    }),
-    // The writer takes them with its other options.
-    key("max-streams-per-agent", Live, |a, b| {
-        a.max_streams_per_agent != b.max_streams_per_agent
-    }),
-    key("max-streams", Live, |a, b| a.max_streams != b.max_streams),
-    key("min-free-mb", Live, |a, b| a.min_free_mb != b.min_free_mb),
-    // The detector settings reach the writer with the other live options;
-    // a new session-regex needs a training before sessions are scored.
-    key("detect", Live, |a, b| a.detect != b.detect),
-    key("train-days", Live, |a, b| a.train_days != b.train_days),
-    key("retrain-hours", Live, |a, b| {
-        a.retrain_hours != b.retrain_hours
-    }),
-    key("session-regex", Live, |a, b| {
-        a.session_regex != b.session_regex
-    }),
-    key("session-idle-secs", Live, |a, b| {
-        a.session_idle_secs != b.session_idle_secs
-    }),
-    key("detect-max-keys", Live, |a, b| {
-        a.detect_max_keys != b.detect_max_keys
-    }),
-    key("line-forest-alerts", Live, |a, b| {
-        a.line_forest_alerts != b.line_forest_alerts
-    }),
-    // Bound (or inherited) with the agents' socket, before any thread.
-    key("syslog-udp", Restart, |a, b| a.syslog_udp != b.syslog_udp),
-    key("syslog-tcp", Restart, |a, b| a.syslog_tcp != b.syslog_tcp),
-    key("syslog-tls", Restart, |a, b| a.syslog_tls != b.syslog_tls),
-    // Sent to the syslog listeners with the agents' limits.
-    key("syslog-max-message-bytes", Live, |a, b| {
-        a.syslog_max_message_bytes != b.syslog_max_message_bytes
-    }),
-    key("syslog-max-connections", Live, |a, b| {
-        a.syslog_max_connections != b.syslog_max_connections
-    }),
-    key("syslog-max-connections-per-source", Live, |a, b| {
-        a.syslog_max_connections_per_source != b.syslog_max_connections_per_source
-    }),
-    key("syslog-idle-timeout-ms", Live, |a, b| {
-        a.syslog_idle_timeout_ms != b.syslog_idle_timeout_ms
-    }),
-    key("syslog-rate-limit", Live, |a, b| {
-        a.syslog_rate_limit != b.syslog_rate_limit
-    }),
-    // The files are read again at every reload, changed or not.
-    key("tls-cert", Live, |a, b| a.tls_cert != b.tls_cert),
-    key("tls-key", Live, |a, b| a.tls_key != b.tls_key),
-    key("tls-client-ca", Live, |a, b| {
-        a.tls_client_ca != b.tls_client_ca
-    }),
-    key("tls-allow-agents", Live, |a, b| {
-        a.tls_allow_agents != b.tls_allow_agents
-    }),
+/// Every config key, in the order of [`crate::keys::KEYS`] (a test holds
+/// them together). Whether a reload applies a key is said there, once.
+const COMPARE: &[Compare] = compare![
+    "listen" => listen,
+    "data-dir" => data_dir,
+    "retention-days" => retention_days,
+    "retention-bytes" => retention_bytes,
+    "max-connections" => max_connections,
+    "max-connections-per-source" => max_connections_per_source,
+    "max-pending-connections" => max_pending_connections,
+    "max-frame-bytes" => max_frame_bytes,
+    "max-buffer-mb" => max_buffer_mb,
+    "window" => window,
+    "commit-interval-ms" => commit_interval_ms,
+    "hello-timeout-ms" => hello_timeout_ms,
+    "frame-timeout-ms" => frame_timeout_ms,
+    "idle-timeout-ms" => idle_timeout_ms,
+    "writer-memory-mb" => writer_memory_mb,
+    "writer-threads" => writer_threads,
+    "max-streams-per-agent" => max_streams_per_agent,
+    "max-streams" => max_streams,
+    "min-free-mb" => min_free_mb,
+    "detect" => detect,
+    "train-days" => train_days,
+    "retrain-hours" => retrain_hours,
+    "session-regex" => session_regex,
+    "session-idle-secs" => session_idle_secs,
+    "detect-max-keys" => detect_max_keys,
+    "line-forest-alerts" => line_forest_alerts,
+    "syslog-udp" => syslog_udp,
+    "syslog-tcp" => syslog_tcp,
+    "syslog-tls" => syslog_tls,
+    "syslog-max-message-bytes" => syslog_max_message_bytes,
+    "syslog-max-connections" => syslog_max_connections,
+    "syslog-max-connections-per-source" => syslog_max_connections_per_source,
+    "syslog-idle-timeout-ms" => syslog_idle_timeout_ms,
+    "syslog-rate-limit" => syslog_rate_limit,
+    "tls-cert" => tls_cert,
+    "tls-key" => tls_key,
+    "tls-client-ca" => tls_client_ca,
+    "tls-allow-agents" => tls_allow_agents,
 ];
 
-/// The keys whose values differ between `old` and `new`, in [`KEYS`] order.
-pub fn changed<'k>(old: &Config, new: &Config) -> Vec<&'k Key> {
-    KEYS.iter().filter(|k| (k.differs)(old, new)).collect()
+/// The keys whose values differ between `old` and `new`, in
+/// [`crate::keys::KEYS`] order, with their documentation (`reload` says
+/// whether a reload applies them).
+pub fn changed(old: &Config, new: &Config) -> Vec<&'static Key> {
+    KEYS.iter()
+        .zip(COMPARE)
+        .filter(|(k, c)| {
+            debug_assert_eq!(k.name, c.name, "COMPARE follows keys::KEYS");
+            (c.differs)(old, new)
+        })
+        .map(|(k, _)| k)
+        .collect()
 }
 
 /// `a, b, c`, for the logs.
@@ -182,6 +126,16 @@ fn names<'k>(keys: impl IntoIterator<Item = &'k Key>) -> String {
         .map(|k| k.name)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Sends `value` unless the channel holds it already: its receivers wake
+/// only for a change.
+fn send_if_new<T: PartialEq>(tx: &watch::Sender<T>, value: T) {
+    tx.send_if_modified(|old| {
+        let modified = *old != value;
+        *old = value;
+        modified
+    });
 }
 
 /// The running daemon's side of a reload.
@@ -193,7 +147,7 @@ pub struct Reloader {
     current: Config,
     limits: watch::Sender<Limits>,
     writer: watch::Sender<WriterOptions>,
-    syslog: watch::Sender<crate::syslog::Limits>,
+    syslog: watch::Sender<crate::net::syslog::Limits>,
     /// The agents' listener's TLS, from the files read at the last reload.
     tls: watch::Sender<Option<Arc<ServerTls>>>,
 }
@@ -206,7 +160,7 @@ impl Reloader {
         config: Config,
         limits: watch::Sender<Limits>,
         writer: watch::Sender<WriterOptions>,
-        syslog: watch::Sender<crate::syslog::Limits>,
+        syslog: watch::Sender<crate::net::syslog::Limits>,
         tls: watch::Sender<Option<Arc<ServerTls>>>,
     ) -> Reloader {
         Reloader {
@@ -247,7 +201,7 @@ impl Reloader {
         let file = self.source.path().display().to_string();
         let pending = changed(&self.started, &new)
             .into_iter()
-            .filter(|k| k.applies == Restart);
+            .filter(|k| k.reload == Reload::Restart);
         let pending = names(pending);
         if !pending.is_empty() {
             warn!(
@@ -255,24 +209,9 @@ impl Reloader {
                 "{pending} changed; it takes effect at the next restart."
             );
         }
-        let limits = Limits::from_config(&new);
-        self.limits.send_if_modified(|old| {
-            let modified = *old != limits;
-            *old = limits;
-            modified
-        });
-        let syslog = crate::syslog::Limits::from_config(&new);
-        self.syslog.send_if_modified(|old| {
-            let modified = *old != syslog;
-            *old = syslog;
-            modified
-        });
-        let writer = WriterOptions::from_config(&new);
-        self.writer.send_if_modified(|old| {
-            let modified = *old != writer;
-            *old = writer;
-            modified
-        });
+        send_if_new(&self.limits, Limits::from_config(&new));
+        send_if_new(&self.syslog, crate::net::syslog::Limits::from_config(&new));
+        send_if_new(&self.writer, WriterOptions::from_config(&new));
         let changed = names(changed(&self.current, &new));
         if changed.is_empty() {
             info!(%file, "Reloaded the configuration; nothing changed.");
@@ -290,16 +229,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reload_table_agrees_with_the_key_documentation() {
-        // collectord.toml(5) tells operators which keys a reload applies;
-        // if it and this table disagreed, a changed key would silently wait
-        // for a restart the page never mentioned.
-        let documented: Vec<(&str, Applies)> = crate::keys::KEYS
-            .iter()
-            .map(|k| (k.name, k.reload))
-            .collect();
-        let here: Vec<(&str, Applies)> = KEYS.iter().map(|k| (k.name, k.applies)).collect();
-        assert_eq!(here, documented);
+    fn each_documented_key_has_its_comparison() {
+        // A comparison out of step with the key documentation would report
+        // (and apply or hold back) a change under another key's name.
+        let documented: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        let compared: Vec<&str> = COMPARE.iter().map(|c| c.name).collect();
+        assert_eq!(compared, documented);
     }
 
     #[test]
@@ -314,7 +249,7 @@ mod tests {
             .unwrap_or_else(|| panic!("serde lists the keys: {err}"))
             .1;
         let in_file: Vec<&str> = expected.split('`').skip(1).step_by(2).collect::<Vec<_>>();
-        let listed: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        let listed: Vec<&str> = COMPARE.iter().map(|c| c.name).collect();
         assert_eq!(listed, in_file);
     }
 
@@ -371,27 +306,6 @@ mod tests {
         assert!(changed(&base, &base.clone()).is_empty());
     }
 
-    #[test]
-    fn only_what_opens_the_socket_or_the_store_waits_for_a_restart() {
-        let restart: Vec<&str> = KEYS
-            .iter()
-            .filter(|k| k.applies == Restart)
-            .map(|k| k.name)
-            .collect();
-        assert_eq!(
-            restart,
-            [
-                "listen",
-                "data-dir",
-                "writer-memory-mb",
-                "writer-threads",
-                "syslog-udp",
-                "syslog-tcp",
-                "syslog-tls"
-            ]
-        );
-    }
-
     fn reloader(
         dir: &Path,
         text: &str,
@@ -411,7 +325,7 @@ mod tests {
         let config = source.load().unwrap();
         let (limits, limits_rx) = watch::channel(Limits::from_config(&config));
         let (writer, writer_rx) = watch::channel(WriterOptions::from_config(&config));
-        let (syslog, _) = watch::channel(crate::syslog::Limits::from_config(&config));
+        let (syslog, _) = watch::channel(crate::net::syslog::Limits::from_config(&config));
         let (tls, _) = watch::channel(None);
         (
             Reloader::new(source, config, limits, writer, syslog, tls),

@@ -20,4 +20,9 @@ pub mod terms;
 pub mod text;
 pub mod wire;
 
+#[cfg(feature = "journal")]
+pub mod journal;
+#[cfg(feature = "pem")]
+pub mod pem;
+
 pub use record::{Origin, Record};

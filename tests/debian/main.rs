@@ -10,6 +10,10 @@
 //! One test, in steps, because booting is the expensive part; each step's
 //! failure message says what an operator would have seen.
 
+// Test code: a panic is a failed test, so unwrap is fine here (the
+// workspace denies it in product code).
+#![allow(clippy::unwrap_used)]
+
 mod container;
 mod host;
 

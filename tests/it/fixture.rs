@@ -286,6 +286,7 @@ fn collectord_refuses_a_newer_schema_naming_both_versions() {
 /// would print wrong answers (a tokenizer change alone keeps the fields and
 /// changes what matches). The engine reads the commit payload's schema
 /// version and refuses one it does not write.
+#[test]
 fn logq_refuses_a_newer_schema_naming_both_versions() {
     let tmp = tempfile::tempdir().unwrap();
     let newer = logstore::schema::SCHEMA_VERSION + 1;

@@ -2,6 +2,10 @@
 //! a fresh temporary directory. Build the programs first:
 //! `cargo build --release --bins && cargo test --release`.
 
+// Test code: a panic is a failed test, so unwrap is fine here (the
+// workspace denies it in product code).
+#![allow(clippy::unwrap_used)]
+
 mod anomalies;
 mod bad_input;
 mod crash;

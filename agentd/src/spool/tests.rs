@@ -209,6 +209,10 @@ fn a_restart_resends_what_was_not_acknowledged_and_reports_where_streams_end() {
         o.writer.write(batch(2, 500, 2)).unwrap();
         o.writer.write(batch(1, 300, 1)).unwrap();
         // Killed: neither closed nor synced (the page cache keeps it).
+        #[allow(
+            clippy::mem_forget,
+            reason = "a crash: the writer never gets to flush or close"
+        )]
         std::mem::forget(o.writer);
     }
     let mut o = open(dir.path(), 1 << 30);

@@ -336,9 +336,12 @@ pub enum OpenError {
     #[error(
         "the index in {} has schema version {found}; this program reads schema version {SCHEMA_VERSION} only (written by {} collectord: use the logq of the same version)",
         .path.display(),
-        if *.found > SCHEMA_VERSION { "a newer" } else { "an older" }
+        if *.found > u64::from(SCHEMA_VERSION) { "a newer" } else { "an older" }
     )]
-    Version { path: std::path::PathBuf, found: u64 },
+    Version {
+        path: std::path::PathBuf,
+        found: u64,
+    },
 }
 
 /// Opens `data_dir/index` for reading (logq, collectord's trainings): it

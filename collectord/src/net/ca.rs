@@ -23,7 +23,7 @@ use rcgen::{
 use time::{Duration, OffsetDateTime};
 
 use crate::cli::{IssueArgs, TlsArgs, TlsCommand};
-use crate::tls::{self, load_certs};
+use crate::net::tls::{self, load_certs};
 
 /// The subject of every CA `init` makes.
 const CA_NAME: &str = "logq CA";

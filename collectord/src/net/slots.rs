@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::close::{Close, Cut, Cutter};
+use crate::net::close::{Close, Cut, Cutter};
 
 /// A connection idle (no lines) for less than this is never displaced.
 pub const EVICT_IDLE: Duration = Duration::from_secs(10);
@@ -365,7 +365,7 @@ impl Drop for Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::close::{cutter, CutRx};
+    use crate::net::close::{cutter, CutRx};
 
     const LIMITS: SlotLimits = SlotLimits {
         max: 2,

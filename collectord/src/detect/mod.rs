@@ -31,7 +31,10 @@ use logcore::template::{MinerConfig, TemplateMiner};
 use serde::Serialize;
 use tracing::{error, info, warn};
 
-use crate::offline::{self, load_model, model_path, save_model};
+pub mod history;
+pub mod offline;
+
+use self::offline::{load_model, model_path, save_model};
 
 /// The detectors' options, from the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,7 +178,7 @@ impl Detector {
             templates = model.templates.len(),
             "Detectors ready."
         );
-        let has_history = crate::history::has_lines(data_dir);
+        let has_history = crate::detect::history::has_lines(data_dir);
         Ok(Detector {
             has_history,
             data_dir: data_dir.to_path_buf(),

@@ -11,7 +11,7 @@
 //! `syslog-max-connections-per-source` per address and
 //! `syslog-max-connections` in all; a newcomer past either displaces the
 //! connection that sent no message for the longest (at least
-//! [`EVICT_IDLE`](crate::slots::EVICT_IDLE) ago), else it is closed at once
+//! [`EVICT_IDLE`](crate::net::slots::EVICT_IDLE) ago), else it is closed at once
 //! with one log line naming the peer. A connection without a message for
 //! `syslog-idle-timeout-ms` is closed. Each connection keeps the limits it
 //! was accepted with. Closing logs one line: peer, messages, framing,
@@ -37,10 +37,10 @@ use tokio::time::{sleep, sleep_until, Instant};
 use tracing::{info, warn};
 
 use super::{cost, path, peer, stopped, stream_id, Limits, Outbox, Shared};
-use crate::close::{cutter, Close, CutRx, Quota};
-use crate::listen::Kind;
-use crate::slots::{Slot, SlotLimits, Slots};
-use crate::tls::ServerTls;
+use crate::net::close::{cutter, Close, CutRx, Quota};
+use crate::net::listen::Kind;
+use crate::net::slots::{Slot, SlotLimits, Slots};
+use crate::net::tls::ServerTls;
 
 /// How long a closing connection waits for its batches' commits.
 const GRACE: Duration = Duration::from_secs(5);

@@ -11,7 +11,7 @@ use logcore::template::{MinerConfig, TemplateMiner};
 
 use crate::cli::{ReplayArgs, TrainArgs};
 use crate::config::Config;
-use crate::history;
+use crate::detect::history;
 
 /// The model file in a data directory.
 pub fn model_path(data_dir: &Path) -> PathBuf {

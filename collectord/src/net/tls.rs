@@ -21,7 +21,6 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
@@ -35,8 +34,8 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 use tokio_rustls::server::TlsStream;
 
-use crate::close::Close;
 use crate::config::{Config, ConfigError};
+use crate::net::close::Close;
 
 /// The crypto rustls uses here: ring.
 pub fn provider() -> Arc<CryptoProvider> {
@@ -45,31 +44,12 @@ pub fn provider() -> Arc<CryptoProvider> {
 
 /// The certificates of a PEM file; `key` is the config key that named it.
 pub fn load_certs(path: &Path, key: &str) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let pem =
-        std::fs::read(path).with_context(|| format!("`{key}`: cannot read {}", path.display()))?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow!("`{key}`: {} is not valid PEM: {e}", path.display()))?;
-    if certs.is_empty() {
-        bail!(
-            "`{key}`: {} holds no certificate (no BEGIN CERTIFICATE block)",
-            path.display()
-        );
-    }
-    Ok(certs)
+    Ok(logcore::pem::certs(path, &format!("`{key}`"))?)
 }
 
 /// The private key of a PEM file (PKCS#8, PKCS#1 or SEC1).
 pub fn load_key(path: &Path, key: &str) -> anyhow::Result<PrivateKeyDer<'static>> {
-    let pem =
-        std::fs::read(path).with_context(|| format!("`{key}`: cannot read {}", path.display()))?;
-    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| match e {
-        pem::Error::NoItemsFound => anyhow!(
-            "`{key}`: {} holds no private key (no BEGIN PRIVATE KEY block)",
-            path.display()
-        ),
-        e => anyhow!("`{key}`: {} is not a valid PEM key: {e}", path.display()),
-    })
+    Ok(logcore::pem::private_key(path, &format!("`{key}`"))?)
 }
 
 /// A server config for a TLS listener: `cert` (the chain, leaf first) and

@@ -32,7 +32,7 @@ use super::{
     cost, path, peer, stopped, stream_id, strip_octet_count, trim_end, Outbox, Shared, STREAM_COST,
 };
 use crate::ingest::Peer;
-use crate::listen::Kind;
+use crate::net::listen::Kind;
 
 /// The receive buffer asked for: about 2 s of 20,000 messages of 200 bytes.
 pub const RECEIVE_BUFFER: usize = 8 << 20;

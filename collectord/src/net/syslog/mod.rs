@@ -39,10 +39,10 @@ use logcore::wire::{WireRecord, WireStream, FLAG_TRUNCATED};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use crate::budget::{Budget, Held};
 use crate::config::Config;
 use crate::ingest::Peer;
-use crate::listen::Kind;
+use crate::net::budget::{Budget, Held};
+use crate::net::listen::Kind;
 use crate::notify::Stats;
 use crate::writer::{now_ms, Batch, SentBy, Stored};
 

@@ -18,8 +18,8 @@ use logcore::wire::{self, Frame, WireError, MAGIC, MAX_HELLO};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::{timeout_at, Instant};
 
-use crate::budget::{Budget, Held, Request, FLOOR};
-use crate::close::{Close, Cutter};
+use crate::net::budget::{Budget, Held, Request, FLOOR};
+use crate::net::close::{Close, Cutter};
 
 use logcore::wire::kind::HELLO as HELLO_TYPE;
 
@@ -251,7 +251,7 @@ fn check_hello(buf: &[u8]) -> Result<Option<usize>, Close> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::close::cutter;
+    use crate::net::close::cutter;
     use tokio::io::AsyncWriteExt;
 
     fn frames(budget: usize) -> (Reader<tokio::io::DuplexStream>, tokio::io::DuplexStream) {

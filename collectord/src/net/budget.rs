@@ -38,7 +38,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::{sleep, Instant};
 
-use crate::close::{Cut, Cutter};
+use crate::net::close::{Cut, Cutter};
 
 /// What a connection may buffer of a frame without asking the budget.
 pub const FLOOR: usize = 32 * 1024;
@@ -366,7 +366,7 @@ impl Drop for Held {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::close::cutter;
+    use crate::net::close::cutter;
 
     #[tokio::test]
     async fn requests_past_the_budget_wait_for_a_release() {

@@ -17,7 +17,7 @@
 //! replaced by the same agent's newer connection, or its frame stalled
 //! while others wait for buffer memory.
 //!
-//! With TLS ([`crate::tls`]), the handshake comes first and counts against
+//! With TLS ([`crate::net::tls`]), the handshake comes first and counts against
 //! the HELLO's deadline. A connection to the TLS port whose first byte is
 //! not a TLS handshake record is closed at once: a plaintext HELLO is
 //! answered with a plaintext ERROR saying the collector wants TLS. With
@@ -38,102 +38,23 @@ use logcore::text::Escaped;
 use logcore::wire::{self, Frame, WireError, VERSION};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{broadcast, mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{broadcast, oneshot};
 use tokio::time::{timeout, Instant};
 
-use crate::budget::{Budget, Held};
-use crate::close::{linger, Close, Cut, CutRx, Cutter};
-use crate::config::Config;
 use crate::ingest::Peer;
-use crate::notify::Stats;
-use crate::reader::{Reader, Wait};
-use crate::slots::{Slot, SlotLimits, Slots};
-use crate::tls::{self, ServerTls};
+use crate::net::budget::Held;
+use crate::net::close::{linger, Close, Cut, CutRx, Cutter};
+use crate::net::reader::{Reader, Wait};
+use crate::net::slots::Slot;
+use crate::net::tls::{self, ServerTls};
 use crate::writer::{now_ms, Batch, SentBy, Stored};
+
+mod shared;
+
+pub use shared::{Limits, Shared, REFUSALS};
 
 /// How long a closing connection waits for its in-flight batches' commits.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// Refusals told in words at once (an ERROR frame; over TLS after a whole
-/// handshake); more are closed without a word.
-pub const REFUSALS: usize = 16;
-
-/// The limits a connection is served with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    pub max_connections: u32,
-    pub max_pending: u32,
-    pub per_source: u32,
-    pub max_frame: u32,
-    pub window: u16,
-    pub hello_timeout: Duration,
-    pub frame_timeout: Duration,
-    pub idle_timeout: Duration,
-    /// `max-buffer-mb` in bytes, for the shared [`Budget`].
-    pub buffer_bytes: usize,
-}
-
-impl Limits {
-    pub fn from_config(config: &Config) -> Limits {
-        Limits {
-            max_connections: config.max_connections,
-            max_pending: config.max_pending_connections,
-            per_source: config.max_connections_per_source,
-            max_frame: config.max_frame_bytes,
-            window: config.window,
-            hello_timeout: config.hello_timeout(),
-            frame_timeout: config.frame_timeout(),
-            idle_timeout: config.idle_timeout(),
-            buffer_bytes: config.buffer_bytes(),
-        }
-    }
-
-    pub fn slots(&self) -> SlotLimits {
-        SlotLimits {
-            max: self.max_connections,
-            max_pending: self.max_pending,
-            per_source: self.per_source,
-        }
-    }
-}
-
-/// What every connection shares.
-pub struct Shared {
-    /// The limits for connections accepted from now on (a reload sends new
-    /// ones); each connection takes a copy when it is accepted.
-    pub limits: watch::Receiver<Limits>,
-    pub queue: mpsc::Sender<Batch>,
-    pub stats: Arc<Stats>,
-    /// TLS for connections accepted from now on (a reload reads the files
-    /// again); `None`: plaintext.
-    pub tls: watch::Receiver<Option<Arc<ServerTls>>>,
-    /// Memory for frames and decoded batches, shared with the syslog
-    /// listeners.
-    pub budget: Arc<Budget>,
-    pub slots: Arc<Slots>,
-    /// Refusals told in words now ([`REFUSALS`] at most).
-    pub refusals: Arc<Semaphore>,
-}
-
-impl Shared {
-    pub fn new(
-        limits: watch::Receiver<Limits>,
-        queue: mpsc::Sender<Batch>,
-        stats: Arc<Stats>,
-        tls: watch::Receiver<Option<Arc<ServerTls>>>,
-        budget: Arc<Budget>,
-    ) -> Shared {
-        Shared {
-            limits,
-            queue,
-            stats,
-            tls,
-            budget,
-            slots: Slots::new(),
-            refusals: Arc::new(Semaphore::new(REFUSALS)),
-        }
-    }
-}
 
 /// Who the peer's client certificate says it is.
 struct Identity {

@@ -28,7 +28,7 @@ pub enum Cut {
     /// The same agent connected again (same address, or the same verified
     /// certificate): the newer connection serves it.
     Replaced,
-    /// Its frame received nothing for [`crate::budget::STALL`] while others
+    /// Its frame received nothing for [`crate::net::budget::STALL`] while others
     /// waited for buffer memory.
     Stalled,
 }
@@ -247,7 +247,7 @@ impl fmt::Display for Close {
             Close::Cut(Cut::Stalled) => write!(
                 f,
                 "a frame received nothing for {} ms while other connections waited for buffer memory (max-buffer-mb)",
-                crate::budget::STALL.as_millis()
+                crate::net::budget::STALL.as_millis()
             ),
             Close::Io(e) => write!(f, "connection error: {e}"),
             Close::NotTls { hello: true, .. } => write!(

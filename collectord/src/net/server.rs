@@ -3,7 +3,7 @@
 //! to finish (ACK what commits in time, send ERROR SHUTDOWN) and returns
 //! once all of them have.
 //!
-//! Each accepted connection asks the port's [`Slots`](crate::slots) for a
+//! Each accepted connection asks the port's [`Slots`](crate::net::slots) for a
 //! pending place (see there: per-source share, the pending pool that makes
 //! room by closing its oldest, then after HELLO the agents' pool and one
 //! connection per agent id). A connection refused at accept (its source is
@@ -24,9 +24,9 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::time::{sleep_until, Instant};
 use tracing::{info, warn};
 
-use crate::close::{cutter, linger, Close};
-use crate::connection::{self, Limits, Shared};
-use crate::tls;
+use crate::net::close::{cutter, linger, Close};
+use crate::net::connection::{self, Limits, Shared};
+use crate::net::tls;
 
 /// Serves agents on `listener` until `shutdown` completes.
 pub async fn run(listener: TcpListener, shared: Shared, shutdown: impl Future) {
@@ -225,8 +225,8 @@ mod tests {
     use tokio::task::JoinHandle;
 
     use super::*;
-    use crate::budget::Budget;
-    use crate::connection::Limits;
+    use crate::net::budget::Budget;
+    use crate::net::connection::Limits;
     use crate::notify::Stats;
     use crate::writer::Batch;
 
