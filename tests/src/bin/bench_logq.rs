@@ -173,14 +173,20 @@ fn ingest(root: &Path, corpus_path: &Path, lines: u64, benchgen: Option<&Path>) 
     let mut collector = Collector::start(&root.join("collector"), "");
     let started = Instant::now();
     let mut agent = Agent::start(&root.join("agent"), collector.addr, &[corpus_path], "");
-    let timeout = Duration::from_secs(120.max(lines / 10_000));
+    // Gives up when nothing new became searchable for a while, not after a
+    // fixed time: on a machine shared with builds the ingest of 1M fleet
+    // lines took more than the 120 s a fixed deadline allowed.
+    let stall = Duration::from_secs(120);
+    let (mut seen, mut progress) = (0, Instant::now());
     loop {
         let last = collector.searchable_lines();
         if last >= lines {
             break;
         }
-        if started.elapsed() > timeout {
-            bail!("{last} of {lines} lines searchable after {timeout:?}");
+        if last > seen {
+            (seen, progress) = (last, Instant::now());
+        } else if progress.elapsed() > stall {
+            bail!("{last} of {lines} lines searchable, none more for {stall:?}");
         }
         std::thread::sleep(Duration::from_millis(100));
     }
