@@ -154,3 +154,51 @@ impl std::str::FromStr for Choice {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // bench-ingest's finish marker takes this stamp: a wrong one would put
+    // the marker at a time no window finds, or fail the bench.
+    #[test]
+    fn last_stamp_is_the_first_field_of_the_last_line() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("c.log");
+        let a = "2026-11-20T00:00:00.007170+00:00 web10 nginx: a seq=0000000001";
+        let b = "2026-11-20T00:00:01.500000+00:00 db11 sshd[1]: b seq=0000000002";
+        std::fs::write(&path, format!("{a}\n{b}\n")).expect("write");
+        assert_eq!(
+            last_stamp(&path).expect("stamp"),
+            "2026-11-20T00:00:01.500000+00:00"
+        );
+        // Without a final newline, and with a line longer than the tail read.
+        let long = format!("{a} {}\n{b}", "x".repeat(10_000));
+        std::fs::write(&path, long).expect("write");
+        assert_eq!(
+            last_stamp(&path).expect("stamp"),
+            "2026-11-20T00:00:01.500000+00:00"
+        );
+        std::fs::write(&path, "no stamp here\n").expect("write");
+        assert!(last_stamp(&path).is_err());
+    }
+
+    // bench-logq's 10-minute window: a wrong clock would time a window the
+    // corpus has no lines in, and logq, rg and grep would all find 0.
+    #[test]
+    fn clock_counts_from_the_corpus_start() {
+        assert_eq!(clock(0), (20, 0, 0));
+        assert_eq!(clock(3600), (20, 1, 0));
+        assert_eq!(clock(86_400 + 3 * 3600 + 10 * 60 + 59), (21, 3, 10));
+    }
+
+    #[test]
+    fn corpus_choice_parses_and_rejects() {
+        assert_eq!("fleet".parse::<Choice>().expect("fleet"), Choice::Fleet);
+        assert_eq!(
+            "synthetic".parse::<Choice>().expect("synthetic"),
+            Choice::Synthetic
+        );
+        assert!("Fleet".parse::<Choice>().is_err());
+    }
+}
