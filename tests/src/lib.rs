@@ -4,6 +4,7 @@
 
 pub mod authgen;
 pub mod corpus;
+pub mod fleet;
 mod logq;
 pub mod notify;
 mod numbered;

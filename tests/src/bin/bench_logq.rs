@@ -2,18 +2,21 @@
 //! grep over the same lines in a plain file.
 //!
 //! ```text
-//! cargo build --release --bins && target/release/bench-logq [--lines N] [--runs R] [--dir DIR]
+//! cargo build --release --bins && target/release/bench-logq [--corpus fleet|synthetic] [--lines N] [--runs R] [--dir DIR]
 //! ```
 //!
-//! Writes the corpus (`logq_tests::corpus`, seed 42, 200 hosts) to
-//! `DIR/corpus.log`, ingests it with a real collectord and agentd (timed),
+//! Writes the corpus to `DIR/corpus.log`: by default the fleet corpus of
+//! `../shared/bench` (`logq_tests::fleet`, seed 42; when it is absent the
+//! bench says why and exits 0) with the queries of its README's table,
+//! or with `--corpus synthetic` `logq_tests::corpus` (seed 42, 200 hosts)
+//! with its own queries (`queries.rs`). Then it ingests it with a real collectord and agentd (timed),
 //! then runs each query as whole processes, start-up included, with stdout
 //! into a pipe that is drained and counted: logq, `rg` and `grep` (shell
 //! pipelines where one grep cannot say it), one warm-up and then R runs of
 //! each, interleaved. Prints for each query the hits, p50 and p99 wall
 //! milliseconds per tool, how many times faster logq is than each (p50),
 //! and logq's peak RSS (getrusage of the finished child). A DIR that holds
-//! a finished ingest of the same N and seed is reused.
+//! a finished ingest of the same corpus, N and seed is reused.
 //!
 //! Each tool runs under this program started again as `bench-logq
 //! --measure-child CMD...`, which spawns CMD, waits and reports its wall
@@ -28,16 +31,19 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use logq_tests::corpus::{Corpus, COMMON_WORD};
+use logq_tests::corpus::Corpus;
+use logq_tests::fleet::{self, Choice};
 use logq_tests::{bin, dir_bytes, percentile, Agent, Collector};
+
+#[path = "bench_logq/queries.rs"]
+mod queries;
 
 const SEED: u64 = 42;
 const HOSTS: usize = 200;
-/// Seconds the corpus clock advances per line, on average.
-const SECONDS_PER_LINE: f64 = 0.01;
 const MEASURED: &str = "bench-logq-measured";
 
 struct Args {
+    corpus: Choice,
     lines: u64,
     runs: usize,
     dir: Option<PathBuf>,
@@ -45,6 +51,7 @@ struct Args {
 
 fn args() -> Result<Args> {
     let mut a = Args {
+        corpus: Choice::Fleet,
         lines: 10_000_000,
         runs: 20,
         dir: None,
@@ -53,11 +60,12 @@ fn args() -> Result<Args> {
     while let Some(flag) = it.next() {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
+            "--corpus" => a.corpus = value()?.parse()?,
             "--lines" => a.lines = value()?.parse()?,
             "--runs" => a.runs = value()?.parse()?,
             "--dir" => a.dir = Some(value()?.into()),
             "-h" | "--help" => {
-                println!("bench-logq [--lines N (10000000)] [--runs R (20)] [--dir DIR (reused if it holds a finished ingest of the same N and seed)]");
+                println!("bench-logq [--corpus fleet (../shared/bench, default) | synthetic] [--lines N (10000000)] [--runs R (20)] [--dir DIR (reused if it holds a finished ingest of the same N and seed)]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}"),
@@ -108,6 +116,7 @@ fn on_path(name: &str) -> Option<PathBuf> {
 /// What a finished ingest left in DIR, to reuse it.
 #[derive(PartialEq)]
 struct Stamp {
+    corpus: &'static str,
     lines: u64,
     seed: u64,
     corpus_bytes: u64,
@@ -118,6 +127,12 @@ impl Stamp {
         let v: serde_json::Value = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
         Some((
             Stamp {
+                // Stamps from before `--corpus` are of the synthetic one.
+                corpus: match v["corpus"].as_str().unwrap_or("synthetic") {
+                    "fleet" => "fleet",
+                    "synthetic" => "synthetic",
+                    _ => return None,
+                },
                 lines: v["lines"].as_u64()?,
                 seed: v["seed"].as_u64()?,
                 corpus_bytes: v["corpus_bytes"].as_u64()?,
@@ -128,6 +143,7 @@ impl Stamp {
 
     fn write(&self, path: &Path, ingest_seconds: f64) -> Result<()> {
         let v = serde_json::json!({
+            "corpus": self.corpus,
             "lines": self.lines,
             "seed": self.seed,
             "corpus_bytes": self.corpus_bytes,
@@ -140,11 +156,14 @@ impl Stamp {
 
 /// Writes the corpus and ingests it; returns the seconds from agentd's
 /// start to the last line being searchable.
-fn ingest(root: &Path, corpus_path: &Path, lines: u64) -> Result<f64> {
+/// `benchgen`: the fleet corpus's generator; None: the synthetic corpus.
+fn ingest(root: &Path, corpus_path: &Path, lines: u64, benchgen: Option<&Path>) -> Result<f64> {
     for stale in ["collector", "agent"] {
         let _ = fs::remove_dir_all(root.join(stale));
     }
-    {
+    if let Some(benchgen) = benchgen {
+        fleet::generate(benchgen, lines, corpus_path)?;
+    } else {
         let mut out = BufWriter::with_capacity(1 << 20, File::create(corpus_path)?);
         let mut corpus = Corpus::new(SEED, HOSTS);
         for _ in 0..lines {
@@ -154,14 +173,20 @@ fn ingest(root: &Path, corpus_path: &Path, lines: u64) -> Result<f64> {
     let mut collector = Collector::start(&root.join("collector"), "");
     let started = Instant::now();
     let mut agent = Agent::start(&root.join("agent"), collector.addr, &[corpus_path], "");
-    let timeout = Duration::from_secs(120.max(lines / 10_000));
+    // Gives up when nothing new became searchable for a while, not after a
+    // fixed time: on a machine shared with builds the ingest of 1M fleet
+    // lines took more than the 120 s a fixed deadline allowed.
+    let stall = Duration::from_secs(120);
+    let (mut seen, mut progress) = (0, Instant::now());
     loop {
         let last = collector.searchable_lines();
         if last >= lines {
             break;
         }
-        if started.elapsed() > timeout {
-            bail!("{last} of {lines} lines searchable after {timeout:?}");
+        if last > seen {
+            (seen, progress) = (last, Instant::now());
+        } else if progress.elapsed() > stall {
+            bail!("{last} of {lines} lines searchable, none more for {stall:?}");
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -305,6 +330,16 @@ fn main() -> Result<()> {
         measure_child(&argv[2..]);
     }
     let args = args()?;
+    let benchgen = match args.corpus {
+        Choice::Fleet => match fleet::benchgen()? {
+            Some(path) => Some(path),
+            None => {
+                println!("bench-logq: skipped: {}", fleet::absent_reason());
+                return Ok(());
+            }
+        },
+        Choice::Synthetic => None,
+    };
     let tmp = tempfile::tempdir()?;
     let root = args.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
     fs::create_dir_all(&root)?;
@@ -314,6 +349,7 @@ fn main() -> Result<()> {
 
     let corpus_bytes = fs::metadata(&corpus_path).map_or(0, |m| m.len());
     let wanted = |corpus_bytes| Stamp {
+        corpus: args.corpus.name(),
         lines: args.lines,
         seed: SEED,
         corpus_bytes,
@@ -332,7 +368,7 @@ fn main() -> Result<()> {
                 args.lines,
                 corpus_path.display()
             );
-            let seconds = ingest(&root, &corpus_path, args.lines)?;
+            let seconds = ingest(&root, &corpus_path, args.lines, benchgen.as_deref())?;
             wanted(fs::metadata(&corpus_path)?.len()).write(&stamp_path, seconds)?;
             seconds
         }
@@ -343,7 +379,8 @@ fn main() -> Result<()> {
         dir_bytes(&data_dir.join("archive")),
     );
     println!(
-        "corpus: {} lines, {:.1} MB, {:.0} bytes/line; ingest (agentd + collectord): {:.1} s, {:.0} lines/s",
+        "corpus: {}, {} lines, {:.1} MB, {:.0} bytes/line; ingest (agentd + collectord): {:.1} s, {:.0} lines/s",
+        args.corpus.name(),
         args.lines,
         raw_bytes as f64 / 1e6,
         raw_bytes as f64 / args.lines as f64,
@@ -366,7 +403,14 @@ fn main() -> Result<()> {
     if grep.is_none() {
         println!("grep: not installed; its columns are skipped");
     }
-    let queries = queries(&args, &data_dir, &corpus_path, rg.is_some(), grep.is_some());
+    let queries = queries::queries(
+        args.corpus,
+        args.lines,
+        &data_dir,
+        &corpus_path,
+        rg.is_some(),
+        grep.is_some(),
+    );
 
     println!(
         "\n{} runs of each after one warm-up; wall ms, start-up included, output into a drained pipe; load average {}\n",
@@ -468,110 +512,4 @@ fn time_query(q: &Query, runs: usize) -> Result<Vec<Timing>> {
             }
         })
         .collect())
-}
-
-fn queries(args: &Args, data_dir: &Path, corpus: &Path, rg: bool, grep: bool) -> Vec<Query> {
-    let logq_bin = bin("logq").display().to_string();
-    let data = data_dir.display().to_string();
-    let file = corpus.display().to_string();
-    let logq = |rest: &[&str], counts: bool| {
-        let mut argv = vec![logq_bin.as_str(), "--data-dir", data.as_str()];
-        argv.extend_from_slice(rest);
-        Tool::new(&argv, counts)
-    };
-    // A 10-minute window in the middle of the corpus' time span, on a
-    // 10-minute boundary so that a regex on the stamp says the same.
-    let mid = (args.lines as f64 * SECONDS_PER_LINE / 2.0) as u64 / 600 * 600;
-    let stamp = |s: u64| (1 + s / 86_400, s / 3600 % 24, s / 60 % 60);
-    let (day, h, m) = stamp(mid);
-    let (day2, h2, m2) = stamp(mid + 600);
-    let since = format!("2026-11-{day:02} {h:02}:{m:02}");
-    let until = format!("2026-11-{day2:02} {h2:02}:{m2:02}");
-    let window_re = format!("^2026-11-{day:02}T{h:02}:{}[0-9]:", m / 10);
-    let regex = "Failed password for (root|admin) from";
-    let q = |name: &str, l: Tool, r: Option<Tool>, g: Option<Tool>| {
-        let mut tools = vec![("logq", l)];
-        if rg {
-            tools.extend(r.map(|t| ("rg", t)));
-        }
-        if grep {
-            tools.extend(g.map(|t| ("grep", t)));
-        }
-        Query {
-            name: name.to_owned(),
-            tools,
-        }
-    };
-    let sh_quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
-    vec![
-        q(
-            "rare word (segfault)",
-            logq(&["-o", "raw", "segfault"], false),
-            Some(Tool::new(&["rg", "-F", "segfault", &file], false)),
-            Some(Tool::new(&["grep", "-F", "segfault", &file], false)),
-        ),
-        q(
-            "-H web1 + 2-word phrase",
-            logq(
-                &["-o", "raw", "-H", "web1", "maximum authentication"],
-                false,
-            ),
-            Some(Tool::shell(
-                &format!(
-                    "rg -F ' web1 sshd[' {} | rg -F 'maximum authentication'",
-                    sh_quote(&file)
-                ),
-                false,
-            )),
-            Some(Tool::shell(
-                &format!(
-                    "grep -F ' web1 sshd[' {} | grep -F 'maximum authentication'",
-                    sh_quote(&file)
-                ),
-                false,
-            )),
-        ),
-        q(
-            "4-word phrase",
-            logq(&["-o", "raw", "Failed password for root"], false),
-            Some(Tool::new(
-                &["rg", "-F", "Failed password for root", &file],
-                false,
-            )),
-            Some(Tool::new(
-                &["grep", "-F", "Failed password for root", &file],
-                false,
-            )),
-        ),
-        q(
-            "--count common word",
-            logq(&["--count", COMMON_WORD], true),
-            Some(Tool::new(&["rg", "-c", "-F", COMMON_WORD, &file], true)),
-            Some(Tool::new(&["grep", "-c", "-F", COMMON_WORD, &file], true)),
-        ),
-        q(
-            "10-minute window",
-            logq(&["-o", "raw", "--since", &since, "--until", &until], false),
-            Some(Tool::new(&["rg", &window_re, &file], false)),
-            Some(Tool::new(&["grep", "-E", &window_re, &file], false)),
-        ),
-        q(
-            "-e regex",
-            logq(&["-o", "raw", "-e", regex], false),
-            Some(Tool::new(&["rg", "-e", regex, &file], false)),
-            Some(Tool::new(&["grep", "-E", "-e", regex, &file], false)),
-        ),
-        q(
-            "common word, every line, raw",
-            logq(&["-o", "raw", COMMON_WORD], false),
-            Some(Tool::new(&["rg", "-F", COMMON_WORD, &file], false)),
-            Some(Tool::new(&["grep", "-F", COMMON_WORD, &file], false)),
-        ),
-        q(
-            "common word, every line, short",
-            logq(&[COMMON_WORD], false),
-            Some(Tool::new(&["rg", "-F", COMMON_WORD, &file], false)),
-            Some(Tool::new(&["grep", "-F", COMMON_WORD, &file], false)),
-        ),
-    ]
 }
