@@ -70,7 +70,7 @@ pub struct Record {
     /// Why an anomaly detector flagged the line (with [`flags::ANOMALY`]),
     /// in one line: `failed-login-burst ip=203.0.113.9: 12 failed logins
     /// in 41 s (threshold 5 in 10 min) [a3f9]`. `None` for other lines.
-    /// The index keeps it (see `crate::schema`, feature `index`); `logq -o json` prints
+    /// The index keeps it (see `logstore::schema`); `logq -o json` prints
     /// it as `anomaly_reason`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anomaly: Option<String>,

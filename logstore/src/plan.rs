@@ -13,7 +13,7 @@
 //!   i.e. what the index answers with a term query per term, ANDed (exact).
 //!   `logq 203.0.113.9` wants the address whole; `logq pass` does not find
 //!   `password`. A word that gives no terms (an ISO date-time, a fine
-//!   decimal such as `12345.678901`: see `logcore::tokenizer`) is a
+//!   decimal such as `12345.678901`: see `logcore::terms`) is a
 //!   case-insensitive substring of the line (checked on the line).
 //! - **Phrase** `"failed password"`: the line has every term of the phrase
 //!   (as for words), and the lowercased line contains the phrase's words
@@ -44,7 +44,7 @@
 //!   range, the event time range (`since` inclusive, `until` exclusive) and
 //!   `anomalies` (the [`flags::ANOMALY`] bit) are index clauses and exact.
 //!   An anomaly is a document with a value in the `anomaly` column
-//!   (`logcore::schema` writes one exactly when the flag is set), found
+//!   (`crate::schema` writes one exactly when the flag is set), found
 //!   with an `ExistsQuery`, which steps through that column's sparse index
 //!   rather than testing every document.
 //!

@@ -43,6 +43,21 @@ pub struct Peer {
     pub utc_offset_secs: i32,
 }
 
+impl Peer {
+    /// Where the lines of a stream (its path and id) come from, as a
+    /// record says it.
+    fn origin<'a>(&'a self, path: &'a str, stream: u64, receive_time_ms: i64) -> Origin<'a> {
+        Origin {
+            agent: &self.agent_id,
+            host: &self.host,
+            path,
+            stream,
+            utc_offset_secs: self.utc_offset_secs,
+            receive_time_ms,
+        }
+    }
+}
+
 /// The store, and what happens to lines on their way into it.
 pub struct Ingest {
     store: Store,
@@ -83,14 +98,7 @@ impl Ingest {
         let day = day_of(receive_time_ms);
         let mut stored = 0;
         for stream in streams {
-            let origin = Origin {
-                agent: &peer.agent_id,
-                host: &peer.host,
-                path: &stream.path,
-                stream: stream.stream_id,
-                utc_offset_secs: peer.utc_offset_secs,
-                receive_time_ms,
-            };
+            let origin = peer.origin(&stream.path, stream.stream_id, receive_time_ms);
             let mut hwm = self.store.mark(&peer.agent_id, stream.stream_id);
             for record in stream.records {
                 let end = record.end;
@@ -154,14 +162,7 @@ impl Ingest {
         let day = day_of(receive_time_ms);
         let mut stored = 0;
         for (peer, stream) in peers.iter().zip(streams) {
-            let origin = Origin {
-                agent: &peer.agent_id,
-                host: &peer.host,
-                path: &stream.path,
-                stream: stream.stream_id,
-                utc_offset_secs: peer.utc_offset_secs,
-                receive_time_ms,
-            };
+            let origin = peer.origin(&stream.path, stream.stream_id, receive_time_ms);
             for record in stream.records {
                 self.keep(
                     &origin,

@@ -37,8 +37,8 @@
 //!     severe" as journalctl's does (see [`parse_severity_spec`]).
 //!   - `facility:` takes a name of [`FACILITY_NAMES`] or a number 0–23.
 //!
-//! What each atom matches in a line is logq's business (`logq/src/search.rs`);
-//! this module only reads the text.
+//! What each atom matches in a line is decided elsewhere (`check` on a record,
+//! `logstore::plan` as an index clause); this module only reads the text.
 
 use std::fmt::Write as _;
 

@@ -30,7 +30,7 @@
 //! hits prints them in milliseconds. A dictionary trained on the site's own
 //! lines keeps small blocks as small on disk as large ones without it.
 //! collectord also groups lines by their program and first word into
-//! separate blocks (see collectord's archive module), so that the hits of a
+//! separate blocks (see [`super::write`]), so that the hits of a
 //! word that only one kind of line has sit in few blocks.
 
 use std::collections::HashMap;

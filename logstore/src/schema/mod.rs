@@ -33,7 +33,7 @@
 //! - The location costs about a byte and a half per line: collectord adds
 //!   documents in arrival order, while the archive groups lines into
 //!   blocks by kind, so `archive_line` jumps within the range of numbers of
-//!   a round of 4096 lines (see collectord's archive). (In archive order the times and offsets would jump
+//!   a round of 4096 lines (see `crate::archive::write`). (In archive order the times and offsets would jump
 //!   instead, which cost twice that.) The archive's block table turns the
 //!   number into the block to read. Up to schema version 2,
 //!   `archive_member` held the byte offset of a 128 KiB gzip member.
