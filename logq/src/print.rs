@@ -50,11 +50,7 @@ impl<W: Write> Job<W> {
             Output::Short => Want::Shown,
             Output::Json => Want::All,
         };
-        let want = if plan.needs_check() {
-            shown.max(plan.want())
-        } else {
-            shown
-        };
+        let want = plan.read(shown);
         Job {
             want,
             lines: reader.lines(),

@@ -40,11 +40,7 @@ pub(crate) fn count(
         Some(CountBy::Program | CountBy::Host) => Want::Shown,
         Some(CountBy::Severity) | None => Want::Line,
     };
-    let want = if plan.needs_check() {
-        counted.max(plan.want())
-    } else {
-        counted
-    };
+    let want = plan.read(counted);
     let mut error = None;
     walk::for_each(
         searcher,

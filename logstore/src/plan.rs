@@ -155,6 +155,16 @@ impl Plan {
         self.matcher.want()
     }
 
+    /// What a caller that wants `shown` of each hit must read: with the
+    /// check, also what [`Plan::matches`] looks at.
+    pub fn read(&self, shown: Want) -> Want {
+        if self.needs_check {
+            shown.max(self.want())
+        } else {
+            shown
+        }
+    }
+
     /// Whether `r` matches the expression and every filter, decided on the
     /// record alone (its line, host, program, numbers, time and flags).
     pub fn matches(&self, r: &Record) -> bool {

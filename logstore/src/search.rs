@@ -145,11 +145,7 @@ impl Snapshot {
         want: Want,
         mut f: impl FnMut(Hit, logcore::Record) -> Result<bool>,
     ) -> Result<()> {
-        let want = if plan.needs_check() {
-            want.max(plan.want())
-        } else {
-            want
-        };
+        let want = plan.read(want);
         self.walk(plan, reverse, |hit| {
             let record = lines.record(self, &hit, want)?;
             if plan.needs_check() && !plan.matches(&record) {

@@ -7,8 +7,6 @@
 
 pub mod twins;
 
-use std::path::PathBuf;
-
 use logcore::record::{Origin, Record};
 use logcore::wire::{WireStream, FLAG_PARTIAL};
 use logstore::archive::day_of;
@@ -65,7 +63,6 @@ pub struct Ingest {
     detector: Option<Detector>,
     /// Journal entries and their rsyslog file lines, stored once.
     twins: Twins,
-    data_dir: PathBuf,
 }
 
 impl Ingest {
@@ -75,7 +72,6 @@ impl Ingest {
             store: Store::open(options)?,
             detector: None,
             twins: Twins::default(),
-            data_dir: options.data_dir.clone(),
         })
     }
 
@@ -215,7 +211,7 @@ impl Ingest {
 
     /// Runs the anomaly detectors on every line added from now on.
     pub fn start_detection(&mut self, options: DetectOptions) -> anyhow::Result<()> {
-        self.detector = Some(Detector::open(&self.data_dir, options)?);
+        self.detector = Some(Detector::open(self.store.data_dir(), options)?);
         Ok(())
     }
 
@@ -264,11 +260,6 @@ impl Ingest {
     /// Applies the retention policy as of `now_ms` (`logstore::Store::apply_retention`).
     pub fn apply_retention(&mut self, now_ms: i64) -> anyhow::Result<()> {
         self.store.apply_retention(now_ms)
-    }
-
-    /// The store, for what ingest has no say in.
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 }
 

@@ -42,7 +42,7 @@ fn stream(id: u64, records: &[(u64, u64, u8, &str)]) -> WireStream {
 }
 
 fn docs(ingest: &Ingest) -> Vec<Record> {
-    let reader = logstore::Reader::open(&ingest.data_dir).unwrap();
+    let reader = logstore::Reader::open(ingest.store.data_dir()).unwrap();
     let mut lines = reader.lines();
     let mut out = Vec::new();
     reader
