@@ -4,8 +4,12 @@
 //! postfix, an application with request ids).
 //!
 //! ```text
-//! cargo run --release -p collectord --example ingest_bench -- [LINES] [--agents N] [--batch LINES] [--threads N] [--corpus numbered] [--detect] [--dump FILE]
+//! cargo run --release -p collectord --example ingest_bench -- [LINES] [--agents N] [--batch LINES] [--threads N] [--corpus numbered] [--file CORPUS] [--detect] [--dump FILE]
 //! ```
+//!
+//! `--file CORPUS` takes the lines from a file (the fleet corpus of
+//! `../shared/bench`, say) instead of generating them: its first LINES
+//! lines, each agent taking the next LINES/N of them.
 //!
 //! Prints lines/s end to end (first batch sent to last ACK), collector CPU
 //! seconds per million lines (process CPU minus the simulated agents'
@@ -49,6 +53,8 @@ struct Args {
     numbered: bool,
     /// Write the corpus here (one line each) and exit.
     dump: Option<String>,
+    /// Read the corpus from this file instead of generating it.
+    file: Option<String>,
     /// Run the anomaly detectors on every line (`--detect`), as collectord
     /// does by default.
     detect: bool,
@@ -62,6 +68,7 @@ fn args() -> Args {
         threads: 1,
         numbered: false,
         dump: None,
+        file: None,
         detect: false,
     };
     let mut it = std::env::args().skip(1);
@@ -77,6 +84,7 @@ fn args() -> Args {
             "--threads" => a.threads = num() as u32,
             "--corpus" => a.numbered = it.next().as_deref() == Some("numbered"),
             "--dump" => a.dump = it.next(),
+            "--file" => a.file = it.next(),
             "--detect" => a.detect = true,
             n => a.lines = n.parse().expect("LINES is a number"),
         }
@@ -89,6 +97,10 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     // The corpus, encoded up front so that generating it is not measured.
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut file = a.file.as_ref().map(|p| {
+        use std::io::BufRead;
+        std::io::BufReader::new(std::fs::File::open(p).unwrap()).split(b'\n')
+    });
     let mut raw_bytes = 0u64;
     let per_agent = a.lines / a.agents;
     let mut all_batches = Vec::new();
@@ -103,12 +115,13 @@ fn main() {
             left -= count;
             let records = (0..count)
                 .map(|_| {
-                    let l = if a.numbered {
-                        numbered_line(n)
+                    let l = if let Some(file) = &mut file {
+                        file.next().expect("the file has LINES lines").unwrap()
+                    } else if a.numbered {
+                        numbered_line(n).into_bytes()
                     } else {
-                        line(&mut rng, n)
-                    }
-                    .into_bytes();
+                        line(&mut rng, n).into_bytes()
+                    };
                     n += 1;
                     raw_bytes += l.len() as u64 + 1;
                     let r = WireRecord {

@@ -31,6 +31,7 @@
 
 pub mod groups;
 pub mod mask;
+mod memo;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -140,6 +141,8 @@ pub struct TemplateMiner {
     /// Each template's tokens joined with spaces, for [`Self::template`].
     #[serde(skip)]
     texts: Vec<String>,
+    #[serde(skip)]
+    memo: memo::Memo,
 }
 
 impl TemplateMiner {
@@ -151,6 +154,7 @@ impl TemplateMiner {
             nodes: Vec::new(),
             roots: BTreeMap::new(),
             texts: Vec::new(),
+            memo: memo::Memo::default(),
         }
     }
 
@@ -205,6 +209,13 @@ impl TemplateMiner {
 
     fn learn(&mut self, masked: Vec<Cow<'_, str>>) -> (TemplateId, bool) {
         let learn = self.templates.len() < self.config.max_templates;
+        if let Some(index) = self.memo.lookup(&masked) {
+            if learn {
+                self.templates[index as usize].count += 1;
+            }
+            return (TemplateId(index), false);
+        }
+        let nodes_before = self.nodes.len();
         let leaf = if learn {
             Some(self.leaf_for_add(&masked))
         } else {
@@ -216,8 +227,11 @@ impl TemplateMiner {
         let best = self.best_in(leaf, &masked);
         let (index, is_new) = match best {
             Some((index, sim)) if sim >= self.config.sim_threshold => {
-                if learn {
-                    self.generalise(index, &masked);
+                let changed = learn && self.generalise(index, &masked);
+                if changed {
+                    self.memo.changed(leaf);
+                } else if self.nodes.len() == nodes_before {
+                    self.memo.remember(index, leaf);
                 }
                 (index, false)
             }
@@ -231,6 +245,7 @@ impl TemplateMiner {
                 self.texts.push(String::new());
                 self.refresh_text(index);
                 self.nodes[leaf as usize].templates.push(index);
+                self.memo.changed(leaf);
                 (index, true)
             }
             _ => return (TemplateId::OVERFLOW, false),
@@ -345,7 +360,9 @@ impl TemplateMiner {
         best.map(|(index, sim, _)| (index, sim))
     }
 
-    fn generalise(&mut self, index: u32, masked: &[Cow<'_, str>]) {
+    /// Makes `<*>` of the template's positions that differ from `masked`;
+    /// says whether any did.
+    fn generalise(&mut self, index: u32, masked: &[Cow<'_, str>]) -> bool {
         let tokens = &mut self.templates[index as usize].tokens;
         let mut changed = false;
         for (t, m) in tokens.iter_mut().zip(masked) {
@@ -357,6 +374,7 @@ impl TemplateMiner {
         if changed {
             self.refresh_text(index);
         }
+        changed
     }
 
     fn refresh_text(&mut self, index: u32) {
@@ -447,6 +465,7 @@ impl TryFrom<Persisted> for TemplateMiner {
             nodes: p.nodes,
             roots: p.roots,
             texts: vec![String::new(); templates],
+            memo: memo::Memo::default(),
         };
         for index in 0..templates as u32 {
             miner.refresh_text(index);

@@ -205,3 +205,71 @@ fn the_kind_of_an_id_separates_events() {
     assert_eq!(later.id, values.id);
     assert_eq!(later.params, ["10", "384.0 B", "317.5 KB"]);
 }
+
+/// The memo of placed messages changes no answer: a miner that forgets it
+/// before every message gives the same ids, parameters and templates,
+/// through generalisation, full nodes and the template cap. A user would
+/// otherwise see a line counted under a stale template, or a new kind of
+/// message missed because the memo answered for a leaf that had changed.
+#[test]
+fn memo_gives_the_miners_answers() {
+    let config = MinerConfig {
+        max_children: 4,
+        max_templates: 40,
+        ..MinerConfig::default()
+    };
+    let mut with = TemplateMiner::new(config.clone());
+    let mut without = TemplateMiner::new(config);
+    let users = ["root", "alice", "bob", "carol", "dave", "erin", "frank"];
+    let verbs = ["opened", "closed", "denied"];
+    let mut state = 7u64;
+    let mut next = |n: usize| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as usize % n
+    };
+    for i in 0..5000 {
+        let message = match next(4) {
+            0 => format!(
+                "session {} for user {} by cron",
+                verbs[next(3)],
+                users[next(7)]
+            ),
+            1 => format!("({}) CMD (/usr/bin/job{} --daily)", users[next(7)], next(3)),
+            2 => format!("{} {} {} {}", users[next(7)], verbs[next(3)], next(9), i),
+            _ => format!("disk {} on sd{}", verbs[next(3)], ["a", "b"][next(2)]),
+        };
+        without.memo = memo::Memo::default();
+        let (a, b) = (with.add(&message), without.add(&message));
+        assert_eq!(a, b, "message {i}: {message}");
+    }
+    assert!(
+        with.len() > 10,
+        "the corpus makes templates: {}",
+        with.len()
+    );
+    assert_eq!(with.templates, without.templates);
+    assert_eq!(with.nodes, without.nodes);
+}
+
+/// A remembered message follows its leaf's changes: once another template
+/// of the leaf has generalised into an equally good and more general one,
+/// the message joins that one (Drain's tie rule), as a miner without a
+/// memo would place it.
+#[test]
+fn memo_follows_a_leaf_that_changed() {
+    let mut m = miner();
+    let t1 = m.add("1 x a b c d e f g").id;
+    assert_eq!(m.add("2 x a b c d e f g").id, t1, "placed and remembered");
+    let t2 = m.add("3 x a b c d e q r").id;
+    assert_ne!(t2, t1);
+    assert_eq!(m.add("5 x a b c d e q s").id, t2);
+    assert_eq!(m.add("6 x a b c d e t s").id, t2);
+    assert_eq!(m.template(t2), "<*> x a b c d e <*> <*>");
+    assert_eq!(
+        m.add("2 x a b c d e f g").id,
+        t2,
+        "the tie goes to the more general"
+    );
+}
