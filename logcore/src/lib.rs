@@ -11,6 +11,7 @@ pub mod docs;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod json;
+pub mod long_tail;
 pub mod parse;
 pub mod query;
 pub mod record;

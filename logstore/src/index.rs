@@ -3,13 +3,15 @@
 //! the last commit payload.
 //!
 //! The schema version lives in every commit payload ([`Payload::schema`]);
-//! an index with another version, or whose tantivy schema differs from
-//! [`LogSchema`], is refused rather than written into.
+//! an index of [`OLDEST_SCHEMA`] or later is written in its own version (its
+//! tokenizer registered as that version made terms); one with another
+//! version, or whose tantivy schema differs from [`LogSchema`], is refused
+//! rather than written into.
 
 use std::ops::Bound;
 use std::path::Path;
 
-use crate::schema::{index_settings, LogSchema, SCHEMA_VERSION};
+use crate::schema::{index_settings, LogSchema, OLDEST_SCHEMA, SCHEMA_VERSION};
 use anyhow::{bail, Context};
 use tantivy::indexer::{IndexWriterOptions, LogMergePolicy};
 use tantivy::query::RangeQuery;
@@ -24,6 +26,9 @@ pub struct Opened {
     pub writer: IndexWriter,
     /// The last commit's payload; `None` for an index never committed.
     pub payload: Option<Payload>,
+    /// The schema of the index's documents, in the version they were
+    /// written with ([`SCHEMA_VERSION`] for a new index).
+    pub schema: LogSchema,
 }
 
 /// tantivy's readers take `.tantivy-meta.lock` (exclusively, for the moment
@@ -45,12 +50,8 @@ fn share_meta_lock(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Opens or creates the index in `dir` and its single writer.
-pub fn open(
-    dir: &Path,
-    schema: &LogSchema,
-    memory_mb: u32,
-    threads: u32,
-) -> anyhow::Result<Opened> {
+pub fn open(dir: &Path, memory_mb: u32, threads: u32) -> anyhow::Result<Opened> {
+    let schema = &LogSchema::new();
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     share_meta_lock(dir)?;
     let directory = IndexDirectory::open(dir)
@@ -72,7 +73,6 @@ pub fn open(
             .open_or_create(directory)
             .with_context(|| format!("cannot create the index in {}", dir.display()))?
     };
-    LogSchema::register_tokenizers(&index);
 
     let metas = index.load_metas()?;
     let payload = match metas.payload.as_deref() {
@@ -84,14 +84,15 @@ pub fn open(
                     dir.display()
                 )
             })?;
-            if payload.schema != SCHEMA_VERSION
+            if !(OLDEST_SCHEMA..=SCHEMA_VERSION).contains(&payload.schema)
                 || !(PAYLOAD_VERSION_READ..=PAYLOAD_VERSION).contains(&payload.version)
             {
                 bail!(
-                    "the index in {} has schema version {} and payload version {}; this collectord writes {} and {}",
+                    "the index in {} has schema version {} and payload version {}; this collectord writes schema versions {} to {} and payload version {}",
                     dir.display(),
                     payload.schema,
                     payload.version,
+                    OLDEST_SCHEMA,
                     SCHEMA_VERSION,
                     PAYLOAD_VERSION
                 );
@@ -99,6 +100,12 @@ pub fn open(
             Some(payload)
         }
     };
+
+    let schema = match &payload {
+        Some(p) => LogSchema::of_version(p.schema),
+        None => LogSchema::new(),
+    };
+    schema.register_tokenizers(&index);
 
     let options = IndexWriterOptions::builder()
         .memory_budget_per_thread((memory_mb / threads) as usize * 1024 * 1024)
@@ -131,6 +138,7 @@ pub fn open(
         index,
         writer,
         payload,
+        schema,
     })
 }
 

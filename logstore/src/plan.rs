@@ -12,7 +12,9 @@
 //! - **Word**: the line has every term [`query_terms`] gives for the word,
 //!   i.e. what the index answers with a term query per term, ANDed (exact).
 //!   `logq 203.0.113.9` wants the address whole; `logq pass` does not find
-//!   `password`. A word that gives no terms (an ISO date-time, a fine
+//!   `password`. In an index that keys the long tail (schema 7, see
+//!   `logcore::long_tail`) a long-tail term is looked up by its key, which
+//!   other terms share: the word is then checked on the line. A word that gives no terms (an ISO date-time, a fine
 //!   decimal such as `12345.678901`: see `logcore::terms`) is a
 //!   case-insensitive substring of the line (checked on the line).
 //! - **Phrase** `"failed password"`: the line has every term of the phrase
@@ -22,6 +24,8 @@
 //! - **Prefix** `pass*`: some term of the line starts with the prefix
 //!   lowercased (exact, a regex over the term dictionary). A prefix cannot
 //!   span a delimiter (`sshd[12*` finds nothing), since no term holds one.
+//!   Where the long tail is keyed, a prefix with a digit or longer than a
+//!   key's lead also takes the keys of its lead, and is checked.
 //! - **Regex** (`-e`): the regex (Rust syntax, case-insensitive) matches
 //!   somewhere in the line. Checked on the line; the index is narrowed by
 //!   the words the regex requires (see [`regex_terms`]).
@@ -63,6 +67,7 @@
 use std::ops::Bound;
 
 use anyhow::{Context, Result};
+use logcore::long_tail;
 use logcore::query::{
     joined_phrase, lowercase, required_literals, Expr, Filters, Glob, Matcher, Spelling,
 };
@@ -238,7 +243,7 @@ fn all_terms(s: &LogSchema, terms: &[String]) -> Option<Box<dyn Query>> {
         .iter()
         .map(|t| -> Box<dyn Query> {
             Box::new(TermQuery::new(
-                Term::from_field_text(s.message, t),
+                Term::from_field_text(s.message, &long_tail::index_term(t, s.long_tail_keys)),
                 IndexRecordOption::Basic,
             ))
         })
@@ -305,7 +310,8 @@ fn compile(expr: &Expr, s: &LogSchema, case_sensitive: bool) -> Result<Indexed> 
         }
         Expr::Word(word) => {
             let terms = query_terms(word);
-            let exact = !terms.is_empty() && !case_sensitive;
+            let keyed = s.long_tail_keys && terms.iter().any(|t| long_tail::is_long_tail(t));
+            let exact = !terms.is_empty() && !case_sensitive && !keyed;
             Indexed::new(all_terms(s, &terms), exact)
         }
         Expr::Phrase(phrase) => {
@@ -313,11 +319,9 @@ fn compile(expr: &Expr, s: &LogSchema, case_sensitive: bool) -> Result<Indexed> 
             Indexed::new(all_terms(s, &terms), false)
         }
         Expr::Prefix(prefix) => {
-            let lower = lowercase(prefix);
-            let pattern = format!("(?s:{}.*)", regex_syntax::escape(&lower));
-            let query = RegexQuery::from_pattern(&pattern, s.message)
+            let (query, exact) = prefix_query(s, &lowercase(prefix))
                 .with_context(|| format!("cannot search for the prefix {prefix:?}"))?;
-            Indexed::new(Some(Box::new(query)), !case_sensitive)
+            Indexed::new(Some(query), exact && !case_sensitive)
         }
         Expr::Regex(pattern) => Indexed::new(regex_query(s, pattern, case_sensitive), false),
         Expr::Host(glob) => Indexed::new(Some(glob_query(&Glob::new(glob)?, s.host)?), true),
@@ -374,9 +378,8 @@ fn spelling_query(s: &LogSchema, spelling: &Spelling) -> Option<Box<dyn Query>> 
         clauses.push((Occur::Must, q));
     }
     for prefix in &spelling.prefixes {
-        let pattern = format!("{}.*", regex_syntax::escape(prefix));
-        if let Ok(q) = RegexQuery::from_pattern(&pattern, s.message) {
-            clauses.push((Occur::Must, Box::new(q)));
+        if let Ok((q, _)) = prefix_query(s, prefix) {
+            clauses.push((Occur::Must, q));
         }
     }
     match clauses.len() {
@@ -384,6 +387,29 @@ fn spelling_query(s: &LogSchema, spelling: &Spelling) -> Option<Box<dyn Query>> 
         1 => clauses.pop().map(|c| c.1),
         _ => Some(Box::new(BooleanQuery::new(clauses))),
     }
+}
+
+/// Documents with a term that starts with `lower` (lowercased), and
+/// whether they are exactly those. Where the long tail is keyed, a
+/// long-tail term that starts with `lower` has a key that starts with
+/// `lower` when `lower` is its own lead (no digit, short enough: exact),
+/// and else the key of `lower`'s lead (a superset, to be checked).
+fn prefix_query(s: &LogSchema, lower: &str) -> Result<(Box<dyn Query>, bool)> {
+    let escaped = regex_syntax::escape(lower);
+    let lead = long_tail::lead(lower);
+    let (pattern, exact) = if s.long_tail_keys && lead.len() < lower.len() {
+        let mark = format!("\\x{:02x}", long_tail::MARK as u32);
+        (
+            format!("(?s:{escaped}.*|{}{mark}.*)", regex_syntax::escape(lead)),
+            false,
+        )
+    } else {
+        (format!("(?s:{escaped}.*)"), true)
+    };
+    Ok((
+        Box::new(RegexQuery::from_pattern(&pattern, s.message)?),
+        exact,
+    ))
 }
 
 #[cfg(test)]

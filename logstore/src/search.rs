@@ -50,7 +50,7 @@ impl Reader {
     /// Opens the store in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Reader> {
         let path = data_dir.join("index");
-        let index = schema::open_existing(data_dir)?;
+        let (index, schema) = schema::open_existing(data_dir)?;
         // Readers lock `.tantivy-meta.lock` for a moment (collectord makes it
         // group-writable); without write access to it nothing can be read.
         let lock = path.join(".tantivy-meta.lock");
@@ -65,7 +65,6 @@ impl Reader {
                 );
             }
         }
-        let schema = LogSchema::new();
         let reader: IndexReader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)

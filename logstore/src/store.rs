@@ -24,7 +24,7 @@ use crate::dedup::{Mark, MarkLimits, Marks, Payload, TooManyStreams, PAYLOAD_VER
 use crate::index;
 use crate::marklog::MarkLog;
 use crate::retention::{self, Policy};
-use crate::schema::{LogSchema, SCHEMA_VERSION};
+use crate::schema::LogSchema;
 
 /// The zstd level of archive blocks, with the lazy strategy and a minimum
 /// match of 6 (set in `archive`). Measured on the tests corpus (127-byte
@@ -87,14 +87,9 @@ impl Store {
         let data_dir = &options.data_dir;
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create {}", data_dir.display()))?;
-        let schema = LogSchema::new();
         let index_dir = data_dir.join("index");
-        let opened = index::open(
-            &index_dir,
-            &schema,
-            options.writer_memory_mb,
-            options.writer_threads,
-        )?;
+        let opened = index::open(&index_dir, options.writer_memory_mb, options.writer_threads)?;
+        let schema = opened.schema.clone();
         let archive = Archive::open(
             &data_dir.join("archive"),
             opened.payload.as_ref().map(|p| &p.archive),
@@ -224,7 +219,7 @@ impl Store {
             .context("cannot write the marks")?;
         let payload = Payload {
             version: PAYLOAD_VERSION,
-            schema: SCHEMA_VERSION,
+            schema: self.schema.version,
             hwms: Default::default(),
             last_seen: Default::default(),
             marks: Some(marks),

@@ -9,8 +9,13 @@
 //!
 //! A schema change (`logstore::schema::SCHEMA_VERSION`) must decide what
 //! becomes of a schema 6 directory: migrated (and these queries still answer
-//! as before) or refused (and the message says so). `the_fixture_is_of_the_current_schema`
-//! fails until the change says which here, and adds a fixture of its own.
+//! as before) or refused (and the message says so). Schema 7 (long-tail
+//! terms kept as keys, `logcore::long_tail`) decided: *kept*. A schema 6
+//! directory is read as schema 6 and collectord goes on writing it in
+//! schema 6's terms (the payload keeps saying 6), so nothing is rewritten
+//! on upgrade and every old answer stays; only new data directories get
+//! the smaller index. `the_schema_decision_is_made` fails on the next
+//! change until it decides too.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -169,7 +174,7 @@ fn collectord_opens_the_schema_6_fixture_and_adds_to_it() {
     let path = logs.join("new.log");
     fs::write(
         &path,
-        "<38>2026-11-25T08:00:00.000000+00:00 web3 newprog[9]: added after the upgrade zebracorn\n",
+        "<38>2026-11-25T08:00:00.000000+00:00 web3 newprog[9]: added after the upgrade zebracorn req0000004242\n",
     )
     .unwrap();
     let mut agent = Agent::start(&tmp.path().join("agent"), collector.addr, &[&path], "");
@@ -196,10 +201,23 @@ fn collectord_opens_the_schema_6_fixture_and_adds_to_it() {
         .args(["-o", "raw", "-H", "web3", "-t", "newprog", "zebracorn"])
         .output()
         .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "<38>2026-11-25T08:00:00.000000+00:00 web3 newprog[9]: added after the upgrade zebracorn\n"
+    let new_line =
+        "<38>2026-11-25T08:00:00.000000+00:00 web3 newprog[9]: added after the upgrade zebracorn req0000004242\n";
+    assert_eq!(String::from_utf8_lossy(&out.stdout), new_line);
+    // The directory is still schema 6, written in schema 6's terms: the
+    // long-tail id is a whole term, found (and counted) by the index alone
+    // as schema 6 plans it. Written as a schema 7 key, logq would find
+    // nothing.
+    let meta = fs::read_to_string(data.join("index/meta.json")).unwrap();
+    assert!(
+        meta.contains(&format!("\\\"schema\\\":{FIXTURE_SCHEMA},")),
+        "collectord rewrote the payload's schema: {meta}"
     );
+    let out = logq_command(&data)
+        .args(["-o", "raw", "req0000004242"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), new_line);
     let unchanged: Vec<(String, Vec<String>)> = runs
         .into_iter()
         .filter(|(name, _)| {
@@ -305,17 +323,21 @@ fn logq_refuses_a_newer_schema_naming_both_versions() {
     );
 }
 
-/// A schema change decides what becomes of the directories schema 6 wrote:
-/// migrated or refused, said in this file's tests, and a fixture of the new
-/// schema beside this one (`make-data-v6.sh` is the recipe). Until then a
-/// change of `SCHEMA_VERSION` fails here, so that nobody ships one without
-/// deciding.
+/// A schema change decides what becomes of the directories older schemas
+/// wrote: migrated or refused or kept, said in this file's tests, with a
+/// fixture of the new schema beside this one (`make-data-v6.sh` is the
+/// recipe). Schema 7 keeps schema 6 directories (see the module
+/// documentation); the next change of `SCHEMA_VERSION` fails here, so that
+/// nobody ships one without deciding.
 #[test]
-fn the_fixture_is_of_the_current_schema() {
+fn the_schema_decision_is_made() {
     assert_eq!(
-        logstore::schema::SCHEMA_VERSION,
-        FIXTURE_SCHEMA,
-        "the schema changed: decide whether schema 6 directories are migrated or \
-         refused, say so in tests/it/fixture.rs, and add a fixture of the new schema"
+        (
+            logstore::schema::OLDEST_SCHEMA,
+            logstore::schema::SCHEMA_VERSION
+        ),
+        (FIXTURE_SCHEMA, 7),
+        "the schema changed: decide whether older directories are migrated, \
+         refused or kept, say so in tests/it/fixture.rs, and add a fixture of the new schema"
     );
 }

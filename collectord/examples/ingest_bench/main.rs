@@ -312,7 +312,7 @@ fn main() {
     );
 
     let index = Index::open_in_dir(dir.path().join("index")).unwrap();
-    logstore::schema::LogSchema::register_tokenizers(&index);
+    logstore::schema::LogSchema::new().register_tokenizers(&index);
     let sizes = Sizes {
         lines,
         raw_bytes,

@@ -470,7 +470,7 @@ mod tests {
     /// committed: the documents, and the marks the commit names.
     fn committed(dir: &Path) -> (u64, logstore::dedup::Marks) {
         let index = Index::open_in_dir(dir.join("index")).unwrap();
-        LogSchema::register_tokenizers(&index);
+        LogSchema::new().register_tokenizers(&index);
         let docs = index
             .reader()
             .unwrap()
