@@ -5,6 +5,7 @@
 
 pub mod cli;
 mod config;
+mod ordered;
 mod output;
 mod patterns;
 mod print;

@@ -212,6 +212,43 @@ impl<W: Write> Printer<W> {
         }
     }
 
+    /// A printer of the same format, colour and highlights into `out`
+    /// (for formatting on another thread; its bytes go through
+    /// [`Printer::write_formatted`] of this one).
+    pub fn sibling<V: Write>(&self, out: V) -> Printer<V> {
+        Printer {
+            out,
+            format: self.format,
+            color: self.color,
+            escape_raw: self.escape_raw,
+            highlight: self.highlight.clone(),
+            zone: self.zone,
+            json: Vec::new(),
+            time: None,
+        }
+    }
+
+    /// What this printer wrote since the last call, its writer left empty.
+    pub fn take(&mut self) -> W
+    where
+        W: Default,
+    {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Bytes written so far into a printer of bytes.
+    pub fn written(&self) -> usize
+    where
+        W: AsRef<[u8]>,
+    {
+        self.out.as_ref().len()
+    }
+
+    /// Writes what a sibling printer formatted.
+    pub fn write_formatted(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.write_all(bytes)
+    }
+
     /// Short-format times in `zone` instead of the local time zone.
     #[cfg(test)]
     fn in_zone(mut self, zone: FixedOffset) -> Self {

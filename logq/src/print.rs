@@ -11,7 +11,13 @@ use logcore::record::Want;
 use logstore::{CountBy, Hit, Lines, Neighbours, Plan, Reader};
 
 use crate::cli::{By, Output};
+use crate::ordered;
 use crate::output::{LineKind, Printer};
+
+/// Hits read back and formatted by one worker at a time: large enough that
+/// handing a batch over costs little beside it (about 2 ms of work), small
+/// enough that the batches in flight stay well under a megabyte each.
+const BATCH: usize = 2048;
 
 /// How often `--follow` looks for a new commit. collectord commits at most
 /// every 100 ms under load and within its commit interval otherwise.
@@ -69,14 +75,18 @@ impl<W: Write> Job<W> {
     /// `search`).
     fn checked(&mut self, hit: &Hit) -> Result<Option<logcore::record::Record>> {
         let record = self.lines.record(self.reader.snapshot(), hit, self.want)?;
-        if self.plan.needs_check() && !self.plan.matches(&record) {
+        if self.plan.needs_check() && !self.plan.matches_hit(&record) {
             return Ok(None);
         }
         Ok(Some(record))
     }
 
-    /// Prints every match, in time order or reversed.
+    /// Prints every match, in time order or reversed: without context,
+    /// read back and formatted on every core (see [`crate::ordered`]).
     pub fn all(&mut self, reverse: bool) -> Result<()> {
+        if self.context == (0, 0) {
+            return self.all_on_every_core(reverse, ordered::workers(), BATCH);
+        }
         let (snapshot, plan) = (self.reader.snapshot().clone(), self.plan.clone());
         snapshot.walk(&plan, reverse, |hit| {
             if let Some(record) = self.checked(&hit)? {
@@ -84,6 +94,50 @@ impl<W: Write> Job<W> {
             }
             Ok(true)
         })
+    }
+
+    /// [`Job::all`] without context: each batch of `batch` hits goes to
+    /// `workers` threads, each with its own archive reader and printer,
+    /// each reading and formatting the hits of its archive stretches
+    /// ([`Lines::stretch`]); their lines are merged back in hit order.
+    pub fn all_on_every_core(&mut self, reverse: bool, workers: usize, batch: usize) -> Result<()> {
+        let snapshot = self.reader.snapshot().clone();
+        let (plan, want, reader) = (&*self.plan, self.want, &self.reader);
+        let template = self.printer.sibling(Vec::new());
+        let (printer, matched) = (&mut self.printer, &mut self.matched);
+        ordered::run(
+            workers,
+            batch,
+            |push| {
+                snapshot.walk(plan, reverse, |hit| {
+                    push(hit)?;
+                    Ok(true)
+                })
+            },
+            || (reader.lines(), template.sibling(Vec::new())),
+            |(lines, out): &mut (Lines, Printer<Vec<u8>>), share, hits: &[Hit]| {
+                let mut ends = Vec::new();
+                for (i, hit) in hits.iter().enumerate() {
+                    if share.workers > 1 && !share.owns(lines.stretch(&snapshot, hit)?) {
+                        continue;
+                    }
+                    let record = lines.record(&snapshot, hit, want)?;
+                    if plan.needs_check() && !plan.matches_hit(&record) {
+                        continue;
+                    }
+                    out.record(&record, LineKind::Match)?;
+                    ends.push((i, out.written()));
+                }
+                Ok(Formatted {
+                    bytes: out.take(),
+                    ends,
+                })
+            },
+            |shares| {
+                *matched += shares.iter().map(|s| s.ends.len() as u64).sum::<u64>();
+                write_in_order(printer, &shares)
+            },
+        )
     }
 
     /// Prints the newest `n` matches, oldest first unless `reverse`.
@@ -190,6 +244,40 @@ impl<W: Write> Job<W> {
     fn mark(&mut self, hit: &Hit) {
         self.printed_up_to.insert(hit.stream, hit.offset);
         self.last_printed = Some(*hit);
+    }
+}
+
+/// One worker's lines of a batch: the bytes, and the hit (its place in the
+/// batch) and end of each line in them.
+struct Formatted {
+    bytes: Vec<u8>,
+    ends: Vec<(usize, usize)>,
+}
+
+/// Writes the lines of `shares` in the order of their hits.
+fn write_in_order<W: Write>(printer: &mut Printer<W>, shares: &[Formatted]) -> Result<()> {
+    if let [only] = shares {
+        printer.write_formatted(&only.bytes)?;
+        return Ok(());
+    }
+    // Next line and its start, per share.
+    let mut next = vec![(0usize, 0usize); shares.len()];
+    loop {
+        let mut best: Option<(usize, usize)> = None;
+        for (s, share) in shares.iter().enumerate() {
+            if let Some(&(hit, _)) = share.ends.get(next[s].0) {
+                if best.is_none_or(|(h, _)| hit < h) {
+                    best = Some((hit, s));
+                }
+            }
+        }
+        let Some((_, s)) = best else {
+            return Ok(());
+        };
+        let (line, start) = next[s];
+        let end = shares[s].ends[line].1;
+        printer.write_formatted(&shares[s].bytes[start..end])?;
+        next[s] = (line + 1, end);
     }
 }
 

@@ -58,7 +58,7 @@ pub(crate) fn count(
                     return;
                 }
             };
-            if plan.needs_check() && !plan.matches(&record) {
+            if plan.needs_check() && !plan.matches_hit(&record) {
                 return;
             }
             total += 1;

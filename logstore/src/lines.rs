@@ -15,6 +15,11 @@ use tantivy::Term;
 
 use crate::walk::{self, Hit, Keys};
 
+/// Archive lines per [`Lines::stretch`]: a block holds about 26 lines of
+/// 158 bytes (and its lines have consecutive numbers), so a block
+/// straddles two stretches rarely.
+pub const LINES_PER_STRETCH: u64 = 1024;
+
 /// Records of one searcher: the columns of each segment, opened when first
 /// needed, and one archive reader for all.
 pub struct Lines {
@@ -37,9 +42,8 @@ impl Lines {
         self.readers.clear();
     }
 
-    /// The record of `hit`, as much of it as `want` says.
-    pub fn record(&mut self, snapshot: &Snapshot, hit: &Hit, want: Want) -> Result<Record> {
-        let searcher = &snapshot.searcher;
+    /// The columns of `hit`'s segment, opened when first needed.
+    fn reader(&mut self, snapshot: &Snapshot, hit: &Hit) -> Result<&RecordReader> {
         let ord = hit.segment as usize;
         if self.readers.len() <= ord {
             self.readers.resize_with(ord + 1, || None);
@@ -47,14 +51,34 @@ impl Lines {
         if self.readers[ord].is_none() {
             self.readers[ord] = Some(
                 self.schema
-                    .record_reader(searcher.segment_reader(hit.segment))
+                    .record_reader(snapshot.searcher.segment_reader(hit.segment))
                     .context("cannot read the index")?,
             );
         }
-        let reader = self.readers[ord].as_ref().expect("filled above");
+        Ok(self.readers[ord].as_ref().expect("filled above"))
+    }
+
+    /// The record of `hit`, as much of it as `want` says.
+    pub fn record(&mut self, snapshot: &Snapshot, hit: &Hit, want: Want) -> Result<Record> {
+        self.reader(snapshot, hit)?;
+        let reader = self.readers[hit.segment as usize]
+            .as_ref()
+            .expect("opened above");
         reader
             .record_with(hit.doc, &mut self.archive, want)
             .context("cannot read a line back from the archive")
+    }
+
+    /// A key shared by the hits whose lines are in the same stretch of
+    /// [`LINES_PER_STRETCH`] archive lines (so, mostly, in the same
+    /// archive block): readers on several threads that each take the
+    /// hits of some keys decompress each block once between them.
+    pub fn stretch(&mut self, snapshot: &Snapshot, hit: &Hit) -> Result<u64> {
+        let (day, at) = self
+            .reader(snapshot, hit)?
+            .location(hit.doc)
+            .context("cannot read the index")?;
+        Ok(((day as u64) << 40) ^ (at.line / LINES_PER_STRETCH))
     }
 }
 

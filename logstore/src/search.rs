@@ -147,7 +147,7 @@ impl Snapshot {
         let want = plan.read(want);
         self.walk(plan, reverse, |hit| {
             let record = lines.record(self, &hit, want)?;
-            if plan.needs_check() && !plan.matches(&record) {
+            if plan.needs_check() && !plan.matches_hit(&record) {
                 return Ok(true);
             }
             f(hit, record)

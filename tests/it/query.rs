@@ -1114,3 +1114,56 @@ fn a_query_matching_nothing_exits_1() {
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
     }
 }
+
+/// Printing all matches reads and formats them on every core, a batch of
+/// 2,048 hits at a time shared out by archive block, and merges the lines
+/// back (`logq/src/ordered.rs`). What a user would see break: lines out of
+/// time order, printed twice or lost once a result is larger than a batch.
+/// The reference is `-n` (newest N, one thread), in every format, with the
+/// index's exact answer and with the per-line check (a regex).
+#[test]
+fn many_matches_print_as_one_thread_prints_them() {
+    let fx = fixture();
+    let every: &[&str] = &[];
+    let regex: &[&str] = &["-e", "[0-9]{3}"];
+    for format in ["short", "raw", "json"] {
+        for query in [every, regex] {
+            let run = |extra: &[&str]| {
+                let out = fx
+                    .collector
+                    .logq_command()
+                    .args(["-o", format, "--color", "never"])
+                    .args(extra)
+                    .args(query)
+                    .output()
+                    .unwrap();
+                assert_eq!(
+                    out.status.code(),
+                    Some(0),
+                    "logq {extra:?} {query:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                out.stdout
+            };
+            let all = run(&[]);
+            let one_thread = run(&["-n", "1000000"]);
+            let lines = all.iter().filter(|&&b| b == b'\n').count();
+            assert!(lines > 4 * 2048, "{lines} lines: fewer than 4 batches");
+            if all != one_thread {
+                let a: Vec<&[u8]> = all.split_inclusive(|&b| b == b'\n').collect();
+                let o: Vec<&[u8]> = one_thread.split_inclusive(|&b| b == b'\n').collect();
+                let i = (0..a.len().max(o.len()))
+                    .find(|&i| a.get(i) != o.get(i))
+                    .unwrap_or(0);
+                panic!(
+                    "-o {format} {query:?}: {} lines, one thread {}; first difference at line {}:\n  all: {:?}\n  -n:  {:?}",
+                    a.len(),
+                    o.len(),
+                    i + 1,
+                    a.get(i).map(|l| String::from_utf8_lossy(l)),
+                    o.get(i).map(|l| String::from_utf8_lossy(l))
+                );
+            }
+        }
+    }
+}

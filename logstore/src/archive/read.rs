@@ -170,8 +170,10 @@ const OPEN_DAYS: usize = 8;
 /// Lookups in a day's block table made with a read per probe (about 19
 /// of 16 bytes each at 10 million lines), before
 /// reading it whole pays (10 million lines make a 5 MB table; a query
-/// with a few hits should not read it all).
-const PROBED_LOOKUPS: u32 = 512;
+/// with a few hits should not read it all). Each probe is a system call of
+/// about a microsecond: 512 lookups were 4 % of printing 70,000 lines of 1
+/// million, when reading the 0.6 MB table takes about 0.1 ms.
+const PROBED_LOOKUPS: u32 = 48;
 
 struct DayFile {
     file: File,
@@ -291,14 +293,16 @@ impl ArchiveReader {
             if !self.blocks.contains_key(&(day, index)) {
                 let block = self.load(day, index)?;
                 if self.blocks.len() >= CACHED_BLOCKS {
-                    let oldest = *self
-                        .blocks
-                        .iter()
-                        .min_by_key(|(_, b)| b.used)
-                        .expect("the cache is full")
-                        .0;
-                    self.blocks.remove(&oldest);
-                    if self.last.is_some_and(|l| (l.0, l.1) == oldest) {
+                    // The least recently used half goes at once: finding
+                    // the oldest block for each load was 8 % of printing
+                    // many hits.
+                    let mut used: Vec<u64> = self.blocks.values().map(|b| b.used).collect();
+                    let (_, &mut median, _) = used.select_nth_unstable(CACHED_BLOCKS / 2);
+                    self.blocks.retain(|_, b| b.used >= median);
+                    if self
+                        .last
+                        .is_some_and(|l| !self.blocks.contains_key(&(l.0, l.1)))
+                    {
                         self.last = None;
                     }
                 }

@@ -351,6 +351,7 @@ impl LogSchema {
             archive_line: OnceCell::new(),
             archive_breaks: OnceCell::new(),
             hosts: Default::default(),
+            streams: Default::default(),
         })
     }
 
