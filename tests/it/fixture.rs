@@ -1,5 +1,5 @@
 //! The data directory schema 6 wrote (`tests/fixtures/data-v6`, made by
-//! `tests/fixtures/make-data-v6.sh` with the release binaries of schema 6:
+//! `tests/fixtures/make-data.sh` with the release binaries of schema 6:
 //! two archive days, RFC 3164, RFC 5424 and RFC 3339 lines, lines without a
 //! header, an invalid UTF-8 byte, a terminal escape, a 3.6 kB line) is read
 //! by today's programs: logq prints what schema 6's logq printed
@@ -43,11 +43,12 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// A fresh copy of the fixture at `dir/data` (collectord and logq may
-/// write lock files and migrate; the committed one stays as it is).
-fn fixture_copy(dir: &Path) -> PathBuf {
+/// A fresh copy of the fixture of `schema` at `dir/data` (collectord and
+/// logq may write lock files and migrate; the committed one stays as it
+/// is).
+fn fixture_copy(schema: u32, dir: &Path) -> PathBuf {
     let data = dir.join("data");
-    copy_dir(&Path::new(FIXTURES).join("data-v6"), &data);
+    copy_dir(&Path::new(FIXTURES).join(format!("data-v{schema}")), &data);
     data
 }
 
@@ -67,11 +68,11 @@ fn queries() -> Vec<(String, Vec<String>)> {
     runs
 }
 
-/// What schema 6's logq printed for the run `name`, and its exit code, as
-/// `make-data-v6.sh` wrote it (the first line, `logq ARGS`, left out).
-fn expected(name: &str) -> Vec<u8> {
+/// What the logq of `schema` printed for the run `name`, and its exit
+/// code, as `make-data.sh` wrote it (the first line, `logq ARGS`, left out).
+fn expected(schema: u32, name: &str) -> Vec<u8> {
     let path = Path::new(FIXTURES)
-        .join("data-v6.expected")
+        .join(format!("data-v{schema}.expected"))
         .join(format!("{name}.txt"));
     let bytes = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let first = bytes
@@ -93,12 +94,12 @@ fn run(data: &Path, args: &[String]) -> Vec<u8> {
     got
 }
 
-/// The runs whose output differs from schema 6's, each with its first
-/// differing line.
-fn differences(data: &Path, runs: &[(String, Vec<String>)]) -> Vec<String> {
+/// The runs whose output differs from what the logq of `schema` printed,
+/// each with its first differing line.
+fn differences(schema: u32, data: &Path, runs: &[(String, Vec<String>)]) -> Vec<String> {
     let mut out = Vec::new();
     for (name, args) in runs {
-        let want = expected(name);
+        let want = expected(schema, name);
         let got = run(data, args);
         if got != want {
             let w: Vec<&[u8]> = want.split(|&b| b == b'\n').collect();
@@ -112,7 +113,7 @@ fn differences(data: &Path, runs: &[(String, Vec<String>)]) -> Vec<String> {
                 })
             };
             out.push(format!(
-                "logq {args:?} ({name}.txt), line {}:\n    schema 6: {}\n    now:      {}",
+                "logq {args:?} ({name}.txt), line {}:\n    schema {schema}: {}\n    now:      {}",
                 i + 1,
                 show(w.get(i)),
                 show(g.get(i))
@@ -132,11 +133,28 @@ fn differences(data: &Path, runs: &[(String, Vec<String>)]) -> Vec<String> {
 #[test]
 fn logq_prints_what_schema_6_printed() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = fixture_copy(tmp.path());
-    let diff = differences(&data, &queries());
+    let data = fixture_copy(FIXTURE_SCHEMA, tmp.path());
+    let diff = differences(FIXTURE_SCHEMA, &data, &queries());
     assert!(
         diff.is_empty(),
         "{} runs over the schema 6 fixture differ from what schema 6 printed:\n{}",
+        diff.len(),
+        diff.join("\n")
+    );
+}
+
+/// The same for the directory schema 7 wrote (`data-v7`, the same lines
+/// and queries): what the next change must keep answering. Schema 7's
+/// answers were schema 6's, but for the receive times, temporary paths and
+/// stream ids of the JSON runs (another run of `make-data.sh`).
+#[test]
+fn logq_prints_what_schema_7_printed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = fixture_copy(7, tmp.path());
+    let diff = differences(7, &data, &queries());
+    assert!(
+        diff.is_empty(),
+        "{} runs over the schema 7 fixture differ from what schema 7 printed:\n{}",
         diff.len(),
         diff.join("\n")
     );
@@ -149,7 +167,7 @@ fn logq_prints_what_schema_6_printed() {
 #[test]
 fn collectord_opens_the_schema_6_fixture_and_adds_to_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = fixture_copy(&tmp.path().join("collector"));
+    let data = fixture_copy(FIXTURE_SCHEMA, &tmp.path().join("collector"));
     // Retention would drop the fixture's November 2026 days one day.
     let mut collector = Collector::start(&tmp.path().join("collector"), "retention-days = 0");
     assert_eq!(collector.data_dir, data);
@@ -162,7 +180,7 @@ fn collectord_opens_the_schema_6_fixture_and_adds_to_it() {
         collector.log()
     );
     let runs = queries();
-    let diff = differences(&data, &runs);
+    let diff = differences(FIXTURE_SCHEMA, &data, &runs);
     assert!(
         diff.is_empty(),
         "with collectord running on it, the schema 6 fixture answers otherwise:\n{}",
@@ -224,7 +242,7 @@ fn collectord_opens_the_schema_6_fixture_and_adds_to_it() {
             !name.starts_with("all-") && !name.starts_with("count") && name != "newest-reversed"
         })
         .collect();
-    let diff = differences(&data, &unchanged);
+    let diff = differences(FIXTURE_SCHEMA, &data, &unchanged);
     assert!(
         diff.is_empty(),
         "after collectord added a line, the old lines answer otherwise:\n{}",
@@ -235,7 +253,7 @@ fn collectord_opens_the_schema_6_fixture_and_adds_to_it() {
 
 /// The fixture's directory with its commit payload saying schema `version`.
 fn with_schema(dir: &Path, version: u32) -> PathBuf {
-    let data = fixture_copy(dir);
+    let data = fixture_copy(FIXTURE_SCHEMA, dir);
     let meta = data.join("index/meta.json");
     let text = fs::read_to_string(&meta).unwrap();
     let from = format!("\\\"schema\\\":{FIXTURE_SCHEMA},");
@@ -325,7 +343,7 @@ fn logq_refuses_a_newer_schema_naming_both_versions() {
 
 /// A schema change decides what becomes of the directories older schemas
 /// wrote: migrated or refused or kept, said in this file's tests, with a
-/// fixture of the new schema beside this one (`make-data-v6.sh` is the
+/// fixture of the new schema beside this one (`make-data.sh` is the
 /// recipe). Schema 7 keeps schema 6 directories (see the module
 /// documentation); the next change of `SCHEMA_VERSION` fails here, so that
 /// nobody ships one without deciding.
