@@ -163,14 +163,11 @@ impl RecordReader {
         let num = |cell: &Lazy<u64>, name: &str| -> tantivy::Result<Option<u64>> {
             Ok(column(ff, cell, name)?.and_then(|c| c.first(doc)))
         };
+        let (day, at) = self.location(doc)?;
         let receive_time_ms = column(ff, &self.receive_time, names::RECEIVE_TIME)?
             .and_then(|c| c.first(doc))
             .unwrap_or_default();
-        let at = Location {
-            line: num(&self.archive_line, names::ARCHIVE_LINE)?.unwrap_or_default(),
-            breaks: num(&self.archive_breaks, names::ARCHIVE_BREAKS)?.unwrap_or_default(),
-        };
-        let raw = archive.line(day_of(receive_time_ms), at)?;
+        let raw = archive.line(day, at)?;
         let (program, pid, message, unit) = if want == Want::Line {
             (None, None, String::new(), None)
         } else {
