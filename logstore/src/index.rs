@@ -51,7 +51,8 @@ fn share_meta_lock(dir: &Path) -> anyhow::Result<()> {
 
 /// Opens or creates the index in `dir` and its single writer.
 pub fn open(dir: &Path, memory_mb: u32, threads: u32) -> anyhow::Result<Opened> {
-    let schema = &LogSchema::new();
+    // The fields are the same in every version read (see `OLDEST_SCHEMA`).
+    let current = LogSchema::new();
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     share_meta_lock(dir)?;
     let directory = IndexDirectory::open(dir)
@@ -59,7 +60,7 @@ pub fn open(dir: &Path, memory_mb: u32, threads: u32) -> anyhow::Result<Opened> 
     let index = if Index::exists(&directory)? {
         let index = Index::open(directory)
             .with_context(|| format!("cannot open the index in {}", dir.display()))?;
-        if index.schema() != schema.schema {
+        if index.schema() != current.schema {
             bail!(
                 "the index in {} has another schema than this collectord writes; move it away to start a new one",
                 dir.display()
@@ -68,7 +69,7 @@ pub fn open(dir: &Path, memory_mb: u32, threads: u32) -> anyhow::Result<Opened> 
         index
     } else {
         Index::builder()
-            .schema(schema.schema.clone())
+            .schema(current.schema.clone())
             .settings(index_settings())
             .open_or_create(directory)
             .with_context(|| format!("cannot create the index in {}", dir.display()))?

@@ -14,9 +14,10 @@
 //!   `logq 203.0.113.9` wants the address whole; `logq pass` does not find
 //!   `password`. In an index that keys the long tail (schema 7, see
 //!   `logcore::long_tail`) a long-tail term is looked up by its key, which
-//!   other terms share: the word is then checked on the line. A word that gives no terms (an ISO date-time, a fine
-//!   decimal such as `12345.678901`: see `logcore::terms`) is a
-//!   case-insensitive substring of the line (checked on the line).
+//!   other terms share: the word is then checked on the line. A word that
+//!   gives no terms (an ISO date-time, a fine decimal such as
+//!   `12345.678901`: see `logcore::terms`) is a case-insensitive substring
+//!   of the line (checked on the line).
 //! - **Phrase** `"failed password"`: the line has every term of the phrase
 //!   (as for words), and the lowercased line contains the phrase's words
 //!   lowercased, in order, separated by exactly one space (a run of
