@@ -332,9 +332,12 @@ fn compile(expr: &Expr, s: &LogSchema, case_sensitive: bool) -> Result<Indexed> 
             Indexed::new(all_terms(s, &terms), false)
         }
         Expr::Prefix(prefix) => {
-            let (query, exact) = prefix_query(s, &lowercase(prefix))
-                .with_context(|| format!("cannot search for the prefix {prefix:?}"))?;
-            Indexed::new(Some(query), exact && !case_sensitive)
+            match prefix_query(s, &lowercase(prefix))
+                .with_context(|| format!("cannot search for the prefix {prefix:?}"))?
+            {
+                Some((query, exact)) => Indexed::new(Some(query), exact && !case_sensitive),
+                None => Indexed::new(None, false),
+            }
         }
         Expr::Regex(pattern) => Indexed::new(regex_query(s, pattern, case_sensitive), false),
         Expr::Host(glob) => Indexed::new(Some(glob_query(&Glob::new(glob)?, s.host)?), true),
@@ -391,7 +394,7 @@ fn spelling_query(s: &LogSchema, spelling: &Spelling) -> Option<Box<dyn Query>> 
         clauses.push((Occur::Must, q));
     }
     for prefix in &spelling.prefixes {
-        if let Ok((q, _)) = prefix_query(s, prefix) {
+        if let Ok(Some((q, _))) = prefix_query(s, prefix) {
             clauses.push((Occur::Must, q));
         }
     }
@@ -406,11 +409,18 @@ fn spelling_query(s: &LogSchema, spelling: &Spelling) -> Option<Box<dyn Query>> 
 /// whether they are exactly those. Where the long tail is keyed, a
 /// long-tail term that starts with `lower` has a key that starts with
 /// `lower` when `lower` is its own lead (no digit, short enough: exact),
-/// and else the key of `lower`'s lead (a superset, to be checked).
-fn prefix_query(s: &LogSchema, lower: &str) -> Result<(Box<dyn Query>, bool)> {
+/// and else the key of `lower`'s lead (a superset, to be checked). `None`
+/// when that lead is empty (`lower` starts with a digit): every key of the
+/// empty lead would be taken, a union of up to 2^18 terms that finds
+/// nearly every line, slower than no clause at all.
+fn prefix_query(s: &LogSchema, lower: &str) -> Result<Option<(Box<dyn Query>, bool)>> {
     let escaped = regex_syntax::escape(lower);
     let lead = long_tail::lead(lower);
-    let (pattern, exact) = if s.long_tail_keys && lead.len() < lower.len() {
+    let keyed = s.long_tail_keys && lead.len() < lower.len();
+    if keyed && lead.is_empty() {
+        return Ok(None);
+    }
+    let (pattern, exact) = if keyed {
         let mark = format!("\\x{:02x}", long_tail::MARK as u32);
         (
             format!("(?s:{escaped}.*|{}{mark}.*)", regex_syntax::escape(lead)),
@@ -419,10 +429,10 @@ fn prefix_query(s: &LogSchema, lower: &str) -> Result<(Box<dyn Query>, bool)> {
     } else {
         (format!("(?s:{escaped}.*)"), true)
     };
-    Ok((
+    Ok(Some((
         Box::new(RegexQuery::from_pattern(&pattern, s.message)?),
         exact,
-    ))
+    )))
 }
 
 #[cfg(test)]
