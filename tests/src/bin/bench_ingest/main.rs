@@ -15,13 +15,20 @@
 //! `latencyprobeK` lines among them.
 //!
 //! Prints lines/s end to end, CPU seconds per million lines and peak RSS of
-//! each side, index + archive bytes per raw byte, and the time from a line's
-//! write to it being searchable (p50, p99) under a steady load.
+//! each side, index + archive bytes per raw byte, the time from a line's
+//! write to it being searchable (p50, p99) under a steady load, and
+//! collectord's memory per idle connected agent (`--idle N`, 5,000 by
+//! default; see `idle.rs`), and a fleet-shaped run of the same corpus
+//! (`--fleet AGENTS` agentd processes with 2 files each, 200 by default, 0
+//! for none; see `fleet_shaped.rs`). The targets are issue 15's.
+
+mod fleet_shaped;
+mod idle;
+mod rsyslog;
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -43,6 +50,8 @@ struct Args {
     lines: u64,
     rate: u64,
     dir: Option<PathBuf>,
+    idle: usize,
+    fleet: usize,
 }
 
 fn args() -> Result<Args> {
@@ -51,6 +60,8 @@ fn args() -> Result<Args> {
         lines: 2_000_000,
         rate: 0,
         dir: None,
+        idle: 5_000,
+        fleet: 200,
     };
     let mut rate = None;
     let mut it = std::env::args().skip(1);
@@ -61,8 +72,10 @@ fn args() -> Result<Args> {
             "--lines" => a.lines = value()?.parse()?,
             "--rate" => rate = Some(value()?.parse()?),
             "--dir" => a.dir = Some(value()?.into()),
+            "--idle" => a.idle = value()?.parse()?,
+            "--fleet" => a.fleet = value()?.parse()?,
             "-h" | "--help" => {
-                println!("bench-ingest [--corpus fleet (../shared/bench, default) | synthetic] [--lines N (2000000)] [--rate LINES_PER_S for the latency run (fleet 5000, synthetic 50000)] [--dir DIR]");
+                println!("bench-ingest [--corpus fleet (../shared/bench, default) | synthetic] [--lines N (2000000)] [--rate LINES_PER_S for the latency run (fleet 5000, synthetic 50000)] [--dir DIR] [--idle AGENTS (5000)] [--fleet AGENTS (200, 2 files each; 0: none)]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}"),
@@ -75,12 +88,12 @@ fn args() -> Result<Args> {
     Ok(a)
 }
 
-struct Side {
+pub struct Side {
     cpu_s: f64,
     peak_mib: f64,
 }
 
-fn measure(pid: u32) -> Side {
+pub fn measure(pid: u32) -> Side {
     Side {
         cpu_s: cpu_seconds(pid).unwrap_or(f64::NAN),
         peak_mib: rss_kib(pid).map_or(f64::NAN, |(hwm, _)| hwm as f64 / 1024.0),
@@ -104,7 +117,7 @@ fn main() -> Result<()> {
     fs::create_dir_all(&root)?;
     // A DIR of an earlier run: its index would hold the finish marker and
     // its agents' spools would be sent again.
-    for stale in ["collector", "agent", "latency", "rsyslog"] {
+    for stale in ["collector", "agent", "latency", "rsyslog", "idle", "fleet"] {
         let _ = fs::remove_dir_all(root.join(stale));
     }
 
@@ -172,7 +185,21 @@ fn main() -> Result<()> {
     let (p50, p99, probes) = latency(&root.join("latency"), args.rate, source)?;
 
     // 3. rsyslog on the same corpus.
-    let rsyslog = rsyslog(&root.join("rsyslog"), &corpus_path, n);
+    let rsyslog = rsyslog::run(&root.join("rsyslog"), &corpus_path, n);
+
+    // 4. Idle agents.
+    let idle = idle::run(&root.join("idle"), args.idle)?;
+
+    // 5. The same corpus from a fleet of agents.
+    let fleet = match args.fleet {
+        0 => None,
+        agents => Some(fleet_shaped::run(
+            &root.join("fleet"),
+            &corpus_path,
+            agents,
+            2,
+        )?),
+    };
 
     let per_m = |s: f64| s / (n as f64 / 1e6);
     println!();
@@ -214,7 +241,7 @@ fn main() -> Result<()> {
         rsyslog
             .as_ref()
             .map_or("-".into(), |r| format!("{:.1}", r.sender.peak_mib)),
-        "<= 20"
+        "<= 10"
     );
     println!(
         "{:<44} {:>14.1} {:>14} {:>10}",
@@ -223,7 +250,7 @@ fn main() -> Result<()> {
         rsyslog
             .as_ref()
             .map_or("-".into(), |r| format!("{:.1}", r.receiver.peak_mib)),
-        "<= 1024"
+        "<= 512"
     );
     println!(
         "{:<44} {:>14.3} {:>14} {:>10}",
@@ -247,7 +274,7 @@ fn main() -> Result<()> {
         "index + archive / raw",
         (index_bytes + archive_bytes) as f64 / raw_bytes as f64,
         "-",
-        "<= 0.5"
+        "<= 0.35"
     );
     println!(
         "{:<44} {:>14.0} {:>14} {:>10}",
@@ -264,8 +291,51 @@ fn main() -> Result<()> {
         "write→searchable p99 ms",
         p99 * 1e3,
         "-",
-        "<= 2000"
+        "<= 1000"
     );
+    println!(
+        "{:<44} {:>14.1} {:>14} {:>10}",
+        format!("collector RSS MiB, {} idle agents", idle.agents),
+        idle.after_kib as f64 / 1024.0,
+        "-",
+        ""
+    );
+    println!(
+        "{:<44} {:>14.1} {:>14} {:>10}",
+        "collector KiB per idle agent",
+        (idle.after_kib as f64 - idle.before_kib as f64) / idle.agents.max(1) as f64,
+        "-",
+        ""
+    );
+    if let Some(f) = &fleet {
+        println!(
+            "fleet-shaped: {} agents, {} files, {} lines",
+            f.agents, f.files, f.lines
+        );
+        let row = |name: &str, value: String, target: &str| {
+            println!("{name:<44} {value:>14} {:>14} {target:>10}", "-");
+        };
+        row(
+            "  lines/s end to end",
+            format!("{:.0}", f.lines as f64 / f.seconds),
+            ">= 100000",
+        );
+        row(
+            "  collector CPU-s per million lines",
+            format!("{:.2}", f.collector_cpu_s / (f.lines as f64 / 1e6)),
+            "<= 10",
+        );
+        row(
+            "  collector peak RSS MiB",
+            format!("{:.1}", f.collector_peak_mib),
+            "<= 512",
+        );
+        row(
+            "  agent peak RSS MiB, largest / mean",
+            format!("{:.1} / {:.1}", f.agent_peak_mib_max, f.agent_peak_mib_mean),
+            "<= 10",
+        );
+    }
     println!("load average at the end {}", load_average());
     Ok(())
 }
@@ -375,111 +445,4 @@ fn latency(dir: &Path, rate: u64, source: Source) -> Result<(f64, f64, usize)> {
         percentile(&samples, 0.99),
         samples.len(),
     ))
-}
-
-struct Rsyslog {
-    lines_per_s: f64,
-    sender: Side,
-    receiver: Side,
-    out_bytes: u64,
-}
-
-/// rsyslog imfile → omfwd (TCP) → imtcp → omfile over the same corpus.
-fn rsyslog(dir: &Path, corpus: &Path, n: u64) -> Option<Rsyslog> {
-    let Ok(rsyslogd) = which("rsyslogd") else {
-        println!("rsyslog: rsyslogd not installed (apt-get install rsyslog); comparison skipped");
-        return None;
-    };
-    let run = || -> Result<Rsyslog> {
-        fs::create_dir_all(dir.join("rx"))?;
-        fs::create_dir_all(dir.join("tx"))?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let out = dir.join("out.log");
-        fs::write(
-            dir.join("rx.conf"),
-            format!(
-                "global(workDirectory=\"{rx}\")\nmodule(load=\"imtcp\")\ninput(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\")\n\
-                 action(type=\"omfile\" file=\"{out}\" template=\"RSYSLOG_FileFormat\" asyncWriting=\"on\" ioBufferSize=\"1m\")\n",
-                rx = dir.join("rx").display(),
-                out = out.display()
-            ),
-        )?;
-        fs::write(
-            dir.join("tx.conf"),
-            format!(
-                "global(workDirectory=\"{tx}\")\nmodule(load=\"imfile\")\ninput(type=\"imfile\" file=\"{corpus}\" tag=\"bench\")\n\
-                 action(type=\"omfwd\" target=\"127.0.0.1\" port=\"{port}\" protocol=\"tcp\" queue.type=\"linkedList\" queue.size=\"100000\")\n",
-                tx = dir.join("tx").display(),
-                corpus = corpus.display()
-            ),
-        )?;
-        let start = |name: &str| {
-            Command::new(&rsyslogd)
-                .args(["-n", "-f"])
-                .arg(dir.join(format!("{name}.conf")))
-                .arg("-i")
-                .arg(dir.join(format!("{name}.pid")))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(File::create(dir.join(format!("{name}.log"))).expect("rsyslog log file"))
-                .spawn()
-        };
-        let mut rx = start("rx")?;
-        wait_until(Duration::from_secs(10), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        let t0 = Instant::now();
-        let mut tx = start("tx")?;
-        let mut seen = 0u64;
-        let mut offset = 0u64;
-        let mut buf = vec![0u8; 1 << 20];
-        let done = wait_until(Duration::from_secs(3600), || {
-            if let Ok(mut f) = File::open(&out) {
-                if f.seek(SeekFrom::Start(offset)).is_ok() {
-                    while let Ok(k) = f.read(&mut buf) {
-                        if k == 0 {
-                            break;
-                        }
-                        seen += buf[..k].iter().filter(|&&b| b == b'\n').count() as u64;
-                        offset += k as u64;
-                    }
-                }
-            }
-            seen >= n
-        });
-        let elapsed = t0.elapsed().as_secs_f64();
-        let (sender, receiver) = (measure(tx.id()), measure(rx.id()));
-        let _ = tx.kill();
-        let _ = rx.kill();
-        let _ = tx.wait();
-        let _ = rx.wait();
-        if !done {
-            bail!("rsyslog delivered {seen} of {n} lines");
-        }
-        Ok(Rsyslog {
-            lines_per_s: n as f64 / elapsed,
-            sender,
-            receiver,
-            out_bytes: fs::metadata(&out)?.len(),
-        })
-    };
-    match run() {
-        Ok(r) => Some(r),
-        Err(e) => {
-            println!("rsyslog: comparison failed: {e:#}");
-            None
-        }
-    }
-}
-
-fn which(name: &str) -> Result<PathBuf> {
-    for dir in ["/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
-        let p = Path::new(dir).join(name);
-        if p.is_file() {
-            return Ok(p);
-        }
-    }
-    bail!("{name} not found")
 }
