@@ -26,8 +26,23 @@ pub struct Fleet {
 /// (line i to file i mod files, so every file has every hour), then starts
 /// a collectord in `dir` and the agents, each on its files, and waits until
 /// every line is searchable. All agents connect from 127.0.0.1, so the
-/// collector's `max-connections-per-source` is raised to admit them.
+/// collector's `max-connections-per-source` is raised to admit them. Each
+/// agentd has an inotify instance, and all run as one user here: `Err`
+/// with the reason when `fs.inotify.max_user_instances` is too low (the
+/// default is 128), or when an agent stops.
 pub fn run(dir: &Path, corpus: &Path, agents: usize, files_per_agent: usize) -> Result<Fleet> {
+    let limit: usize = fs::read_to_string("/proc/sys/fs/inotify/max_user_instances")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    if limit < agents + 16 {
+        bail!(
+            "{agents} agentd processes of one user need fs.inotify.max_user_instances >= {} \
+             (it is {limit}): sysctl -w fs.inotify.max_user_instances={}",
+            agents + 16,
+            (agents + 16).next_power_of_two()
+        );
+    }
     let files = agents * files_per_agent;
     let logs = dir.join("logs");
     fs::create_dir_all(&logs)?;
@@ -63,9 +78,15 @@ pub fn run(dir: &Path, corpus: &Path, agents: usize, files_per_agent: usize) -> 
             Agent::start(&dir.join(format!("agent{a:03}")), collector.addr, &mine, "")
         })
         .collect();
-    if !wait_until(Duration::from_secs(3600), || {
-        collector.searchable_lines() >= lines
-    }) {
+    let mut stopped = None;
+    let done = wait_until(Duration::from_secs(3600), || {
+        stopped = running.iter_mut().position(|a| !a.is_running());
+        stopped.is_some() || collector.searchable_lines() >= lines
+    });
+    if let Some(a) = stopped {
+        bail!("agent {a} of the fleet stopped: {}", running[a].log());
+    }
+    if !done {
         bail!("the fleet's lines never all became searchable");
     }
     let seconds = started.elapsed().as_secs_f64();
