@@ -129,6 +129,13 @@ fn string(column: Option<&StrColumn>, doc: DocId) -> tantivy::Result<Option<Stri
 impl RecordReader {
     /// The archive day and place of document `doc`'s line.
     pub fn location(&self, doc: DocId) -> tantivy::Result<(Day, Location)> {
+        let (receive_time_ms, at) = self.placed(doc)?;
+        Ok((day_of(receive_time_ms), at))
+    }
+
+    /// Document `doc`'s receive time (which names its archive day) and
+    /// place in that day's archive.
+    fn placed(&self, doc: DocId) -> tantivy::Result<(i64, Location)> {
         let ff = &self.ff;
         let num = |cell: &Lazy<u64>, name: &str| -> tantivy::Result<Option<u64>> {
             Ok(column(ff, cell, name)?.and_then(|c| c.first(doc)))
@@ -140,7 +147,7 @@ impl RecordReader {
             line: num(&self.archive_line, names::ARCHIVE_LINE)?.unwrap_or_default(),
             breaks: num(&self.archive_breaks, names::ARCHIVE_BREAKS)?.unwrap_or_default(),
         };
-        Ok((day_of(receive_time_ms), at))
+        Ok((receive_time_ms, at))
     }
 
     /// The record of document `doc` of this segment, its line read with
@@ -163,11 +170,8 @@ impl RecordReader {
         let num = |cell: &Lazy<u64>, name: &str| -> tantivy::Result<Option<u64>> {
             Ok(column(ff, cell, name)?.and_then(|c| c.first(doc)))
         };
-        let (day, at) = self.location(doc)?;
-        let receive_time_ms = column(ff, &self.receive_time, names::RECEIVE_TIME)?
-            .and_then(|c| c.first(doc))
-            .unwrap_or_default();
-        let raw = archive.line(day, at)?;
+        let (receive_time_ms, at) = self.placed(doc)?;
+        let raw = archive.line(day_of(receive_time_ms), at)?;
         let (program, pid, message, unit) = if want == Want::Line {
             (None, None, String::new(), None)
         } else {
