@@ -13,6 +13,7 @@ pub mod fuzz;
 pub mod json;
 pub mod long_tail;
 pub mod parse;
+pub mod prehashed;
 pub mod query;
 pub mod record;
 pub mod syslog_framing;

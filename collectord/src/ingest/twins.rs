@@ -2,11 +2,11 @@
 //! the line rsyslog wrote of the same entry to a file agentd tails. The
 //! high-water marks cannot see it (two streams); this check can.
 //!
-//! After the marks, each new record that parsed as syslog is keyed by
-//! (agent, host, program, pid, a hash of the message). The first copy to
-//! arrive is stored and waits here; a later copy *from the other kind of
-//! source* (journal ↔ file) whose event time is within
-//! [`WINDOW_MS`] of it cancels it and is not stored (counted in STATUS).
+//! After the marks, each new record that parsed as syslog is keyed by a
+//! 64-bit hash of (agent, host, program, pid, message), seeded anew in each
+//! process. The first copy to arrive is stored and waits here; a later copy
+//! *from the other kind of source* (journal ↔ file) whose event time is
+//! within [`WINDOW_MS`] of it cancels it and is not stored (counted in STATUS).
 //! Each copy cancels at most one of the other kind, so a line a program
 //! repeats in one source is kept every time; only the pairs go.
 //!
@@ -17,10 +17,11 @@
 //! stored twice; lines whose message rsyslog changed (control characters
 //! escaped as `#011`, a message cut at its size limit) do not match.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
+use logcore::prehashed::{random_seed, PrehashedMap};
 use logcore::record::{flags, Record};
-use std::hash::{DefaultHasher, Hasher};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// Two copies match when their event times are at most this far apart.
 pub const WINDOW_MS: i64 = 10_000;
@@ -45,17 +46,36 @@ fn source_of(path: &str) -> Source {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Twins {
     /// Per key, the waiting copies: source, event time, sequence number (to
     /// find the entry in `order`).
-    waiting: HashMap<u64, Vec<(Source, i64, u64)>>,
+    waiting: PrehashedMap<Vec<(Source, i64, u64)>>,
     /// Every waiting copy in arrival order: receive time, key, sequence.
     order: VecDeque<(i64, u64, u64)>,
     next: u64,
     len: usize,
     /// Copies not stored because their twin was, since start.
     pub dropped: u64,
+    /// The seed of the keys' hash, new in each process: a sender cannot
+    /// pick a line whose key is another line's.
+    seed: u64,
+    /// Where a key's bytes are put together.
+    buf: Vec<u8>,
+}
+
+impl Default for Twins {
+    fn default() -> Twins {
+        Twins {
+            waiting: PrehashedMap::default(),
+            order: VecDeque::new(),
+            next: 0,
+            len: 0,
+            dropped: 0,
+            seed: random_seed(),
+            buf: Vec::new(),
+        }
+    }
 }
 
 impl Twins {
@@ -66,7 +86,7 @@ impl Twins {
             return false;
         }
         self.expire(record.receive_time_ms);
-        let key = key_of(record);
+        let key = self.key_of(record);
         let source = source_of(&record.path);
         let copies = self.waiting.entry(key).or_default();
         let found = copies
@@ -125,21 +145,25 @@ impl Twins {
     }
 }
 
-fn key_of(r: &Record) -> u64 {
-    // In memory only, so the hasher's fixed keys need not be stable
-    // across versions.
-    let mut h = DefaultHasher::new();
-    for part in [
-        r.agent.as_bytes(),
-        r.host.as_bytes(),
-        r.program.as_deref().unwrap_or("").as_bytes(),
-        r.message.as_bytes(),
-    ] {
-        h.write_u64(part.len() as u64);
-        h.write(part);
+impl Twins {
+    /// The hash of what two copies of a line share: agent, host, program,
+    /// pid and message.
+    fn key_of(&mut self, r: &Record) -> u64 {
+        self.buf.clear();
+        for part in [
+            r.agent.as_bytes(),
+            r.host.as_bytes(),
+            r.program.as_deref().unwrap_or("").as_bytes(),
+            r.message.as_bytes(),
+        ] {
+            self.buf
+                .extend_from_slice(&(part.len() as u64).to_le_bytes());
+            self.buf.extend_from_slice(part);
+        }
+        self.buf
+            .extend_from_slice(&r.pid.map_or(u64::MAX, u64::from).to_le_bytes());
+        xxh3_64_with_seed(&self.buf, self.seed)
     }
-    h.write_u64(r.pid.map_or(u64::MAX, u64::from));
-    h.finish()
 }
 
 #[cfg(test)]

@@ -20,19 +20,33 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::prehashed::PrehashedMap;
+
 /// Sequences remembered at most; past it the memo starts over, which
 /// bounds its memory (about 200 bytes a sequence) whatever the messages.
 pub const MAX_ENTRIES: usize = 1 << 16;
 
 #[derive(Debug, Clone, Default)]
 pub struct Memo {
-    /// Masked sequence (each token's length, then its bytes) → template
-    /// index, its leaf and the leaf's version then.
-    placed: HashMap<Vec<u8>, (u32, u32, u32)>,
+    /// xxh3 of a masked sequence (each token's length, then its bytes) →
+    /// the sequence, the template index, its leaf and the leaf's version
+    /// then. Sequences whose hashes collide take turns in the one entry.
+    placed: PrehashedMap<Placed>,
     /// Version of each leaf that ever changed, by node index.
     versions: HashMap<u32, u32>,
-    /// The key of the message being placed.
+    /// The key of the message being placed, and its hash.
     key: Vec<u8>,
+    hash: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Placed {
+    key: Vec<u8>,
+    index: u32,
+    leaf: u32,
+    version: u32,
 }
 
 /// A memo is a cache: two miners are equal by what they learnt, whatever
@@ -53,8 +67,10 @@ impl Memo {
                 .extend_from_slice(&(token.len() as u32).to_le_bytes());
             self.key.extend_from_slice(token.as_bytes());
         }
-        let &(index, leaf, version) = self.placed.get(&self.key)?;
-        (self.version(leaf) == version).then_some(index)
+        self.hash = xxh3_64(&self.key);
+        let placed = self.placed.get(&self.hash)?;
+        (placed.key == self.key && self.version(placed.leaf) == placed.version)
+            .then_some(placed.index)
     }
 
     /// The current key was placed in `index` of `leaf` without a change.
@@ -62,8 +78,13 @@ impl Memo {
         if self.placed.len() >= MAX_ENTRIES {
             self.placed.clear();
         }
-        let version = self.version(leaf);
-        self.placed.insert(self.key.clone(), (index, leaf, version));
+        let placed = Placed {
+            key: self.key.clone(),
+            index,
+            leaf,
+            version: self.version(leaf),
+        };
+        self.placed.insert(self.hash, placed);
     }
 
     /// A template of `leaf` was added or generalised.
