@@ -15,6 +15,28 @@ fn cpu_seconds(stat_path: &str) -> f64 {
     (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap()) / 100.0
 }
 
+/// CPU seconds of this process's live threads, summed by thread name
+/// (tantivy names its indexing and merging threads, the writer is
+/// `writer`): the split of the collector's work that the process total
+/// hides, and steadier than it, as merges run late or early from one
+/// run to the next.
+pub(crate) fn cpu_by_thread() -> std::collections::BTreeMap<String, f64> {
+    let mut by = std::collections::BTreeMap::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let path = task.path();
+        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
+            continue;
+        };
+        // Numbered threads of one kind are one group.
+        let name = comm.trim().trim_end_matches(|c: char| c.is_ascii_digit());
+        let stat = path.join("stat");
+        if std::fs::metadata(&stat).is_ok() {
+            *by.entry(name.to_owned()).or_insert(0.0) += cpu_seconds(stat.to_str().unwrap());
+        }
+    }
+    by
+}
+
 pub(crate) fn cpu_seconds_self() -> f64 {
     cpu_seconds("/proc/self/stat")
 }

@@ -13,7 +13,8 @@
 //!
 //! Prints lines/s end to end (first batch sent to last ACK), collector CPU
 //! seconds per million lines (process CPU minus the simulated agents'
-//! threads), ACK latency, and bytes on disk per raw byte (after a restart
+//! threads) and its split by thread (the writer's share is the steadiest
+//! figure from run to run), ACK latency, and bytes on disk per raw byte (after a restart
 //! has removed the files of merges the stop cut short), with the index
 //! broken down by file and field, as the writer left it and once merged
 //! into one segment; then the time to read records back from the archive.
@@ -41,7 +42,7 @@ use logstore::StoreOptions;
 use tantivy::Index;
 use tokio::sync::{mpsc, watch};
 
-use agent::{agent, cpu_seconds_self, frame_bytes};
+use agent::{agent, cpu_by_thread, cpu_seconds_self, frame_bytes};
 use corpus::{line, numbered_line, Rng};
 use sizes::{read_back, Sizes};
 
@@ -230,6 +231,7 @@ fn main() {
     ));
 
     let cpu0 = cpu_seconds_self();
+    let threads0 = cpu_by_thread();
     let t0 = Instant::now();
     let agents: Vec<_> = all_batches
         .into_iter()
@@ -245,6 +247,14 @@ fn main() {
     }
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds_self() - cpu0 - agent_cpu;
+    let threads: Vec<(String, f64)> = cpu_by_thread()
+        .into_iter()
+        .map(|(name, s)| {
+            let before = threads0.get(&name).copied().unwrap_or(0.0);
+            (name, s - before)
+        })
+        .filter(|(_, s)| *s >= 0.01)
+        .collect();
     let _ = stop_tx.send(());
     rt.block_on(server).unwrap();
     writer.join().unwrap().unwrap();
@@ -284,6 +294,16 @@ fn main() {
     println!(
         "collector CPU    {:.2} s per million lines",
         cpu / lines as f64 * 1e6
+    );
+    let listed: f64 = threads.iter().map(|(_, s)| s).sum();
+    let mut by_thread: Vec<String> = threads
+        .iter()
+        .map(|(name, s)| format!("{name} {:.2}", s / lines as f64 * 1e6))
+        .collect();
+    by_thread.push(format!("ended {:.2}", (cpu - listed) / lines as f64 * 1e6));
+    println!(
+        "CPU by thread    {} s per million lines ('ended': threads gone by the end, mostly tantivy's indexing workers, which end at each commit)",
+        by_thread.join(", ")
     );
     println!(
         "ACK latency      p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
