@@ -18,9 +18,9 @@
 //! each side, index + archive bytes per raw byte, the time from a line's
 //! write to it being searchable (p50, p99) under a steady load, and
 //! collectord's memory per idle connected agent (`--idle N`, 5,000 by
-//! default; see `idle.rs`), and a fleet-shaped run of the same corpus
-//! (`--fleet AGENTS` agentd processes with 2 files each, 200 by default, 0
-//! for none; see `fleet_shaped.rs`). The targets are issue 15's.
+//! default, 0 for none; see `idle.rs`), and a fleet-shaped run of the same
+//! corpus (`--fleet AGENTS` agentd processes with 2 files each, 200 by
+//! default, 0 for none; see `fleet_shaped.rs`). The targets are issue 15's.
 
 mod fleet_shaped;
 mod idle;
@@ -75,7 +75,7 @@ fn args() -> Result<Args> {
             "--idle" => a.idle = value()?.parse()?,
             "--fleet" => a.fleet = value()?.parse()?,
             "-h" | "--help" => {
-                println!("bench-ingest [--corpus fleet (../shared/bench, default) | synthetic] [--lines N (2000000)] [--rate LINES_PER_S for the latency run (fleet 5000, synthetic 50000)] [--dir DIR] [--idle AGENTS (5000)] [--fleet AGENTS (200, 2 files each; 0: none)]");
+                println!("bench-ingest [--corpus fleet (../shared/bench, default) | synthetic] [--lines N (2000000)] [--rate LINES_PER_S for the latency run (fleet 5000, synthetic 50000)] [--dir DIR] [--idle AGENTS (5000; 0: none)] [--fleet AGENTS (200, 2 files each; 0: none)]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}"),
@@ -187,8 +187,11 @@ fn main() -> Result<()> {
     // 3. rsyslog on the same corpus.
     let rsyslog = rsyslog::run(&root.join("rsyslog"), &corpus_path, n);
 
-    // 4. Idle agents.
-    let idle = idle::run(&root.join("idle"), args.idle)?;
+    // 4. Idle agents (`--idle 0`: none).
+    let idle = match args.idle {
+        0 => None,
+        agents => Some(idle::run(&root.join("idle"), agents)?),
+    };
 
     // 5. The same corpus from a fleet of agents.
     let fleet = match args.fleet {
@@ -294,20 +297,22 @@ fn main() -> Result<()> {
         "-",
         "<= 1000"
     );
-    println!(
-        "{:<44} {:>14.1} {:>14} {:>10}",
-        format!("collector RSS MiB, {} idle agents", idle.agents),
-        idle.after_kib as f64 / 1024.0,
-        "-",
-        ""
-    );
-    println!(
-        "{:<44} {:>14.1} {:>14} {:>10}",
-        "collector KiB per idle agent",
-        (idle.after_kib as f64 - idle.before_kib as f64) / idle.agents.max(1) as f64,
-        "-",
-        ""
-    );
+    if let Some(idle) = &idle {
+        println!(
+            "{:<44} {:>14.1} {:>14} {:>10}",
+            format!("collector RSS MiB, {} idle agents", idle.agents),
+            idle.after_kib as f64 / 1024.0,
+            "-",
+            ""
+        );
+        println!(
+            "{:<44} {:>14.1} {:>14} {:>10}",
+            "collector KiB per idle agent",
+            (idle.after_kib as f64 - idle.before_kib as f64) / idle.agents.max(1) as f64,
+            "-",
+            ""
+        );
+    }
     if let Some(f) = &fleet {
         println!(
             "fleet-shaped: {} agents, {} files, {} lines",
