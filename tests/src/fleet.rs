@@ -10,7 +10,7 @@
 //! [`LINES_PER_SECOND`]; every line ends in ` seq=%010d` (1-based).
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{BufWriter, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -99,6 +99,55 @@ pub fn generate(benchgen: &Path, lines: u64, out: &Path) -> Result<()> {
         bail!("{} gen failed ({status})", benchgen.display());
     }
     Ok(())
+}
+
+/// What writes the corpus a benchmark's `--corpus` names.
+pub enum Source {
+    /// The fleet corpus, by its generator.
+    Fleet(PathBuf),
+    /// `logq_tests::corpus` with seed [`SEED`] and [`SYNTHETIC_HOSTS`] hosts.
+    Synthetic,
+}
+
+/// Hosts of the synthetic corpus.
+pub const SYNTHETIC_HOSTS: usize = 200;
+
+/// The source of `choice`'s corpus; `Ok(None)` when the fleet corpus is
+/// absent, and the benchmark prints that it skipped and why
+/// ([`absent_reason`]).
+pub fn source(choice: Choice) -> Result<Option<Source>> {
+    Ok(match choice {
+        Choice::Fleet => benchgen()?.map(Source::Fleet),
+        Choice::Synthetic => Some(Source::Synthetic),
+    })
+}
+
+impl Source {
+    /// Writes the first `lines` lines of the corpus to `out`.
+    pub fn write(&self, lines: u64, out: &Path) -> Result<()> {
+        match self {
+            Source::Fleet(benchgen) => generate(benchgen, lines, out),
+            Source::Synthetic => {
+                let file =
+                    File::create(out).with_context(|| format!("create {}", out.display()))?;
+                let mut out = BufWriter::with_capacity(1 << 20, file);
+                let mut corpus = crate::corpus::Corpus::new(SEED, SYNTHETIC_HOSTS);
+                for _ in 0..lines {
+                    corpus.line(&mut out)?;
+                }
+                std::io::Write::flush(&mut out)?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The 1, 5 and 15 minute load averages, printed beside figures: other
+/// work on the machine makes them noisy.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or("unknown".to_owned(), |l| {
+        l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    })
 }
 
 /// The stamp (first field) of the last line of `path`.

@@ -24,22 +24,19 @@
 //! RSS of a finished child needs wait4, which needs unsafe code, which this
 //! crate forbids.
 
-use std::fs::{self, File};
-use std::io::{BufWriter, Read};
+use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use logq_tests::corpus::Corpus;
-use logq_tests::fleet::{self, Choice};
+use logq_tests::fleet::{self, Choice, Source};
 use logq_tests::{bin, dir_bytes, percentile, Agent, Collector};
 
 #[path = "bench_logq/queries.rs"]
 mod queries;
 
-const SEED: u64 = 42;
-const HOSTS: usize = 200;
 const MEASURED: &str = "bench-logq-measured";
 
 struct Args {
@@ -97,22 +94,6 @@ fn measure_child(cmd: &[String]) -> ! {
     std::process::exit(0)
 }
 
-/// The 1, 5 and 15 minute load averages: other work on the machine
-/// makes the times noisy.
-fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg").map_or("unknown".to_owned(), |l| {
-        l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
-    })
-}
-
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    })
-}
-
 /// What a finished ingest left in DIR, to reuse it.
 #[derive(PartialEq)]
 struct Stamp {
@@ -154,22 +135,21 @@ impl Stamp {
     }
 }
 
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
 /// Writes the corpus and ingests it; returns the seconds from agentd's
 /// start to the last line being searchable.
-/// `benchgen`: the fleet corpus's generator; None: the synthetic corpus.
-fn ingest(root: &Path, corpus_path: &Path, lines: u64, benchgen: Option<&Path>) -> Result<f64> {
+fn ingest(root: &Path, corpus_path: &Path, lines: u64, source: &Source) -> Result<f64> {
     for stale in ["collector", "agent"] {
         let _ = fs::remove_dir_all(root.join(stale));
     }
-    if let Some(benchgen) = benchgen {
-        fleet::generate(benchgen, lines, corpus_path)?;
-    } else {
-        let mut out = BufWriter::with_capacity(1 << 20, File::create(corpus_path)?);
-        let mut corpus = Corpus::new(SEED, HOSTS);
-        for _ in 0..lines {
-            corpus.line(&mut out)?;
-        }
-    }
+    source.write(lines, corpus_path)?;
     let mut collector = Collector::start(&root.join("collector"), "");
     let started = Instant::now();
     let mut agent = Agent::start(&root.join("agent"), collector.addr, &[corpus_path], "");
@@ -330,15 +310,9 @@ fn main() -> Result<()> {
         measure_child(&argv[2..]);
     }
     let args = args()?;
-    let benchgen = match args.corpus {
-        Choice::Fleet => match fleet::benchgen()? {
-            Some(path) => Some(path),
-            None => {
-                println!("bench-logq: skipped: {}", fleet::absent_reason());
-                return Ok(());
-            }
-        },
-        Choice::Synthetic => None,
+    let Some(source) = fleet::source(args.corpus)? else {
+        println!("bench-logq: skipped: {}", fleet::absent_reason());
+        return Ok(());
     };
     let tmp = tempfile::tempdir()?;
     let root = args.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
@@ -351,7 +325,7 @@ fn main() -> Result<()> {
     let wanted = |corpus_bytes| Stamp {
         corpus: args.corpus.name(),
         lines: args.lines,
-        seed: SEED,
+        seed: fleet::SEED,
         corpus_bytes,
     };
     let ingest_seconds = match Stamp::read(&stamp_path) {
@@ -368,7 +342,7 @@ fn main() -> Result<()> {
                 args.lines,
                 corpus_path.display()
             );
-            let seconds = ingest(&root, &corpus_path, args.lines, benchgen.as_deref())?;
+            let seconds = ingest(&root, &corpus_path, args.lines, &source)?;
             wanted(fs::metadata(&corpus_path)?.len()).write(&stamp_path, seconds)?;
             seconds
         }
@@ -415,7 +389,7 @@ fn main() -> Result<()> {
     println!(
         "\n{} runs of each after one warm-up; wall ms, start-up included, output into a drained pipe; load average {}\n",
         args.runs,
-        load_average()
+        fleet::load_average()
     );
     println!(
         "{:<31} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9}",
@@ -473,7 +447,7 @@ fn main() -> Result<()> {
     }
     println!(
         "\nrg/logq, grep/logq: p50 of the other tool over p50 of logq (above 1: logq is faster); load average now {}",
-        load_average()
+        fleet::load_average()
     );
     for w in &warnings {
         println!("{w}");

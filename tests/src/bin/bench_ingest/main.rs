@@ -27,7 +27,7 @@ mod idle;
 mod rsyslog;
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -102,15 +102,9 @@ pub fn measure(pid: u32) -> Side {
 
 fn main() -> Result<()> {
     let args = args()?;
-    let benchgen = match args.corpus {
-        Choice::Fleet => match fleet::benchgen()? {
-            Some(path) => Some(path),
-            None => {
-                println!("bench-ingest: skipped: {}", fleet::absent_reason());
-                return Ok(());
-            }
-        },
-        Choice::Synthetic => None,
+    let Some(source) = fleet::source(args.corpus)? else {
+        println!("bench-ingest: skipped: {}", fleet::absent_reason());
+        return Ok(());
     };
     let tmp = tempfile::tempdir()?;
     let root = args.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
@@ -123,24 +117,19 @@ fn main() -> Result<()> {
 
     // The corpus, written once, and its last line: the finish marker.
     let corpus_path = root.join("corpus.log");
-    match &benchgen {
-        Some(benchgen) => {
-            fleet::generate(benchgen, args.lines, &corpus_path)?;
+    source.write(args.lines, &corpus_path)?;
+    let mut out = OpenOptions::new().append(true).open(&corpus_path)?;
+    match source {
+        fleet::Source::Fleet(_) => {
             let stamp = fleet::last_stamp(&corpus_path)?;
-            let mut out = OpenOptions::new().append(true).open(&corpus_path)?;
             writeln!(
                 out,
                 "{stamp} bench1 bench[1]: benchfinishmarker seq={:010}",
                 args.lines + 1
             )?;
         }
-        None => {
-            let mut out = BufWriter::with_capacity(1 << 20, File::create(&corpus_path)?);
-            let mut corpus = Corpus::new(42, 200);
-            for _ in 0..args.lines {
-                corpus.line(&mut out)?;
-            }
-            writeln!(out, "Nov 28 23:59:59 web1 bench[1]: benchfinishmarker")?;
+        fleet::Source::Synthetic => {
+            writeln!(out, "Nov 28 23:59:59 web1 bench[1]: benchfinishmarker")?
         }
     }
     let raw_bytes = fs::metadata(&corpus_path)?.len();
@@ -150,7 +139,7 @@ fn main() -> Result<()> {
         args.corpus.name(),
         raw_bytes as f64 / 1e6,
         raw_bytes as f64 / n as f64,
-        load_average()
+        fleet::load_average()
     );
 
     // 1. Throughput: the agent starts on the whole corpus.
@@ -342,16 +331,8 @@ fn main() -> Result<()> {
             "<= 10",
         );
     }
-    println!("load average at the end {}", load_average());
+    println!("load average at the end {}", fleet::load_average());
     Ok(())
-}
-
-/// The 1, 5 and 15 minute load averages: other work on the machine makes
-/// the figures noisy.
-fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg").map_or("unknown".to_owned(), |l| {
-        l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
-    })
 }
 
 /// Where the latency run's lines come from.
