@@ -62,13 +62,16 @@ impl<'a> Parsed<'a> {
 /// Parses one line (without its newline). `receive_time_ms` resolves missing
 /// years; `utc_offset_secs` is the zone for stamps written without one.
 pub fn parse_line(line: &str, receive_time_ms: i64, utc_offset_secs: i32) -> Parsed<'_> {
+    if let Some(p) = rfc3339_header(line) {
+        return p;
+    }
     let zone = FixedOffset::east_opt(utc_offset_secs).unwrap_or(Utc.fix());
     let received = Utc
         .timestamp_millis_opt(receive_time_ms)
         .single()
         .unwrap_or_default()
         .with_timezone(&zone);
-    if let Some(p) = parse_syslog(line, received, zone) {
+    if let Some(p) = with_syslog_loose(line, received, zone) {
         return p;
     }
     match other_stamp(line, zone) {
@@ -80,14 +83,6 @@ pub fn parse_line(line: &str, receive_time_ms: i64, utc_offset_secs: i32) -> Par
         },
         None => Parsed::bare(line),
     }
-}
-
-fn parse_syslog(
-    line: &str,
-    received: DateTime<FixedOffset>,
-    zone: FixedOffset,
-) -> Option<Parsed<'_>> {
-    rfc3339_header(line).or_else(|| with_syslog_loose(line, received, zone))
 }
 
 fn with_syslog_loose(
