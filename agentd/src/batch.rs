@@ -25,10 +25,15 @@ impl Batch {
     /// For each stream, the end of its last record: how far an ack of this
     /// batch moves its checkpoint.
     pub fn ends(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.streams
-            .iter()
-            .filter_map(|s| s.records.last().map(|r| (s.stream_id, r.end)))
+        ends(&self.streams)
     }
+}
+
+/// For each stream, the end of its last record.
+pub fn ends(streams: &[WireStream]) -> impl Iterator<Item = (u64, u64)> + '_ {
+    streams
+        .iter()
+        .filter_map(|s| s.records.last().map(|r| (s.stream_id, r.end)))
 }
 
 /// Fills a batch up to a number of lines and bytes, and says when it has

@@ -1,13 +1,12 @@
 //! The shipper thread: reads batches from the spool in the order the
 //! tailer wrote them, sends them to the collector with at most `window`
-//! unacknowledged, and reconnects with backoff. Unacked batches are sent
-//! again first on the next connection.
+//! unacknowledged, and reconnects with backoff. Unacked batches are read
+//! from the spool again and sent first on the next connection.
 //!
 //! While the collector is away the shipper reads nothing: the batches wait
 //! in the spool (on disk), and the tailer goes on reading files into it
 //! until `spool-max-bytes`.
 
-use std::collections::VecDeque;
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -96,8 +95,6 @@ pub struct Shipper {
     stats: Arc<Stats>,
     stop: Arc<StopState>,
     hello: Hello,
-    /// Batches to send before anything new: unacked on a lost connection.
-    pending: VecDeque<Batch>,
     /// The tailer closed the spool and everything in it was read.
     input_open: bool,
     backoff: Backoff,
@@ -126,7 +123,6 @@ impl Shipper {
             stats,
             stop,
             hello,
-            pending: VecDeque::new(),
             input_open: true,
             backoff,
             read_failed: false,
@@ -185,9 +181,10 @@ impl Shipper {
             self.stop.set_current(None);
             self.stats.connected.store(false, Ordering::Relaxed);
             let progressed = conn.acked_any();
-            for batch in conn.close().into_iter().rev() {
-                self.pending.push_front(batch);
-            }
+            conn.close();
+            self.spool.rewind();
+            // Rewound past the end: there is something to read again.
+            self.input_open = !self.spool.is_drained();
             match outcome {
                 Outcome::Done => {
                     debug!("Everything shipped and acknowledged.");
@@ -222,12 +219,6 @@ impl Shipper {
                 ));
             }
             if inflight < conn.window {
-                if let Some(batch) = self.pending.pop_front() {
-                    if let Err(why) = conn.send(batch) {
-                        return Outcome::Failed(why);
-                    }
-                    continue;
-                }
                 if self.input_open {
                     if let Some(batch) = self.read(POLL) {
                         if let Err(why) = conn.send(batch) {
@@ -274,7 +265,7 @@ impl Shipper {
         if self.input_open && self.spool.is_drained() {
             self.input_open = false;
         }
-        !self.input_open && self.pending.is_empty()
+        !self.input_open
     }
 
     /// Sleeps `delay`, waking early at the shutdown deadline, or once

@@ -19,8 +19,10 @@
 //!   some are unacknowledged, [`SpoolWriter::write`] refuses it and the
 //!   tailer stops reading (the files are the buffer again) until an ACK
 //!   makes room; then the spool wakes it.
-//! - Memory: the shipper holds at most its window; the spool holds no
-//!   batch in memory.
+//! - Memory: the shipper holds the batch it is sending; of its window of
+//!   unacknowledged batches, only their ends (the lines are here, and a
+//!   lost connection reads them again: [`SpoolReader::rewind`]). The spool
+//!   holds no batch in memory.
 //!
 //! Durability. Writes go to the page cache, which survives a kill of
 //! agentd. [`Spool::sync`] fsyncs what was written since the last one (and

@@ -311,6 +311,41 @@ fn frames_respect_the_collector_max_frame() {
 }
 
 #[test]
+fn a_split_batch_acknowledged_in_part_is_sent_whole_again_and_its_checkpoint_holds() {
+    // A collector lost between the pieces of one spool batch: the lines it
+    // did not acknowledge come from the spool again, nothing is skipped,
+    // and the checkpoint never moves back (the collector drops the pieces
+    // it already had by its high-water marks).
+    let mut s = setup(|_| {});
+    s.send(batch(&[10, 20, 30, 40, 50, 60]));
+    let mut peer = Peer::welcome(&s.listener, 8, 150);
+    let (first, first_ends) = peer.batch();
+    let (_, second_ends) = peer.batch();
+    assert!(
+        first_ends.len() < 6 && second_ends.len() < 6,
+        "the batch should have been split"
+    );
+    peer.send(Frame::Ack { batch_seq: first });
+    let acked = *first_ends.last().unwrap();
+    wait_for_offset(&s.ckpt, acked);
+    drop(peer);
+
+    let mut peer = Peer::welcome(&s.listener, 8, 150);
+    let mut ends = Vec::new();
+    let mut last = 0;
+    while ends.len() < 6 {
+        let (seq, e) = peer.batch();
+        last = seq;
+        ends.extend(e);
+    }
+    assert_eq!(ends, [10, 20, 30, 40, 50, 60], "the whole batch, in order");
+    assert_eq!(acked_offset(&s.ckpt), acked, "the checkpoint moved back");
+    peer.send(Frame::Ack { batch_seq: last });
+    wait_for_offset(&s.ckpt, 60);
+    s.finish();
+}
+
+#[test]
 fn collector_error_frame_is_retried_later() {
     let mut s = setup(|_| {});
     s.send(batch(&[10]));

@@ -126,6 +126,18 @@ impl SpoolReader {
         }
     }
 
+    /// Reads again from the first batch not acknowledged: what a lost
+    /// connection left unacked is sent again, in the order written. The
+    /// collector drops what it already had by its high-water marks, so a
+    /// batch whose first pieces were acknowledged costs only the resend.
+    pub fn rewind(&mut self) {
+        let first_unacked = self.spool.lock().acked + 1;
+        if first_unacked < self.next_id {
+            self.next_id = first_unacked;
+            self.at = None;
+        }
+    }
+
     /// Whether the writer closed and everything was read.
     pub fn is_drained(&self) -> bool {
         let st = self.spool.lock();
