@@ -4,12 +4,17 @@
 //! atomic write goes through a 0600 temporary file, which would keep `logq`
 //! run by another user than collectord's out of the index; who may read the
 //! index is decided by the permissions of the data directory instead.
+//!
+//! A reader's directory also records the files it maps, so that their
+//! pages can be dropped from its resident set ([`Pages`]).
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use crate::pages::Pages;
 
 use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
 use tantivy::directory::{
@@ -21,24 +26,38 @@ use tantivy::directory::{
 pub struct IndexDirectory {
     root: PathBuf,
     inner: MmapDirectory,
+    pages: Pages,
 }
 
 impl IndexDirectory {
+    /// The directory as the writer opens it: it records no mapped file.
     pub fn open(root: &Path) -> tantivy::Result<IndexDirectory> {
+        Self::reading(root, Pages::default())
+    }
+
+    /// The directory as a reader opens it: every file it maps is recorded
+    /// in `pages`.
+    pub fn reading(root: &Path, pages: Pages) -> tantivy::Result<IndexDirectory> {
         Ok(IndexDirectory {
             root: root.to_owned(),
             inner: MmapDirectory::open(root)?,
+            pages,
         })
     }
 }
 
 impl Directory for IndexDirectory {
     fn get_file_handle(&self, path: &Path) -> Result<Arc<dyn FileHandle>, OpenReadError> {
-        self.inner.get_file_handle(path)
+        let handle = self.inner.get_file_handle(path)?;
+        // The whole file: for a mapped file, a view of the map, not a copy.
+        if let Ok(bytes) = handle.read_bytes(0..handle.len()) {
+            self.pages.record(bytes);
+        }
+        Ok(handle)
     }
 
     fn open_read(&self, path: &Path) -> Result<FileSlice, OpenReadError> {
-        self.inner.open_read(path)
+        Ok(FileSlice::new(self.get_file_handle(path)?))
     }
 
     fn delete(&self, path: &Path) -> Result<(), DeleteError> {

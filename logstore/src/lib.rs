@@ -22,6 +22,7 @@ pub mod directory;
 pub mod index;
 mod lines;
 pub mod marklog;
+pub mod pages;
 pub mod plan;
 pub mod retention;
 pub mod schema;

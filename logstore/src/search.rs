@@ -17,6 +17,7 @@ use logcore::record::{Want, SEVERITY_NAMES};
 use tantivy::{IndexReader, ReloadPolicy, Searcher};
 
 use crate::lines::Lines;
+use crate::pages::Pages;
 use crate::plan::{self, Plan};
 use crate::schema::{self, LogSchema};
 use crate::walk::{self, Hit, Seen};
@@ -44,13 +45,16 @@ pub struct Reader {
 pub struct Snapshot {
     pub(crate) schema: LogSchema,
     pub(crate) searcher: Searcher,
+    /// The index files mapped, whose pages a walk releases as it goes.
+    pub(crate) pages: Pages,
 }
 
 impl Reader {
     /// Opens the store in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Reader> {
         let path = data_dir.join("index");
-        let (index, schema) = schema::open_existing(data_dir)?;
+        let pages = Pages::recording();
+        let (index, schema) = schema::open_existing(data_dir, pages.clone())?;
         // Readers lock `.tantivy-meta.lock` for a moment (collectord makes it
         // group-writable); without write access to it nothing can be read.
         let lock = path.join(".tantivy-meta.lock");
@@ -73,6 +77,7 @@ impl Reader {
         let snapshot = Snapshot {
             schema: schema.clone(),
             searcher: reader.searcher(),
+            pages,
         };
         Ok(Reader {
             schema,
@@ -101,6 +106,9 @@ impl Reader {
     /// Looks for a new commit; `true` when there is one (the snapshot is
     /// then the new state).
     pub fn refresh(&mut self) -> Result<bool> {
+        // A reload maps every segment it uses again, and records it again:
+        // forgetting first lets the files of merged segments go.
+        self.snapshot.pages.forget();
         self.reader
             .reload()
             .context("cannot read the index again")?;
@@ -130,7 +138,7 @@ impl Snapshot {
         reverse: bool,
         f: impl FnMut(Hit) -> Result<bool>,
     ) -> Result<()> {
-        walk::walk(&self.searcher, &*plan.query, reverse, f)
+        walk::walk(&self.searcher, &*plan.query, reverse, &self.pages, f)
     }
 
     /// The matches of `plan` in time order (or reversed), read back as

@@ -90,6 +90,8 @@ use tantivy::store::{Compressor, ZstdCompressor};
 use tantivy::{DocAddress, Index, IndexSettings, Searcher, TantivyDocument};
 
 use crate::archive::{ArchiveReader, Location};
+use crate::directory::IndexDirectory;
+use crate::pages::Pages;
 use crate::tokenizer::{LogTokenizer, TOKENIZER_NAME};
 use logcore::record::{flags, Record};
 pub use logcore::record::{line_text, Want};
@@ -397,12 +399,17 @@ pub enum OpenError {
 /// other fields, and tantivy panics) in a version this build reads; the
 /// tokenizers of that version are registered. Gives the index and the
 /// schema of its documents.
-pub fn open_existing(data_dir: &Path) -> Result<(Index, LogSchema), OpenError> {
+///
+/// The files it maps are recorded in `pages` ([`Pages::recording`] for a
+/// reader that releases them, `Pages::default()` for none).
+pub fn open_existing(data_dir: &Path, pages: Pages) -> Result<(Index, LogSchema), OpenError> {
     let path = data_dir.join("index");
     if !path.join("meta.json").exists() {
         return Err(OpenError::Missing(data_dir.to_path_buf()));
     }
-    let index = Index::open_in_dir(&path).map_err(|e| OpenError::Open(path.clone(), e))?;
+    let index = IndexDirectory::reading(&path, pages)
+        .and_then(Index::open)
+        .map_err(|e| OpenError::Open(path.clone(), e))?;
     // The commit payload names the schema version the documents were
     // written with: the same fields can mean other things (a tokenizer
     // change), so a version this build does not know is refused.
