@@ -33,13 +33,13 @@
 //! separate blocks (see [`super::write`]), so that the hits of a
 //! word that only one kind of line has sit in few blocks.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use chrono::{Days, NaiveDate};
+use rustc_hash::FxHashMap;
 
 /// A block is ended once its lines (with their `\n`) reach this size, so
 /// it holds this much plus at most one line.
@@ -239,12 +239,15 @@ struct Cached {
 }
 
 /// Reads lines from the archive directory; see the module documentation.
+/// The maps are keyed by small integers of the archive's own making (not
+/// by what senders choose), so FxHash serves: SipHash on `(Day, usize)`
+/// for each line read back was 3.5% of a regex query's time.
 pub struct ArchiveReader {
     dir: PathBuf,
-    days: HashMap<Day, DayFile>,
-    blocks: HashMap<(Day, usize), Cached>,
+    days: FxHashMap<Day, DayFile>,
+    blocks: FxHashMap<(Day, usize), Cached>,
     /// Dictionary ID → a decompressor that has it (0: none), per day.
-    decompressors: HashMap<(Day, u32), zstd::bulk::Decompressor<'static>>,
+    decompressors: FxHashMap<(Day, u32), zstd::bulk::Decompressor<'static>>,
     clock: u64,
     frame: Vec<u8>,
     /// The block of the last line read: its day, index and line range.
@@ -261,9 +264,9 @@ impl ArchiveReader {
     pub fn new(dir: &Path) -> ArchiveReader {
         ArchiveReader {
             dir: dir.to_owned(),
-            days: HashMap::new(),
-            blocks: HashMap::new(),
-            decompressors: HashMap::new(),
+            days: FxHashMap::default(),
+            blocks: FxHashMap::default(),
+            decompressors: FxHashMap::default(),
             clock: 0,
             frame: Vec::new(),
             last: None,
