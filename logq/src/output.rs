@@ -13,7 +13,7 @@ use std::ops::Range;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, FixedOffset, Local};
-use logcore::record::{flags, Record};
+use logcore::record::{flags, line_text, Record};
 use regex::{Regex, RegexBuilder};
 
 use crate::cli::{ColorChoice, Output};
@@ -316,7 +316,7 @@ impl<W: Write> Printer<W> {
         out.write_all(b" ")?;
         // The text, and the same decoded lossily (what highlights look at).
         let (text, lossy): (&[u8], Cow<'_, str>) = if r.has(flags::UNPARSED) {
-            (&r.raw, String::from_utf8_lossy(&r.raw))
+            (&r.raw, line_text(&r.raw))
         } else {
             if let Some(program) = &r.program {
                 write_escaped(out, program.as_bytes())?;
@@ -375,7 +375,7 @@ fn message_bytes(r: &Record) -> &[u8] {
     if r.raw.ends_with(r.message.as_bytes()) {
         return &r.raw[r.raw.len() - r.message.len()..];
     }
-    let lossy = String::from_utf8_lossy(&r.raw);
+    let lossy = line_text(&r.raw);
     match lossy.rfind(r.message.as_str()) {
         Some(start) => {
             let (s, e) = (start, start + r.message.len());

@@ -293,7 +293,7 @@ impl LogSchema {
     /// The document for `record` without its location in the archive (see
     /// [`Self::place`]).
     pub fn document_unplaced(&self, record: &Record) -> TantivyDocument {
-        let text = String::from_utf8_lossy(&record.raw);
+        let text = line_text(&record.raw);
         let mut doc = TantivyDocument::with_capacity(record.raw.len() + 128);
         doc.add_i64(self.event_time, record.event_time_ms);
         doc.add_i64(self.receive_time, record.receive_time_ms);
