@@ -192,6 +192,19 @@ impl Peer {
             other => panic!("expected BATCH, got {other:?}"),
         }
     }
+
+    /// BATCH frames until `records` records came: the last batch_seq and
+    /// the ends of all the records.
+    fn batches_until(&mut self, records: usize) -> (u64, Vec<u64>) {
+        let mut ends = Vec::new();
+        let mut last = 0;
+        while ends.len() < records {
+            let (seq, e) = self.batch();
+            last = seq;
+            ends.extend(e);
+        }
+        (last, ends)
+    }
 }
 
 fn acked_offset(ckpt: &Shared) -> u64 {
@@ -296,13 +309,7 @@ fn frames_respect_the_collector_max_frame() {
     let mut s = setup(|_| {});
     s.send(batch(&[10, 20, 30, 40, 50, 60]));
     let mut peer = Peer::welcome(&s.listener, 8, 150);
-    let mut ends = Vec::new();
-    let mut last = 0;
-    while ends.len() < 6 {
-        let (seq, e) = peer.batch();
-        last = seq;
-        ends.extend(e);
-    }
+    let (last, ends) = peer.batches_until(6);
     assert!(last > 1, "the batch should have been split");
     assert_eq!(ends, [10, 20, 30, 40, 50, 60]);
     peer.send(Frame::Ack { batch_seq: last });
@@ -331,13 +338,7 @@ fn a_split_batch_acknowledged_in_part_is_sent_whole_again_and_its_checkpoint_hol
     drop(peer);
 
     let mut peer = Peer::welcome(&s.listener, 8, 150);
-    let mut ends = Vec::new();
-    let mut last = 0;
-    while ends.len() < 6 {
-        let (seq, e) = peer.batch();
-        last = seq;
-        ends.extend(e);
-    }
+    let (last, ends) = peer.batches_until(6);
     assert_eq!(ends, [10, 20, 30, 40, 50, 60], "the whole batch, in order");
     assert_eq!(acked_offset(&s.ckpt), acked, "the checkpoint moved back");
     peer.send(Frame::Ack { batch_seq: last });
