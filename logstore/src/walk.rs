@@ -220,23 +220,13 @@ pub(crate) fn walk(
 ) -> Result<()> {
     let mut each = |hits: Vec<Hit>| -> Result<bool> {
         pages.release();
-        let mut go = |(i, hit): (usize, Hit)| -> Result<bool> {
+        let n = hits.len();
+        for i in 0..n {
             if i % RELEASE_EVERY == RELEASE_EVERY - 1 {
                 pages.release();
             }
-            f(hit)
-        };
-        if reverse {
-            for hit in hits.into_iter().rev().enumerate() {
-                if !go(hit)? {
-                    return Ok(false);
-                }
-            }
-        } else {
-            for hit in hits.into_iter().enumerate() {
-                if !go(hit)? {
-                    return Ok(false);
-                }
+            if !f(hits[if reverse { n - 1 - i } else { i }])? {
+                return Ok(false);
             }
         }
         Ok(true)
