@@ -141,6 +141,10 @@ pub struct TemplateMiner {
     /// Each template's tokens joined with spaces, for [`Self::template`].
     #[serde(skip)]
     texts: Vec<String>,
+    /// Each template's tokens as [`similarity`] compares them, worked out
+    /// when a template changes rather than for every message scanned.
+    #[serde(skip)]
+    shapes: Vec<Vec<Shape>>,
     #[serde(skip)]
     memo: memo::Memo,
 }
@@ -154,6 +158,7 @@ impl TemplateMiner {
             nodes: Vec::new(),
             roots: BTreeMap::new(),
             texts: Vec::new(),
+            shapes: Vec::new(),
             memo: memo::Memo::default(),
         }
     }
@@ -243,6 +248,7 @@ impl TemplateMiner {
                     count: 0,
                 });
                 self.texts.push(String::new());
+                self.shapes.push(Vec::new());
                 self.refresh_text(index);
                 self.nodes[leaf as usize].templates.push(index);
                 self.memo.changed(leaf);
@@ -347,12 +353,18 @@ impl TemplateMiner {
     /// ties go to the one with more `<*>`, then to the older.
     fn best_in(&self, leaf: u32, masked: &[Cow<'_, str>]) -> Option<(u32, f64)> {
         let mut best: Option<(u32, f64, usize)> = None;
+        // The message's side of `similarity`, once for the whole leaf.
+        let skeletons: Vec<Option<String>> = masked
+            .iter()
+            .map(|m| m.contains(WILDCARD).then(|| mask::skeleton(m)))
+            .collect();
         for &index in &self.nodes[leaf as usize].templates {
             let tokens = &self.templates[index as usize].tokens;
             if tokens.len() != masked.len() {
                 continue;
             }
-            let (sim, wild) = similarity(tokens, masked);
+            let shapes = &self.shapes[index as usize];
+            let (sim, wild) = similarity(tokens, shapes, masked, &skeletons);
             if best.is_none_or(|(_, s, w)| sim > s || (sim == s && wild > w)) {
                 best = Some((index, sim, wild));
             }
@@ -378,7 +390,9 @@ impl TemplateMiner {
     }
 
     fn refresh_text(&mut self, index: u32) {
-        self.texts[index as usize] = self.templates[index as usize].tokens.join(" ");
+        let tokens = &self.templates[index as usize].tokens;
+        self.texts[index as usize] = tokens.join(" ");
+        self.shapes[index as usize] = tokens.iter().map(|t| Shape::of(t)).collect();
     }
 }
 
@@ -397,24 +411,61 @@ fn route_key(token: &str) -> &str {
 /// hurts, so a template that is all parameters takes any message of its
 /// shape), and two masked tokens that differ only in punctuation
 /// (`<*>,` and `<*>),`) count as equal. Also gives the number of `<*>`.
-fn similarity(template: &[String], masked: &[Cow<'_, str>]) -> (f64, usize) {
+///
+/// `shapes` are the template's tokens' [`Shape`]s and `skeletons` the
+/// masked tokens' skeletons (`None` for a token without `<*>`), both
+/// worked out before: the scan of a leaf of several hundred templates
+/// looked for `<*>` in, and built the skeletons of, the same tokens again
+/// for each template.
+fn similarity(
+    template: &[String],
+    shapes: &[Shape],
+    masked: &[Cow<'_, str>],
+    skeletons: &[Option<String>],
+) -> (f64, usize) {
     let mut same = 0;
     let mut wild = 0;
-    for (t, m) in template.iter().zip(masked) {
-        if t == WILDCARD {
-            wild += 1;
-        } else if t.as_str() == m.as_ref()
-            || (t.contains(WILDCARD)
-                && m.contains(WILDCARD)
-                && mask::skeleton(t) == mask::skeleton(m))
-        {
-            same += 1;
-        }
+    for (((t, shape), m), m_skeleton) in template.iter().zip(shapes).zip(masked).zip(skeletons) {
+        let equal = match shape {
+            Shape::Wild => {
+                wild += 1;
+                continue;
+            }
+            Shape::Text => t.as_str() == m.as_ref(),
+            Shape::Masked(skeleton) => {
+                t.as_str() == m.as_ref() || m_skeleton.as_ref() == Some(skeleton)
+            }
+        };
+        same += usize::from(equal);
     }
     if wild == template.len() {
         return (1.0, wild);
     }
     (same as f64 / (template.len() - wild) as f64, wild)
+}
+
+/// A template token as [`similarity`] compares it.
+#[derive(Debug, Clone, PartialEq)]
+enum Shape {
+    /// `<*>`, which any token matches.
+    Wild,
+    /// No `<*>`: equal only to itself.
+    Text,
+    /// A `<*>` within punctuation or text (`<*>),`, `uid=<*>`): also equal
+    /// to a masked token of this skeleton.
+    Masked(String),
+}
+
+impl Shape {
+    fn of(token: &str) -> Shape {
+        if token == WILDCARD {
+            Shape::Wild
+        } else if token.contains(WILDCARD) {
+            Shape::Masked(mask::skeleton(token))
+        } else {
+            Shape::Text
+        }
+    }
 }
 
 fn params_of(template: &[String], original: &[&str]) -> Vec<String> {
@@ -465,6 +516,7 @@ impl TryFrom<Persisted> for TemplateMiner {
             nodes: p.nodes,
             roots: p.roots,
             texts: vec![String::new(); templates],
+            shapes: vec![Vec::new(); templates],
             memo: memo::Memo::default(),
         };
         for index in 0..templates as u32 {
