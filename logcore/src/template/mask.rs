@@ -207,12 +207,44 @@ fn number_len(core: &str) -> Option<usize> {
 
 /// Units of size and of time, as log messages write them after a number.
 fn is_unit(word: &str) -> bool {
-    const UNITS: [&str; 34] = [
-        "B", "KB", "kB", "MB", "GB", "TB", "PB", "KiB", "MiB", "GiB", "TiB", "byte", "bytes",
-        "Bytes", "ns", "us", "µs", "ms", "s", "sec", "secs", "second", "seconds", "min", "mins",
-        "minute", "minutes", "h", "hr", "hrs", "hour", "hours", "day", "days",
-    ];
-    UNITS.contains(&word)
+    // A `match`, not a search of a list: the compiler switches on the
+    // length first, and most words after a number are no unit.
+    matches!(
+        word,
+        "B" | "KB"
+            | "kB"
+            | "MB"
+            | "GB"
+            | "TB"
+            | "PB"
+            | "KiB"
+            | "MiB"
+            | "GiB"
+            | "TiB"
+            | "byte"
+            | "bytes"
+            | "Bytes"
+            | "ns"
+            | "us"
+            | "µs"
+            | "ms"
+            | "s"
+            | "sec"
+            | "secs"
+            | "second"
+            | "seconds"
+            | "min"
+            | "mins"
+            | "minute"
+            | "minutes"
+            | "h"
+            | "hr"
+            | "hrs"
+            | "hour"
+            | "hours"
+            | "day"
+            | "days"
+    )
 }
 
 /// A token's leading punctuation, core and trailing punctuation.
@@ -256,6 +288,11 @@ pub fn mask_token(token: &str) -> Cow<'_, str> {
     } else {
         return Cow::Borrowed(token);
     };
+    if lead.is_empty() && trail.is_empty() {
+        // Most values stand alone (`10.0.0.1`, `4242`): `<*>` itself,
+        // without an allocation.
+        return masked_core;
+    }
     Cow::Owned(concat(&[lead, &masked_core, trail]))
 }
 
@@ -350,11 +387,29 @@ pub fn skeleton(token: &str) -> String {
 
 /// The English names of months and week days, the words of a date.
 fn is_date_word(core: &str) -> bool {
-    const WORDS: [&str; 19] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "Mon",
-        "Tue", "Wed", "Thu", "Fri", "Sat", "Sun",
-    ];
-    WORDS.contains(&core)
+    core.len() == 3
+        && matches!(
+            core,
+            "Jan"
+                | "Feb"
+                | "Mar"
+                | "Apr"
+                | "May"
+                | "Jun"
+                | "Jul"
+                | "Aug"
+                | "Sep"
+                | "Oct"
+                | "Nov"
+                | "Dec"
+                | "Mon"
+                | "Tue"
+                | "Wed"
+                | "Thu"
+                | "Fri"
+                | "Sat"
+                | "Sun"
+        )
 }
 
 /// Rule 2: an identifier of words and numbers joined by `_`, whose first
