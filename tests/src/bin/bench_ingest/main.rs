@@ -14,8 +14,9 @@
 //! corpus's lines (the fleet file from its start, again at its end) with
 //! `latencyprobeK` lines among them.
 //!
-//! Prints lines/s end to end, CPU seconds per million lines and peak RSS of
-//! each side, index + archive bytes per raw byte, the time from a line's
+//! Prints lines/s end to end (and again with the detectors off, with what
+//! they cost in lines/s and collector CPU; see `throughput.rs`), CPU
+//! seconds per million lines and peak RSS of each side, index + archive bytes per raw byte, the time from a line's
 //! write to it being searchable (p50, p99) under a steady load, and
 //! collectord's memory per idle connected agent (`--idle N`, 5,000 by
 //! default, 0 for none; see `idle.rs`), and a fleet-shaped run of the same
@@ -25,6 +26,7 @@
 mod fleet_shaped;
 mod idle;
 mod rsyslog;
+mod throughput;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
@@ -36,7 +38,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use logq_tests::corpus::Corpus;
 use logq_tests::fleet::{self, Choice};
-use logq_tests::{cpu_seconds, dir_bytes, percentile, rss_kib, wait_until, Agent, Collector};
+use logq_tests::{cpu_seconds, percentile, rss_kib, wait_until, Agent, Collector};
 
 /// The steady load of the latency run on the fleet corpus, lines/s: well
 /// below what one collector takes on a busy 2-core machine (13,000 lines/s
@@ -111,7 +113,14 @@ fn main() -> Result<()> {
     fs::create_dir_all(&root)?;
     // A DIR of an earlier run: its index would hold the finish marker and
     // its agents' spools would be sent again.
-    for stale in ["collector", "agent", "latency", "rsyslog", "idle", "fleet"] {
+    for stale in [
+        "detect-on",
+        "detect-off",
+        "latency",
+        "rsyslog",
+        "idle",
+        "fleet",
+    ] {
         let _ = fs::remove_dir_all(root.join(stale));
     }
 
@@ -142,29 +151,21 @@ fn main() -> Result<()> {
         fleet::load_average()
     );
 
-    // 1. Throughput: the agent starts on the whole corpus.
-    let mut collector = Collector::start(&root.join("collector"), "");
-    let started = Instant::now();
-    let mut agent = Agent::start(&root.join("agent"), collector.addr, &[&corpus_path], "");
-    if !wait_until(Duration::from_secs(3600), || {
-        collector.count(&["benchfinishmarker"]) == 1
-    }) {
-        bail!("the corpus never became searchable");
+    // 1. Throughput: the agent starts on the whole corpus; then again with
+    // the detectors off.
+    let on = throughput::run(&root.join("detect-on"), &corpus_path, "")?;
+    let off = throughput::run(&root.join("detect-off"), &corpus_path, "detect = false")?;
+    for (run, name) in [(&on, "with the detectors"), (&off, "without them")] {
+        if run.indexed != n {
+            println!(
+                "WARNING: {} lines searchable {name}, {n} written",
+                run.indexed
+            );
+        }
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    let indexed = collector.count(&[]);
-    let (agent_side, collector_side) = (measure(agent.child.id()), measure(collector.child.id()));
-    agent.terminate(Duration::from_secs(10));
-    collector.terminate(Duration::from_secs(30));
-    // A stop can cut tantivy merges short and leave their files behind; the
-    // next start deletes them. Measure what stays on disk.
-    let mut collector = collector.restart();
-    collector.terminate(Duration::from_secs(30));
-    let index_bytes = dir_bytes(&collector.data_dir.join("index"));
-    let archive_bytes = dir_bytes(&collector.data_dir.join("archive"));
-    if indexed != n {
-        println!("WARNING: {indexed} lines searchable, {n} written");
-    }
+    let elapsed = on.seconds;
+    let (agent_side, collector_side) = (&on.agent, &on.collector);
+    let (index_bytes, archive_bytes) = (on.index_bytes, on.archive_bytes);
 
     // 2. Latency under a steady load.
     let source = match args.corpus {
@@ -208,6 +209,24 @@ fn main() -> Result<()> {
             .as_ref()
             .map_or("-".into(), |r| format!("{:.0}", r.lines_per_s)),
         ">= 100000"
+    );
+    println!(
+        "{:<44} {:>14.0} {:>14} {:>10}",
+        "  the same without the detectors",
+        n as f64 / off.seconds,
+        "-",
+        ""
+    );
+    println!(
+        "{:<44} {:>14} {:>14} {:>10}",
+        "  detection's cost: lines/s, collector CPU",
+        format!(
+            "{:.0}% / {:.0}%",
+            100.0 * (1.0 - off.seconds / on.seconds),
+            100.0 * (on.collector.cpu_s / off.collector.cpu_s - 1.0)
+        ),
+        "-",
+        "<= 20%"
     );
     println!(
         "{:<44} {:>14.2} {:>14} {:>10}",
