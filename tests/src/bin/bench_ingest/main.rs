@@ -54,6 +54,8 @@ struct Args {
     dir: Option<PathBuf>,
     idle: usize,
     fleet: usize,
+    /// Throughput runs with and without the detectors, alternating.
+    rounds: usize,
 }
 
 fn args() -> Result<Args> {
@@ -64,6 +66,7 @@ fn args() -> Result<Args> {
         dir: None,
         idle: 5_000,
         fleet: 200,
+        rounds: 2,
     };
     let mut rate = None;
     let mut it = std::env::args().skip(1);
@@ -76,8 +79,9 @@ fn args() -> Result<Args> {
             "--dir" => a.dir = Some(value()?.into()),
             "--idle" => a.idle = value()?.parse()?,
             "--fleet" => a.fleet = value()?.parse()?,
+            "--rounds" => a.rounds = value()?.parse::<usize>()?.max(1),
             "-h" | "--help" => {
-                println!("bench-ingest [--corpus fleet (../shared/bench, default) | synthetic] [--lines N (2000000)] [--rate LINES_PER_S for the latency run (fleet 5000, synthetic 50000)] [--dir DIR] [--idle AGENTS (5000; 0: none)] [--fleet AGENTS (200, 2 files each; 0: none)]");
+                println!("bench-ingest [--corpus fleet (../shared/bench, default) | synthetic] [--lines N (2000000)] [--rate LINES_PER_S for the latency run (fleet 5000, synthetic 50000)] [--dir DIR] [--idle AGENTS (5000; 0: none)] [--fleet AGENTS (200, 2 files each; 0: none)] [--rounds N (2: throughput with and without the detectors, alternating)]");
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}"),
@@ -153,9 +157,24 @@ fn main() -> Result<()> {
 
     // 1. Throughput: the agent starts on the whole corpus; then again with
     // the detectors off.
-    let on = throughput::run(&root.join("detect-on"), &corpus_path, "")?;
-    let off = throughput::run(&root.join("detect-off"), &corpus_path, "detect = false")?;
-    for (run, name) in [(&on, "with the detectors"), (&off, "without them")] {
+    // Rounds of the two alternate: this machine's speed drifts by 15% over
+    // minutes, and one pair of short runs can show either one ahead.
+    let (mut ons, mut offs) = (Vec::new(), Vec::new());
+    for round in 0..args.rounds {
+        let dir = |kind: &str| root.join(format!("detect-{kind}-{round}"));
+        ons.push(throughput::run(&dir("on"), &corpus_path, "")?);
+        offs.push(throughput::run(
+            &dir("off"),
+            &corpus_path,
+            "detect = false",
+        )?);
+    }
+    let (on, off) = (throughput::Mean::of(&ons), throughput::Mean::of(&offs));
+    for (run, name) in ons
+        .iter()
+        .map(|r| (r, "with the detectors"))
+        .chain(offs.iter().map(|r| (r, "without them")))
+    {
         if run.indexed != n {
             println!(
                 "WARNING: {} lines searchable {name}, {n} written",
@@ -164,8 +183,16 @@ fn main() -> Result<()> {
         }
     }
     let elapsed = on.seconds;
-    let (agent_side, collector_side) = (&on.agent, &on.collector);
-    let (index_bytes, archive_bytes) = (on.index_bytes, on.archive_bytes);
+    let first = &ons[0];
+    let agent_side = Side {
+        cpu_s: on.agent_cpu_s,
+        peak_mib: first.agent.peak_mib,
+    };
+    let collector_side = Side {
+        cpu_s: on.collector_cpu_s,
+        peak_mib: first.collector.peak_mib,
+    };
+    let (index_bytes, archive_bytes) = (first.index_bytes, first.archive_bytes);
 
     // 2. Latency under a steady load.
     let source = match args.corpus {
@@ -212,7 +239,7 @@ fn main() -> Result<()> {
     );
     println!(
         "{:<44} {:>14.0} {:>14} {:>10}",
-        "  the same without the detectors",
+        format!("  the same without the detectors ({} rounds)", args.rounds),
         n as f64 / off.seconds,
         "-",
         ""
@@ -223,7 +250,7 @@ fn main() -> Result<()> {
         format!(
             "{:.0}% / {:.0}%",
             100.0 * (1.0 - off.seconds / on.seconds),
-            100.0 * (on.collector.cpu_s / off.collector.cpu_s - 1.0)
+            100.0 * (on.collector_cpu_s / off.collector_cpu_s - 1.0)
         ),
         "-",
         "<= 20%"
