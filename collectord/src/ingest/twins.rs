@@ -53,7 +53,7 @@ type Copy = (Source, i64, u64);
 /// The waiting copies by key. Nearly every key has one copy, kept in the
 /// map itself; the second and later copies of a key (a line repeated
 /// within ten minutes) go to `more`. A list per key was an allocation and
-/// a free for every line stored (3 % of the writer thread's time).
+/// a free for every line an agent stores.
 #[derive(Debug, Default)]
 struct Waiting {
     first: PrehashedMap<Copy>,
