@@ -246,8 +246,12 @@ pub const KEYS: &[Key] = &[
         default: Default::Toml(r#""""#),
         doc: "Lines whose messages share this regular expression's first \
               capture group (or whole match) are one session, scored as a \
-              whole when it ends: e.g. 'blk_-?[0-9]+' for HDFS blocks. Empty: \
-              no sessions. A change needs a training (collectord train) before \
+              whole when it ends: e.g. 'blk_-?[0-9]+' for HDFS blocks. A \
+              session is anomalous for what it has, never for what it lacks: \
+              a kind of event that few training sessions had, kinds that \
+              rarely occurred together, or a stop where training sessions \
+              went on within less time than it has been idle. Empty: no \
+              sessions. A change needs a training (collectord train) before \
               sessions are scored.",
         reload: Reload::Live,
     },

@@ -3,12 +3,11 @@
 //! closed sessions and host windows; and opening or extending a novelty
 //! anomaly.
 
-use std::collections::BTreeSet;
-
 use super::open::{add_line, blank, finalize, new_open, Ent};
 use super::{Engine, LineIn, Report, NOVELTY_QUIET_MS};
 use crate::detect::anomaly::{human_ms, logq_command, rfc3339_ms};
 use crate::detect::model::{family, host_family, host_hash};
+use crate::detect::sessions::Finding;
 use crate::detect::windows;
 use crate::template::TemplateId;
 
@@ -145,28 +144,44 @@ impl Engine {
         };
         let mut found = Vec::new();
         for (id, s) in closed {
-            let v = model.score(&s.events);
-            if !v.anomalous {
+            let idle_ms = (self.clock_ms - s.last_ms).max(0);
+            let v = model.score(&s.events, idle_ms);
+            if !v.anomalous() {
                 continue;
             }
-            let mut why = Vec::new();
-            if v.rare_set {
-                why.push(format!(
-                    "its set of {} kinds of events occurred in {} of {} training sessions",
-                    s.events.iter().collect::<BTreeSet<_>>().len(),
-                    v.set_seen,
-                    model.sessions
-                ));
-            }
-            if v.forest_score > v.forest_threshold {
-                why.push(format!(
-                    "the Isolation Forest over its event counts scores {:.3} (threshold {:.3})",
-                    v.forest_score, v.forest_threshold
-                ));
-            }
+            let share = |n: u64, of: u64| format!("{n} of {of} training sessions");
+            let why: Vec<String> = v
+                .findings
+                .iter()
+                .map(|f| match *f {
+                    Finding::RareKind { event, sessions } => format!(
+                        "it has \"{}\", which {} had",
+                        self.model
+                            .templates
+                            .template(TemplateId(event)),
+                        share(sessions, model.sessions)
+                    ),
+                    Finding::RareState { kinds, reached } => format!(
+                        "its {} occurred together in {}",
+                        plural(kinds as u64, "kind of events", "kinds of events"),
+                        share(reached, model.sessions)
+                    ),
+                    Finding::Stuck {
+                        kinds,
+                        idle_ms,
+                        stayed,
+                        reached,
+                    } => format!(
+                        "it stopped after {} and has been idle {}; of the {reached} training sessions with the same {}, {stayed} waited that long for the next",
+                        plural(s.count, "line", "lines"),
+                        human_ms(idle_ms),
+                        plural(kinds as u64, "kind of event", "kinds of events")
+                    ),
+                })
+                .collect();
             let key = format!("session={id}");
             let mut a = blank("session", &key, Some(&s.host), s.first_ms, self.clock_ms);
-            a.score = v.forest_score;
+            a.score = v.score;
             a.count = s.count;
             a.baseline = format!("{} training sessions", model.sessions);
             a.last_ts = rfc3339_ms(s.last_ms);
@@ -174,7 +189,11 @@ impl Engine {
             a.first_line = s.lines.first().copied().unwrap_or(0);
             a.last_line = s.lines.last().copied().unwrap_or(0);
             a.session = Some(id.clone());
-            a.explanation = format!("session {id} ({} lines): {}", s.count, why.join("; "));
+            a.explanation = format!(
+                "session {id} ({}): {}",
+                plural(s.count, "line", "lines"),
+                why.join("; ")
+            );
             a.logq = logq_command(Some(&s.host), s.first_ms, s.last_ms, &id);
             found.push(a);
         }
@@ -241,4 +260,9 @@ impl Engine {
             self.report(Report::Closed(a));
         }
     }
+}
+
+/// `1 line`, `2 lines`.
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

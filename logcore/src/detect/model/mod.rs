@@ -28,13 +28,14 @@ mod baselines;
 pub use baselines::{rules, Baselines, Counted};
 use baselines::{PeakLearner, BASELINE_KEYS};
 
-/// Changes with any change of the serialized form of [`Model`].
-pub const MODEL_FORMAT: u32 = 1;
+/// Changes with any change of the serialized form of [`Model`]. 2: the
+/// session model judges what a session contains (kinds, states, waits).
+pub const MODEL_FORMAT: u32 = 2;
 
 /// Lines sampled for the per-line forest.
 const LINE_SAMPLE: usize = 20_000;
-/// Training sessions kept (a uniform sample beyond).
-const SESSION_SAMPLE: usize = 200_000;
+/// Host windows kept for the window model (a uniform sample beyond).
+const WINDOW_SAMPLE: usize = 200_000;
 /// (host, template) pairs remembered at most.
 pub const MAX_HOST_TEMPLATES: usize = 1_000_000;
 
@@ -110,7 +111,19 @@ impl Model {
         Ok(serde_json::to_string(self)?)
     }
 
+    /// Reads a model of this format, or of format 1 without its session
+    /// model (format 1's judged sessions by their set of events and a
+    /// forest; the next training learns the new one), keeping its
+    /// templates and everything else trained.
     pub fn from_json(json: &str) -> Result<Model, DetectError> {
+        let mut value: serde_json::Value = serde_json::from_str(json)?;
+        if value.get("format").and_then(serde_json::Value::as_u64) == Some(1) {
+            value["format"] = MODEL_FORMAT.into();
+            if let Some(trained) = value.get_mut("trained").and_then(|t| t.as_object_mut()) {
+                trained.insert("sessions".into(), serde_json::Value::Null);
+            }
+            return Ok(serde_json::from_value(value)?);
+        }
         super::read_model(json, MODEL_FORMAT)
     }
 }
@@ -173,9 +186,8 @@ pub struct Trainer {
     /// Reservoir of the lines' template ids.
     line_sample: Vec<TemplateId>,
     sessions: Option<Tracker>,
-    session_regex: Option<String>,
-    session_sample: Vec<Vec<u32>>,
-    sessions_seen: u64,
+    /// Learns every closed session (its statistics are counts: no sample).
+    session_model: Option<SessionModel>,
     failures: PeakLearner,
     connections: PeakLearner,
     connections_fast: PeakLearner,
@@ -208,9 +220,7 @@ impl Trainer {
             hosts: HashSet::new(),
             line_sample: Vec::new(),
             sessions,
-            session_regex: session_regex.map(str::to_string),
-            session_sample: Vec::new(),
-            sessions_seen: 0,
+            session_model: session_regex.map(SessionModel::new),
             failures: PeakLearner::new(rules::BURST.window_ms, rules::BURST.threshold),
             connections: PeakLearner::new(rules::FLOOD.window_ms, rules::FLOOD.threshold),
             connections_fast: PeakLearner::new(
@@ -269,8 +279,10 @@ impl Trainer {
         if let Some(tracker) = &mut self.sessions {
             let mut closed = tracker.add(message, host, id.0, line, at_ms);
             closed.extend(tracker.close_idle(at_ms));
-            for (_, s) in closed {
-                self.keep_session(s.events);
+            if let Some(model) = &mut self.session_model {
+                for (_, s) in closed {
+                    model.learn(&s.events, &s.times);
+                }
             }
         }
     }
@@ -278,24 +290,12 @@ impl Trainer {
     fn keep_window(&mut self, mut w: Window) {
         w.lines = Vec::new();
         self.windows_seen += 1;
-        if self.window_sample.len() < SESSION_SAMPLE {
+        if self.window_sample.len() < WINDOW_SAMPLE {
             self.window_sample.push(w);
         } else {
             let j = self.rng.gen_range(0..self.windows_seen);
-            if (j as usize) < SESSION_SAMPLE {
+            if (j as usize) < WINDOW_SAMPLE {
                 self.window_sample[j as usize] = w;
-            }
-        }
-    }
-
-    fn keep_session(&mut self, events: Vec<u32>) {
-        self.sessions_seen += 1;
-        if self.session_sample.len() < SESSION_SAMPLE {
-            self.session_sample.push(events);
-        } else {
-            let j = self.rng.gen_range(0..self.sessions_seen);
-            if (j as usize) < SESSION_SAMPLE {
-                self.session_sample[j as usize] = events;
             }
         }
     }
@@ -305,9 +305,11 @@ impl Trainer {
         if self.lines == 0 {
             return Err(DetectError::Empty);
         }
-        if let Some(mut tracker) = self.sessions.take() {
+        // Sessions still open when the history ends count as ending there
+        // (their true end is unknown; this errs toward quiet).
+        if let (Some(mut tracker), Some(model)) = (self.sessions.take(), &mut self.session_model) {
             for (_, s) in tracker.close_all() {
-                self.keep_session(s.events);
+                model.learn(&s.events, &s.times);
             }
         }
         for (_, w) in self.windows.close_all() {
@@ -315,10 +317,7 @@ impl Trainer {
         }
         let windows = WindowModel::fit(&self.window_sample, self.seed)?;
         let line_forest = self.line_forest()?;
-        let sessions = match (&self.session_regex, self.session_sample.is_empty()) {
-            (Some(re), false) => Some(SessionModel::fit(re, &self.session_sample, self.seed)?),
-            _ => None,
-        };
+        let sessions = self.session_model.take().filter(|m| m.sessions > 0);
         // Families by the templates as they are at the end.
         let mut families: HashMap<u64, u32> = HashMap::new();
         let mut host_families = HashSet::new();
@@ -367,5 +366,56 @@ impl Trainer {
         let vectors: Vec<SparseVec> = docs.iter().map(|d| tfidf.transform(d)).collect();
         let forest = IsolationForest::fit(&vectors, LINE_FOREST, self.seed)?;
         Ok(Some(LineForest { tfidf, forest }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::engine::LineIn;
+    use crate::template::MinerConfig;
+
+    /// An upgrade from format 1 must not cost the site its templates (their
+    /// ids are in every stored anomaly) or its baselines: only the old
+    /// session model goes, and the next training learns the new one.
+    #[test]
+    fn a_format_1_model_is_read_without_its_session_model() {
+        let mut t = Trainer::new(
+            TemplateMiner::new(MinerConfig::default()),
+            Some(r"blk_\d+"),
+            0,
+            0,
+        )
+        .unwrap();
+        for i in 0..200u64 {
+            let message = format!("Receiving block blk_{} from 10.0.0.{}", i / 4, i % 7);
+            t.feed(&LineIn {
+                line: i + 1,
+                ts_ms: i as i64 * 1000,
+                host: "h",
+                program: "hdfs",
+                message: &message,
+                severity: None,
+            });
+        }
+        let model = t.finish().unwrap();
+        assert!(model.trained.as_ref().unwrap().sessions.is_some());
+        let mut old: serde_json::Value = serde_json::from_str(&model.to_json().unwrap()).unwrap();
+        old["format"] = 1.into();
+        old["trained"]["sessions"] = serde_json::json!({
+            "regex": r"blk_\d+", "counter": {}, "forest": {}, "sets": {}, "sessions": 50
+        });
+        let read = Model::from_json(&old.to_string()).unwrap();
+        assert_eq!(read.format, MODEL_FORMAT);
+        assert_eq!(read.templates.len(), model.templates.len());
+        let trained = read.trained.unwrap();
+        assert!(trained.sessions.is_none());
+        assert_eq!(trained.lines, 200);
+        // Any other format is refused, naming both.
+        old["format"] = 9.into();
+        assert!(matches!(
+            Model::from_json(&old.to_string()),
+            Err(DetectError::Version { found: 9, .. })
+        ));
     }
 }
