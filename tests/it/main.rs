@@ -10,6 +10,7 @@ mod anomalies;
 mod bad_input;
 mod crash;
 mod delivery;
+mod evaluation;
 mod fixture;
 mod hostile;
 mod journal;
