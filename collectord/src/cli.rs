@@ -207,10 +207,12 @@ pub struct IssueArgs {
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
     /// Start of the range: a date (2026-11-01), an RFC 3339 time, or an
-    /// age such as 7d or 12h. Default: `train-days` ago.
+    /// age such as 7d or 12h. Default: `train-days` before the newest
+    /// stored line (or before now when --until is given).
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
-    /// End of the range (same forms). Default: now.
+    /// End of the range (same forms). Default: the newest stored line (now
+    /// when --since is given).
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
     /// Write the model here instead of DATA_DIR/model.json.

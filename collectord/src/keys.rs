@@ -227,8 +227,9 @@ pub const KEYS: &[Key] = &[
         name: "train-days",
         ty: Type::Integer,
         default: Default::Toml("7"),
-        doc: "Days of history a training reads (the newest 20 million lines \
-              at most). At least 1.",
+        doc: "Days of history a training reads, counted back from the newest \
+              stored line, so that logs shipped late are history too (the \
+              newest 20 million lines at most). At least 1.",
         reload: Reload::Live,
     },
     Key {

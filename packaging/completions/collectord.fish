@@ -34,8 +34,8 @@ complete -c collectord -n "__fish_collectord_needs_command" -f -a "train" -d 'Tr
 complete -c collectord -n "__fish_collectord_needs_command" -f -a "replay" -d 'Run the detectors over log files offline, as the daemon runs them, with each line\'s own timestamp as the clock, and print one JSON object per anomaly'
 complete -c collectord -n "__fish_collectord_needs_command" -f -a "tls" -d 'A certificate authority for TLS between agents and the collector: `tls init` makes it, `tls issue` signs a key and certificate for the collector or for one agent and prints the config lines'
 complete -c collectord -n "__fish_collectord_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c collectord -n "__fish_collectord_using_subcommand train" -l since -d 'Start of the range: a date (2026-11-01), an RFC 3339 time, or an age such as 7d or 12h. Default: `train-days` ago' -r
-complete -c collectord -n "__fish_collectord_using_subcommand train" -l until -d 'End of the range (same forms). Default: now' -r
+complete -c collectord -n "__fish_collectord_using_subcommand train" -l since -d 'Start of the range: a date (2026-11-01), an RFC 3339 time, or an age such as 7d or 12h. Default: `train-days` before the newest stored line (or before now when --until is given)' -r
+complete -c collectord -n "__fish_collectord_using_subcommand train" -l until -d 'End of the range (same forms). Default: the newest stored line (now when --since is given)' -r
 complete -c collectord -n "__fish_collectord_using_subcommand train" -l output -d 'Write the model here instead of DATA_DIR/model.json' -r -F
 complete -c collectord -n "__fish_collectord_using_subcommand train" -l config -d 'Config file (TOML). Without this flag /etc/collectord/collectord.toml is read if it exists' -r -F
 complete -c collectord -n "__fish_collectord_using_subcommand train" -l data-dir -d 'Directory for the index and the archive (overrides `data-dir`)' -r -F

@@ -616,6 +616,38 @@ fn normal_day(t0: i64) -> String {
     text
 }
 
+/// Logs shipped late (an agent catching up on a file, an archive
+/// imported) are history too: `collectord train` with no range reads the
+/// `train-days` (7) before the newest stored line. It used to count back
+/// from the wall clock, so a capture 16 days old trained nothing ("no lines
+/// in the range") and its detectors never got a model (issue 16).
+#[test]
+fn train_reads_the_days_before_the_newest_line_not_before_now() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("syslog");
+    let day_us = 86_400_000_000;
+    // Ten days apart: only the newer day is within 7 days of the newest line.
+    let old = normal_day(now_us() - 26 * day_us);
+    let late = normal_day(now_us() - 16 * day_us);
+    fs::write(&path, old + &late).unwrap();
+    let collector = Collector::start(&tmp.path().join("collector"), "retrain-hours = 0");
+    let _agent = Agent::start(&tmp.path().join("agent"), collector.addr, &[&path], "");
+    assert!(collector.wait_for_lines(60, TIMEOUT), "{}", collector.log());
+
+    let out = collectord(&["--config", path_str(&collector.config), "train"]);
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = stdout(&out);
+    assert!(
+        said.starts_with("collectord: trained on 30 lines (2 hosts"),
+        "{said}"
+    );
+}
+
 /// `collectord train` on what a running collectord stored: it writes
 /// model.json and says what it learnt; the running daemon takes the model
 /// without a restart, and from then on a kind of line the history never

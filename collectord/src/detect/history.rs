@@ -18,6 +18,36 @@ pub fn has_lines(data_dir: &Path) -> bool {
     Reader::open(data_dir).is_ok_and(|r| r.snapshot().num_lines() > 0)
 }
 
+/// The event time of the newest line stored at or before `until_ms` (lines
+/// a clock put in the future do not count); `None` when there is none.
+/// Training ranges end here, not at the wall clock: logs shipped late (an
+/// agent catching up on a file, an archive imported) are history too.
+pub fn newest_ms(data_dir: &Path, until_ms: i64) -> anyhow::Result<Option<i64>> {
+    let reader = Reader::open(data_dir)?;
+    let filters = Filters {
+        until_ms: Some(until_ms),
+        ..Filters::default()
+    };
+    let plan = reader.plan(&Expr::All, &filters, false)?;
+    let mut newest = None;
+    reader.snapshot().walk(&plan, true, |hit| {
+        newest = Some(hit.event);
+        Ok(false)
+    })?;
+    Ok(newest)
+}
+
+/// The training range: the `days` before the newest line (at or before
+/// `now_ms`), that line included; `None` when nothing is stored.
+pub fn training_range(
+    data_dir: &Path,
+    days: u32,
+    now_ms: i64,
+) -> anyhow::Result<Option<Range<i64>>> {
+    Ok(newest_ms(data_dir, now_ms.saturating_add(1))?
+        .map(|newest| newest - i64::from(days) * 86_400_000..newest.saturating_add(1)))
+}
+
 /// Calls `f` with every record whose event time is in `range`, oldest
 /// first (at most `max_lines`, the newest); returns how many.
 pub fn for_each(

@@ -7,7 +7,8 @@
 //!   first line and the rate rules run with their fixed floors; the other
 //!   detectors need a training. The first one starts at once when the index
 //!   held lines at start (on a new data directory: `retrain-hours` after the
-//!   first line), then every `retrain-hours`, over the last `train-days`.
+//!   first line), then every `retrain-hours`, over the `train-days` before
+//!   the newest stored line (not before now: logs shipped late are history).
 //! - A training runs on its own thread, on the index as committed (read
 //!   like logq reads it), from a copy of the live miner; the writer takes
 //!   the result at its next tick, keeps its own miner (which has learnt
@@ -377,17 +378,18 @@ impl Detector {
         let data_dir = self.data_dir.clone();
         let miner = self.engine.model().templates.clone();
         let engine = self.options.engine.clone();
-        let since = now_ms - i64::from(self.options.train_days) * 86_400_000;
-        info!(
-            days = self.options.train_days,
-            "Training the detectors on the index."
-        );
+        let days = self.options.train_days;
+        info!(days, "Training the detectors on the index.");
         let spawned = std::thread::Builder::new()
             .name("training".into())
             .spawn(move || {
-                let result =
-                    offline::train_from_index(&data_dir, miner, &engine, since..now_ms + 1)
-                        .map(|(m, _)| m);
+                // The days before the newest stored line, not before now:
+                // logs shipped late are history too (issue 16).
+                let result = crate::detect::history::training_range(&data_dir, days, now_ms)
+                    .and_then(|range| {
+                        let range = range.context("no lines in the index to train on")?;
+                        offline::train_from_index(&data_dir, miner, &engine, range).map(|(m, _)| m)
+                    });
                 let _ = tx.send(result);
             });
         match spawned {

@@ -111,13 +111,20 @@ pub fn train_from_index(
 /// `collectord train`.
 pub fn train(args: &TrainArgs, config: &Config) -> anyhow::Result<()> {
     let now = chrono::Utc::now().timestamp_millis();
+    // Without --since and --until: the `train-days` before the newest
+    // stored line (logs shipped late are history too).
+    let default = match (&args.since, &args.until) {
+        (None, None) => history::training_range(&config.data_dir, config.train_days, now)?
+            .context("no lines in the index to train on")?,
+        _ => now - i64::from(config.train_days) * 86_400_000..now,
+    };
     let since = match &args.since {
         Some(s) => parse_time(s, now)?,
-        None => now - i64::from(config.train_days) * 86_400_000,
+        None => default.start,
     };
     let until = match &args.until {
         Some(s) => parse_time(s, now)?,
-        None => now,
+        None => default.end,
     };
     if since >= until {
         bail!("--since must be before --until");
