@@ -32,6 +32,7 @@ use logcore::template::{MinerConfig, TemplateMiner};
 use serde::Serialize;
 use tracing::{error, info, warn};
 
+pub mod digest;
 pub mod history;
 pub mod offline;
 
@@ -88,6 +89,12 @@ pub struct Detector {
     pending: String,
     write_failed: bool,
     attempts: Attempts,
+    /// What of the anomalies reaches the journal (`digest.rs`).
+    digest: digest::Digest,
+    last_summary_ms: i64,
+    /// The newest line's event time, and the wall clock when it came: the
+    /// detectors' clock (see [`Detector::tick`]).
+    newest_line: Option<(i64, i64)>,
 }
 
 /// Reports kept in memory while `anomalies.log` cannot be written.
@@ -150,6 +157,11 @@ impl Attempts {
     }
 }
 
+/// The wall clock in milliseconds since the epoch.
+fn wall_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
@@ -196,6 +208,9 @@ impl Detector {
             pending: String::new(),
             write_failed: false,
             attempts: Attempts::load(data_dir),
+            digest: digest::Digest::default(),
+            last_summary_ms: wall_ms(),
+            newest_line: None,
         })
     }
 
@@ -207,6 +222,10 @@ impl Detector {
         }
         self.line += 1;
         let verdict = self.engine.observe(&LineIn::of(self.line, record));
+        let newest = self
+            .newest_line
+            .map_or(record.event_time_ms, |(t, _)| t.max(record.event_time_ms));
+        self.newest_line = Some((newest, wall_ms()));
         if let Some((_id, reason)) = verdict.anomaly {
             record.flags |= flags::ANOMALY;
             record.anomaly = Some(reason);
@@ -227,7 +246,9 @@ impl Detector {
             let (state, a) = match r {
                 Report::Opened(a) => {
                     self.opened += 1;
-                    warn!(kind = %a.kind, key = %a.key, "Anomaly: {}", a.explanation);
+                    if self.digest.opened(a, wall_ms()) {
+                        warn!(kind = %a.kind, key = %a.key, incident = %digest::incident(a), "Anomaly: {}", a.explanation);
+                    }
                     ("open", a)
                 }
                 Report::Closed(a) => ("closed", a),
@@ -297,12 +318,24 @@ impl Detector {
     /// Once a second from the writer: closes quiet anomalies, takes a
     /// finished training or a model written by `collectord train`, starts
     /// a training when one is due, saves the model now and then.
+    ///
+    /// The detectors' clock is the lines' time, advanced by the wall clock
+    /// only for as long as no line came: logs shipped late (dated days ago)
+    /// keep their episodes open while they flow, as they would have been
+    /// live. With the wall clock, every tick closed them as quiet and the
+    /// next line of the same attack opened another (issue 16).
     pub fn tick(&mut self, now_ms: i64) {
         if !self.options.enabled {
             return;
         }
-        self.engine.tick(now_ms);
+        self.engine.tick(self.clock(now_ms));
         self.write_reports();
+        if now_ms - self.last_summary_ms >= 60_000 {
+            self.last_summary_ms = now_ms;
+            if let Some(summary) = self.digest.summary(now_ms) {
+                warn!("{summary}");
+            }
+        }
         if let Some(rx) = &self.training {
             match rx.try_recv() {
                 Ok(Ok(model)) => {
@@ -398,6 +431,15 @@ impl Detector {
         }
     }
 
+    /// The detectors' clock at wall time `now_ms`: the newest line's event
+    /// time plus the wall time since it came (the wall clock before any).
+    fn clock(&self, now_ms: i64) -> i64 {
+        match self.newest_line {
+            Some((event_ms, seen_ms)) => event_ms.saturating_add((now_ms - seen_ms).max(0)),
+            None => now_ms,
+        }
+    }
+
     /// Writes model.json (the live miner and the trained part); a failure
     /// is logged and tried again at the next save.
     pub fn save(&mut self) {
@@ -416,6 +458,9 @@ impl Detector {
     pub fn shutdown(&mut self) {
         self.engine.finish();
         self.write_reports();
+        if let Some(summary) = self.digest.summary(wall_ms()) {
+            warn!("{summary}");
+        }
         self.sync();
         self.save();
     }
@@ -429,6 +474,52 @@ impl Detector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Failed logins dated 16 days ago, shipped late in three parts with
+    /// ticks between them: one burst, still open, not one per part.
+    #[test]
+    fn logs_shipped_late_keep_their_episode_open_across_ticks() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = DetectOptions {
+            enabled: true,
+            engine: EngineConfig::default(),
+            train_days: 7,
+            retrain_hours: 0,
+        };
+        let mut d = Detector::open(dir.path(), options).unwrap();
+        let day = 86_400_000;
+        let t0 = wall_ms() - 16 * day;
+        let mut n = 0;
+        for part in 0..3 {
+            for _ in 0..6 {
+                let at = chrono::DateTime::from_timestamp_millis(t0 + n * 2000).unwrap();
+                let line = format!(
+                    "{} web1 sshd[7]: Failed password for root from 203.0.113.9 port 4{n:04} ssh2",
+                    at.to_rfc3339()
+                );
+                let origin = logcore::record::Origin {
+                    agent: "a1",
+                    host: "web1",
+                    path: "/var/log/auth.log",
+                    stream: 1,
+                    utc_offset_secs: 0,
+                    receive_time_ms: wall_ms(),
+                };
+                let mut r = Record::from_line(&origin, n as u64, 0, line.into_bytes());
+                d.observe(&mut r);
+                n += 1;
+            }
+            // The writer's tick, a second (here: a minute) of wall time later.
+            d.tick(wall_ms() + (part + 1) * 60_000);
+        }
+        let log = std::fs::read_to_string(dir.path().join("anomalies.log")).unwrap();
+        let bursts: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("failed-login-burst"))
+            .collect();
+        assert_eq!(bursts.len(), 1, "{log}");
+        assert!(bursts[0].contains(r#""state":"open""#), "{log}");
+    }
 
     #[test]
     fn a_restart_loop_does_not_train_at_every_start() {
