@@ -359,6 +359,73 @@ fn forest_rule(train: &[&Session], seed: u64, rare_set: bool) -> Result<Rule<'st
     }))
 }
 
+/// PCA over session count vectors (Xu et al., SOSP 2009; loglizer's
+/// `PCA`): tf-idf weighted, zero-mean event counts; the components that
+/// explain 95 % of the variance are the normal space, and a session whose
+/// squared prediction error (what is left outside it) is over the
+/// Q-statistic at alpha 0.001 (c_alpha 3.2905) is anomalous. loglizer's
+/// settings, not tuned here. smartcore fits the components.
+fn pca_rule(train: &[&Session]) -> Result<Rule<'static>> {
+    use smartcore::decomposition::pca::{PCAParameters, PCA};
+    use smartcore::linalg::basic::arrays::Array;
+    use smartcore::linalg::basic::matrix::DenseMatrix;
+    let docs: Vec<Vec<String>> = train.iter().map(|s| names(&s.events)).collect();
+    let counter = EventCounter::fit(&docs, TermWeighting::TfIdf, Normalization::ZeroMean)?;
+    let rows: Vec<Vec<f64>> = docs.iter().map(|d| counter.transform(d)).collect();
+    let dims = rows.first().map_or(0, Vec::len);
+    let matrix = DenseMatrix::from_2d_vec(&rows).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pca = PCA::fit(&matrix, PCAParameters::default().with_n_components(dims))
+        .map_err(|e| anyhow::anyhow!("PCA: {e}"))?;
+    fn project(pca: &PCA<f64, DenseMatrix<f64>>, rows: &[Vec<f64>]) -> Result<Vec<Vec<f64>>> {
+        let m = DenseMatrix::from_2d_vec(&rows.to_vec()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let t = pca.transform(&m).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (n, k) = t.shape();
+        Ok((0..n)
+            .map(|i| (0..k).map(|j| *t.get((i, j))).collect())
+            .collect())
+    }
+    let t = project(&pca, &rows)?;
+    // Variance along each component, largest first.
+    let n = t.len().max(1) as f64;
+    let mut lambda: Vec<(f64, usize)> = (0..dims)
+        .map(|j| (t.iter().map(|r| r[j] * r[j]).sum::<f64>() / n, j))
+        .collect();
+    lambda.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let total: f64 = lambda.iter().map(|l| l.0).sum();
+    let mut kept = 0;
+    let mut acc = 0.0;
+    while kept < lambda.len() && acc < 0.95 * total {
+        acc += lambda[kept].0;
+        kept += 1;
+    }
+    let residual: Vec<usize> = lambda[kept..].iter().map(|l| l.1).collect();
+    let phi = |p: i32| lambda[kept..].iter().map(|l| l.0.powi(p)).sum::<f64>();
+    let (phi1, phi2, phi3) = (phi(1), phi(2), phi(3));
+    let threshold = if phi1 <= 0.0 {
+        0.0
+    } else {
+        let c_alpha = 3.2905;
+        let h0 = 1.0 - 2.0 * phi1 * phi3 / (3.0 * phi2 * phi2);
+        phi1 * (c_alpha * (2.0 * phi2 * h0 * h0).sqrt() / phi1
+            + 1.0
+            + phi2 * h0 * (h0 - 1.0) / (phi1 * phi1))
+            .powf(1.0 / h0)
+    };
+    Ok(Box::new(move |ss: &[Session]| {
+        let rows: Vec<Vec<f64>> = ss
+            .iter()
+            .map(|s| counter.transform(&names(&s.events)))
+            .collect();
+        match project(&pca, &rows) {
+            Ok(t) => t
+                .iter()
+                .map(|r| residual.iter().map(|&j| r[j] * r[j]).sum::<f64>() > threshold)
+                .collect(),
+            Err(_) => vec![false; ss.len()],
+        }
+    }))
+}
+
 /// The rows for one way of giving each line an event id.
 fn rows(sample: &Sample, ids: &[u32], parts: &Parts, seed: u64) -> Result<()> {
     let v = views(sample, ids, parts);
@@ -408,6 +475,16 @@ fn rows(sample: &Sample, ids: &[u32], parts: &Parts, seed: u64) -> Result<()> {
     row(
         "Isolation Forest on event counts (loglizer)",
         &forest_rule(&unlabeled, seed, false)?,
+        &v,
+    );
+    row(
+        "PCA, Q-statistic (loglizer's settings; smartcore)",
+        &pca_rule(&unlabeled)?,
+        &v,
+    );
+    row(
+        "  same, normal training blocks only",
+        &pca_rule(&normal)?,
         &v,
     );
     row(
