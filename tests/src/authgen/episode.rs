@@ -69,6 +69,34 @@ impl Kind {
         Kind::ATTACKS.contains(&self)
     }
 
+    /// The alert kinds that detect an episode of this kind: an alert
+    /// detects only what its kind says (a `new-template` alert on an
+    /// attack's lines, or a flood alert on a burst, does not).
+    pub fn detected_by(self) -> &'static [&'static str] {
+        match self {
+            Kind::Burst | Kind::InvalidUserScan => {
+                &["failed-login-burst", "invalid-user-scan", "low-and-slow"]
+            }
+            Kind::LowAndSlow => &["low-and-slow"],
+            Kind::Distributed => &["distributed-guessing"],
+            Kind::SuccessAfterFailures => &["success-after-failures"],
+            Kind::ConnectionFlood => &["connection-flood"],
+            Kind::MistypeTwice | Kind::Reboot | Kind::Backup => &[],
+        }
+    }
+}
+
+/// The alert kinds that name an attack on logins (the rate detectors').
+pub const ATTACK_ALERTS: [&str; 6] = [
+    "failed-login-burst",
+    "invalid-user-scan",
+    "low-and-slow",
+    "distributed-guessing",
+    "success-after-failures",
+    "connection-flood",
+];
+
+impl Kind {
     /// When the reference detector first knows: burst and
     /// invalid-user-scan, the 5th failure from the address within 10
     /// minutes (fail2ban's default); low-and-slow, the 10th within 24 h;

@@ -125,6 +125,10 @@ pub struct Report {
     pub detections: Vec<Option<Detection>>,
     /// Alerts that touch no attack, in output order.
     pub false_alerts: Vec<usize>,
+    /// Alerts on an attack's lines whose kind names no attack (a new kind
+    /// of message, a session): neither a detection nor false, and not
+    /// counted as true in the precision.
+    pub off_kind: Vec<usize>,
     /// Per false alert, the hard negatives it touches.
     pub false_touches: BTreeMap<usize, BTreeSet<usize>>,
     pub alerts: usize,
@@ -150,6 +154,7 @@ pub fn score(
     }
     let mut detections: Vec<Option<Detection>> = vec![None; episodes.len()];
     let mut false_alerts = Vec::new();
+    let mut off_kind = Vec::new();
     let mut false_touches = BTreeMap::new();
     let mut out_of_range = 0;
     for (a, alert) in alerts.iter().enumerate() {
@@ -163,12 +168,16 @@ pub fn score(
             .filter(|&i| i != usize::MAX)
             .collect();
         let mut any_attack = false;
+        let names_attack = super::episode::ATTACK_ALERTS.contains(&alert.kind.as_str());
         for &i in &touched {
             let e = &episodes[i];
             if !e.kind.is_attack() {
                 continue;
             }
             any_attack = true;
+            if !e.kind.detected_by().contains(&alert.kind.as_str()) {
+                continue;
+            }
             if e.kind == Kind::SuccessAfterFailures
                 && !e.cross_line.is_some_and(|n| alert.lines.contains(&n))
             {
@@ -195,6 +204,9 @@ pub fn score(
                 });
             }
         }
+        if any_attack && !names_attack {
+            off_kind.push(a);
+        }
         if !any_attack {
             false_alerts.push(a);
             let hard: BTreeSet<usize> = touched
@@ -209,6 +221,7 @@ pub fn score(
     Report {
         detections,
         false_alerts,
+        off_kind,
         false_touches,
         alerts: alerts.len(),
         host_days,
@@ -274,8 +287,10 @@ impl Report {
     }
 
     pub fn precision(&self) -> Option<f64> {
-        (self.alerts > 0)
-            .then(|| (self.alerts - self.false_alerts.len()) as f64 / self.alerts as f64)
+        (self.alerts > 0).then(|| {
+            (self.alerts - self.false_alerts.len() - self.off_kind.len()) as f64
+                / self.alerts as f64
+        })
     }
 
     pub fn false_per_host_day(&self) -> f64 {

@@ -93,9 +93,10 @@ impl Report {
         let precision = self.precision().map_or("-".into(), |p| format!("{p:.3}"));
         writeln!(
             out,
-            "alerts: {}, {} touching an attack: precision {precision}",
+            "alerts: {}, {} naming an attack on its lines, {} of another kind on an attack's lines: precision {precision}",
             self.alerts,
-            self.alerts - self.false_alerts.len()
+            self.alerts - self.false_alerts.len() - self.off_kind.len(),
+            self.off_kind.len()
         )?;
         let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
         for &a in &self.false_alerts {

@@ -120,6 +120,31 @@ fn recall_precision_false_alerts_and_latency_follow_the_definitions() {
     assert_eq!(r.detections[2].and_then(|d| d.latency_s), Some(2.5));
 }
 
+/// An alert detects only what its kind says (issue 16: the scoring counted
+/// any alert on any attack line as true). A new-kind-of-message alert on a
+/// burst's lines and a flood alert on a success-after-failures episode
+/// detect neither; the first is not false either, but not true.
+#[test]
+fn an_alert_detects_only_the_episodes_its_kind_names() {
+    let eps = episodes();
+    let text = [
+        alert("new-template", &[11, 12], 12),
+        alert("connection-flood", &[40], 40),
+    ]
+    .join("\n");
+    let (alerts, bad) = parse_alerts(&text);
+    assert!(bad.is_empty(), "{bad:?}");
+    let r = score(&eps, 100, 10, &alerts);
+    assert_eq!(r.detections[0], None, "a burst is not a new template");
+    assert_eq!(
+        r.detections[1], None,
+        "a flood alert is not a login after failures"
+    );
+    assert_eq!(r.off_kind, vec![0]);
+    assert!(r.false_alerts.is_empty());
+    assert_eq!(r.precision(), Some(0.5));
+}
+
 /// An alert on the crossing line itself would show as -0.000456 s
 /// because collectord writes milliseconds.
 #[test]
@@ -127,7 +152,7 @@ fn latency_compares_at_milliseconds() {
     let mut e = episode(Kind::Burst, 10..=20, Some(14));
     e.cross_us = Some(T0 + 14_123_456);
     let on_time = format!(
-        r#"{{"kind":"k","lines":[14],"detected_ts":"{}Z"}}"#,
+        r#"{{"kind":"failed-login-burst","lines":[14],"detected_ts":"{}Z"}}"#,
         &clock::rfc3339(T0 + 14_123_456)[..23]
     );
     let (alerts, _) = parse_alerts(&on_time);
