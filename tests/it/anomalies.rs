@@ -745,11 +745,22 @@ fn train_on_collected_lines_then_a_new_kind_of_line_is_an_anomaly() {
     assert_eq!(records(&collector.data_dir).len(), 1);
 }
 
-/// A burst from `ip` half an hour old: the rule fires, and the first
-/// writer tick after it (its wall clock) closes the episode, so its
-/// `closed` record tells the test that a tick has passed.
+/// A burst from `ip` half an hour old, then a line 9 min 59.5 s after its
+/// last failure: the rule fires, and the detectors' clock (the lines' time,
+/// then the wall time since the newest line came) passes the burst's 10
+/// quiet minutes only at a writer tick at least half a second after that
+/// line, so the burst's `closed` record tells the test that a tick has
+/// passed since the lines came.
 fn old_burst(ip: &str) -> String {
-    failures(now_us() - 30 * 60_000_000, ip, 5)
+    let start = now_us() - 30 * 60_000_000;
+    let last = start + 4_000_000;
+    failures(start, ip, 5)
+        + &syslog(
+            last + 599_500_000,
+            "web1",
+            "CRON[201]",
+            "(root) CMD (run-parts /etc/cron.hourly)",
+        )
 }
 
 /// Regression: a fresh collectord trained on the lines of its first second

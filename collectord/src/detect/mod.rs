@@ -328,7 +328,12 @@ impl Detector {
         if !self.options.enabled {
             return;
         }
-        self.engine.tick(self.clock(now_ms));
+        // Before the first line there is nothing to close, and a tick on
+        // the wall clock would set the engine's clock (which only moves
+        // forward) ahead of logs dated in the past.
+        if let Some(clock) = self.clock(now_ms) {
+            self.engine.tick(clock);
+        }
         self.write_reports();
         if now_ms - self.last_summary_ms >= 60_000 {
             self.last_summary_ms = now_ms;
@@ -432,12 +437,10 @@ impl Detector {
     }
 
     /// The detectors' clock at wall time `now_ms`: the newest line's event
-    /// time plus the wall time since it came (the wall clock before any).
-    fn clock(&self, now_ms: i64) -> i64 {
-        match self.newest_line {
-            Some((event_ms, seen_ms)) => event_ms.saturating_add((now_ms - seen_ms).max(0)),
-            None => now_ms,
-        }
+    /// time plus the wall time since it came; `None` before any line.
+    fn clock(&self, now_ms: i64) -> Option<i64> {
+        self.newest_line
+            .map(|(event_ms, seen_ms)| event_ms.saturating_add((now_ms - seen_ms).max(0)))
     }
 
     /// Writes model.json (the live miner and the trained part); a failure
@@ -487,6 +490,8 @@ mod tests {
             retrain_hours: 0,
         };
         let mut d = Detector::open(dir.path(), options).unwrap();
+        // The writer ticks from its start, before any line has come.
+        d.tick(wall_ms());
         let day = 86_400_000;
         let t0 = wall_ms() - 16 * day;
         let mut n = 0;

@@ -58,14 +58,16 @@ impl Default for Thresholds {
         }
     }
 }
+
 /// Events kept per session (a longer session is scored on its first ones).
 pub const MAX_EVENTS: usize = 10_000;
 /// States the model keeps; a state first seen past this is novel.
 pub const MAX_STATES: usize = 100_000;
 /// Lines listed per session.
 const MAX_LINES: usize = 1000;
-/// Wait buckets: `floor(log2(ms + 1))` up to about 9 years, then one for
-/// "the session ended in this state".
+/// Wait buckets: `floor(log2(ms + 1))`, the last holding every wait of 2^47
+/// ms (thousands of years) or more, then one for "the session ended in this
+/// state".
 const WAIT_BUCKETS: usize = 48;
 const ENDED: usize = WAIT_BUCKETS;
 
@@ -82,6 +84,7 @@ pub struct OpenSession {
     pub count: u64,
     pub host: String,
 }
+
 /// Gathers sessions by id, bounded by `max_open` (the longest idle ones are
 /// closed early when full).
 #[derive(Debug)]
