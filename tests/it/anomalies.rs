@@ -437,6 +437,35 @@ fn replay_templates_prints_line_id_and_template_per_line() {
     );
 }
 
+/// The four events of a normal request of app1's API.
+const REQUEST: [&str; 4] = [
+    "accepted connection",
+    "auth ok for user app",
+    "query took 12 ms",
+    "response sent status 200",
+];
+
+/// Requests `first..first + n` of app1's API as syslog lines a second
+/// apart from `start_s` seconds after 2026-11-30T08:00:00Z, each line
+/// `req=ID EVENT`; `events(id)` gives each request's events.
+fn requests(first: u32, n: u32, start_s: i64, events: impl Fn(u32) -> Vec<&'static str>) -> String {
+    let base = 1_796_025_600_000_000; // 2026-11-30T08:00:00Z
+    let mut text = String::new();
+    let mut t = start_s;
+    for r in first..first + n {
+        for e in events(r) {
+            text += &syslog(
+                base + t * 1_000_000,
+                "app1",
+                "api[42]",
+                &format!("req={r} {e}"),
+            );
+            t += 1;
+        }
+    }
+    text
+}
+
 /// With `--session-regex`, lines sharing a request id are a session: a
 /// request that did something no request did in training is reported as
 /// one anomaly naming the request and all its lines, and the normal
@@ -444,36 +473,17 @@ fn replay_templates_prints_line_id_and_template_per_line() {
 #[test]
 fn replay_reports_a_session_with_an_event_never_seen_in_training() {
     let tmp = tempfile::tempdir().unwrap();
-    let base = 1_796_025_600_000_000; // 2026-11-30T08:00:00Z
-    let requests = |first: u32, n: u32, start_s: i64, odd: Option<u32>| {
-        let mut text = String::new();
-        let mut t = start_s;
-        for r in first..first + n {
-            let mut events = vec![
-                "accepted connection",
-                "auth ok for user app",
-                "query took 12 ms",
-                "response sent status 200",
-            ];
-            if Some(r) == odd {
-                events.insert(2, "disk quota exceeded, dropping write");
-            }
-            for e in events {
-                text += &syslog(
-                    base + t * 1_000_000,
-                    "app1",
-                    "api[42]",
-                    &format!("req={r} {e}"),
-                );
-                t += 1;
-            }
-        }
-        text
-    };
     let train = tmp.path().join("train.log");
     let test = tmp.path().join("test.log");
-    fs::write(&train, requests(1000, 60, 0, None)).unwrap();
-    fs::write(&test, requests(2000, 20, 4000, Some(2013))).unwrap();
+    fs::write(&train, requests(1000, 60, 0, |_| REQUEST.to_vec())).unwrap();
+    let odd = |r| {
+        let mut events = REQUEST.to_vec();
+        if r == 2013 {
+            events.insert(2, "disk quota exceeded, dropping write");
+        }
+        events
+    };
+    fs::write(&test, requests(2000, 20, 4000, odd)).unwrap();
     let out = replay(&[
         "--train",
         path_str(&train),
@@ -527,40 +537,16 @@ fn replay_reports_a_session_with_an_event_never_seen_in_training() {
 #[test]
 fn replay_judges_a_session_by_what_it_has_not_by_where_the_input_ended() {
     let tmp = tempfile::tempdir().unwrap();
-    let base = 1_796_025_600_000_000; // 2026-11-30T08:00:00Z
-    let events = [
-        "accepted connection",
-        "auth ok for user app",
-        "query took 12 ms",
-        "response sent status 200",
-    ];
-    // Requests `first..first + n` from `start_s`, a second apart; `stuck`
-    // has only its first event, `cut` (the last) its first two.
-    let requests = |first: u32, n: u32, start_s: i64, stuck: Option<u32>, cut: bool| {
-        let mut text = String::new();
-        let mut t = start_s;
-        for r in first..first + n {
-            let upto = match r {
-                r if Some(r) == stuck => 1,
-                r if cut && r == first + n - 1 => 2,
-                _ => 4,
-            };
-            for e in &events[..upto] {
-                text += &syslog(
-                    base + t * 1_000_000,
-                    "app1",
-                    "api[42]",
-                    &format!("req={r} {e}"),
-                );
-                t += 1;
-            }
-        }
-        text
-    };
     let train = tmp.path().join("train.log");
     let test = tmp.path().join("test.log");
-    fs::write(&train, requests(1000, 60, 0, None, false)).unwrap();
-    fs::write(&test, requests(2000, 20, 4000, Some(2004), true)).unwrap();
+    fs::write(&train, requests(1000, 60, 0, |_| REQUEST.to_vec())).unwrap();
+    // 2004 has only its first event; 2019, the last, its first two.
+    let shapes = |r| match r {
+        2004 => REQUEST[..1].to_vec(),
+        2019 => REQUEST[..2].to_vec(),
+        _ => REQUEST.to_vec(),
+    };
+    fs::write(&test, requests(2000, 20, 4000, shapes)).unwrap();
     let out = replay(&[
         "--train",
         path_str(&train),

@@ -192,24 +192,10 @@ mod tests {
 
     fn anomaly(kind: &str, key: &str, host: &str) -> Anomaly {
         Anomaly {
-            id: String::new(),
             kind: kind.into(),
-            score: 1.0,
             key: key.into(),
             host: Some(host.into()),
-            template: None,
-            count: 5,
-            baseline: String::new(),
-            first_ts: String::new(),
-            last_ts: String::new(),
-            detected_ts: String::new(),
-            first_line: 0,
-            last_line: 0,
-            lines: Vec::new(),
-            session: None,
-            explanation: String::new(),
-            examples: Vec::new(),
-            logq: String::new(),
+            ..Anomaly::default()
         }
     }
 

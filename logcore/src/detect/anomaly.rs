@@ -9,7 +9,7 @@ pub const MAX_LINES: usize = 1000;
 pub const MAX_EXAMPLES: usize = 3;
 
 /// One anomaly. Times are RFC 3339 UTC with milliseconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Anomaly {
     /// Unique within a run: `KIND/KEY/FIRST_MS` hashed, 12 hex digits.
     pub id: String,
