@@ -602,6 +602,18 @@ fn normal_day(t0: i64) -> String {
     text
 }
 
+/// Runs `collectord train` on what `collector` stored; it must succeed.
+fn train_now(collector: &Collector) -> std::process::Output {
+    let out = collectord(&["--config", path_str(&collector.config), "train"]);
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Logs shipped late (an agent catching up on a file, an archive
 /// imported) are history too: `collectord train` with no range reads the
 /// `train-days` (7) before the newest stored line. It used to count back
@@ -620,13 +632,7 @@ fn train_reads_the_days_before_the_newest_line_not_before_now() {
     let _agent = Agent::start(&tmp.path().join("agent"), collector.addr, &[&path], "");
     assert!(collector.wait_for_lines(60, TIMEOUT), "{}", collector.log());
 
-    let out = collectord(&["--config", path_str(&collector.config), "train"]);
-    assert!(
-        out.status.success(),
-        "{:?}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = train_now(&collector);
     let said = stdout(&out);
     assert!(
         said.starts_with("collectord: trained on 30 lines (2 hosts"),
@@ -649,13 +655,7 @@ fn train_on_collected_lines_then_a_new_kind_of_line_is_an_anomaly() {
     let _agent = Agent::start(&tmp.path().join("agent"), collector.addr, &[&path], "");
     assert!(collector.wait_for_lines(30, TIMEOUT), "{}", collector.log());
 
-    let out = collectord(&["--config", path_str(&collector.config), "train"]);
-    assert!(
-        out.status.success(),
-        "{:?}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = train_now(&collector);
     let model = collector.data_dir.join("model.json");
     let said = stdout(&out);
     assert!(

@@ -225,7 +225,9 @@ impl Detector {
         let newest = self
             .newest_line
             .map_or(record.event_time_ms, |(t, _)| t.max(record.event_time_ms));
-        self.newest_line = Some((newest, wall_ms()));
+        // The receive time is the collector's wall clock when the line
+        // came: no clock read per line.
+        self.newest_line = Some((newest, record.receive_time_ms));
         if let Some((_id, reason)) = verdict.anomaly {
             record.flags |= flags::ANOMALY;
             record.anomaly = Some(reason);
