@@ -2,12 +2,17 @@
 # The local demo: builds the three programs, starts collectord and agentd on
 # loopback in a temporary directory (no root, no config in /etc), writes a
 # small auth log, and searches it with logq. Everything is removed at the end
-# unless KEEP=1 is set.
+# unless KEEP=1 is set. LOGQ_BIN=DIR runs the programs built in DIR instead
+# of building them (the tests run the demo so).
 set -euo pipefail
 cd "$(dirname "$0")"
 
-cargo build --release --bins --quiet
-bin=$PWD/target/release
+if [ -n "${LOGQ_BIN:-}" ]; then
+    bin=$LOGQ_BIN
+else
+    cargo build --release --bins --quiet
+    bin=$PWD/target/release
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/logq-demo.XXXXXX")
 pids=()
 cleanup() {

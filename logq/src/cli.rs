@@ -160,7 +160,10 @@ pub struct Cli {
 
     /// Only lines the anomaly detectors flagged.
     ///
-    /// The short output marks such lines with `! ` in every search.
+    /// Every line an anomaly counted, those before it fired too (the
+    /// first failures of a burst, joined from the data directory's
+    /// flagged.log). The short output marks such lines with `! ` in every
+    /// search.
     #[arg(long)]
     pub anomalies: bool,
 

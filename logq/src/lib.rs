@@ -5,6 +5,7 @@
 
 pub mod cli;
 mod config;
+mod flagged;
 mod ordered;
 mod output;
 mod patterns;
@@ -58,9 +59,10 @@ fn expression(cli: &Cli) -> Result<Expr> {
     })
 }
 
-fn filters(cli: &Cli) -> Result<Filters> {
+fn filters(cli: &Cli, data_dir: &std::path::Path) -> Result<Filters> {
     let now = chrono::Local::now();
     let time = |t: &Option<String>| t.as_deref().map(|t| time::parse_time(t, now)).transpose();
+    let (since_ms, until_ms) = (time(&cli.since)?, time(&cli.until)?);
     Ok(Filters {
         hosts: cli.hosts.clone(),
         programs: cli.programs.clone(),
@@ -71,17 +73,18 @@ fn filters(cli: &Cli) -> Result<Filters> {
             .map(query::parse_severity_spec)
             .transpose()
             .map_err(anyhow::Error::msg)?,
-        since_ms: time(&cli.since)?,
-        until_ms: time(&cli.until)?,
+        since_ms,
+        until_ms,
         anomalies: cli.anomalies,
+        flagged: flagged::load(data_dir, since_ms, until_ms),
     })
 }
 
 /// Runs the search; `Ok(true)` when something matched.
 fn run(cli: Cli) -> Result<bool> {
     let expr = expression(&cli)?;
-    let filters = filters(&cli)?;
     let data_dir = config::data_dir(cli.data_dir.clone())?;
+    let filters = filters(&cli, &data_dir)?;
     let reader = Reader::open(&data_dir)?;
     let plan = reader.plan(&expr, &filters, cli.case_sensitive)?;
     if cli.patterns {

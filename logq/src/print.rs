@@ -74,10 +74,11 @@ impl<W: Write> Job<W> {
     /// The record of `hit` when it matches (the index may over-match, see
     /// `search`).
     fn checked(&mut self, hit: &Hit) -> Result<Option<logcore::record::Record>> {
-        let record = self.lines.record(self.reader.snapshot(), hit, self.want)?;
+        let mut record = self.lines.record(self.reader.snapshot(), hit, self.want)?;
         if self.plan.needs_check() && !self.plan.matches_hit(&record) {
             return Ok(None);
         }
+        self.plan.flag(&mut record);
         Ok(Some(record))
     }
 
@@ -121,10 +122,11 @@ impl<W: Write> Job<W> {
                     if share.workers > 1 && !share.owns(lines.stretch(&snapshot, hit)?) {
                         continue;
                     }
-                    let record = lines.record(&snapshot, hit, want)?;
+                    let mut record = lines.record(&snapshot, hit, want)?;
                     if plan.needs_check() && !plan.matches_hit(&record) {
                         continue;
                     }
+                    plan.flag(&mut record);
                     out.record(&record, LineKind::Match)?;
                     ends.push((i, out.written()));
                 }
@@ -230,7 +232,8 @@ impl<W: Write> Job<W> {
 
     /// Prints a line near a match: as a match itself when it is one.
     fn context_line(&mut self, hit: &Hit) -> Result<()> {
-        let record = self.lines.record(self.reader.snapshot(), hit, Want::All)?;
+        let mut record = self.lines.record(self.reader.snapshot(), hit, Want::All)?;
+        self.plan.flag(&mut record);
         let kind = if self.plan.matches(&record) {
             LineKind::Match
         } else {

@@ -51,7 +51,10 @@
 //!   An anomaly is a document with a value in the `anomaly` column
 //!   (`crate::schema` writes one exactly when the flag is set), found
 //!   with an `ExistsQuery`, which steps through that column's sparse index
-//!   rather than testing every document.
+//!   rather than testing every document. `anomalies` also finds the lines
+//!   of the episodes in `Filters::flagged` (lines an anomaly counted
+//!   before it fired, which were indexed without the flag): those need the
+//!   check, and [`Plan::flag`] marks them for printing.
 //!
 //! How the index clause of a node is built: a word is the AND of its term
 //! queries; a phrase the AND of its words' terms; a prefix a `RegexQuery`
@@ -66,8 +69,10 @@
 //! caller that checks gets exact results whatever the index found.
 
 use std::ops::Bound;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use logcore::detect::flagged::Flagged;
 use logcore::long_tail;
 use logcore::query::{
     joined_phrase, lowercase, required_literals, Expr, Filters, Glob, Matcher, Spelling,
@@ -89,8 +94,10 @@ pub struct Plan {
     pub(crate) query: Box<dyn Query>,
     needs_check: bool,
     matcher: Matcher,
-    /// The expression's check alone: the filters are exact index clauses.
+    /// The expression's check alone: the filters are exact index clauses
+    /// (but for the episodes of the side table, which it joins).
     hit_matcher: Matcher,
+    flagged: Arc<Flagged>,
 }
 
 /// Builds the plan for `expr` under `filters` (see the module
@@ -102,7 +109,15 @@ pub fn plan(
     schema: &LogSchema,
 ) -> Result<Plan> {
     let matcher = Matcher::new(expr, filters, case_sensitive)?;
-    let hit_matcher = Matcher::new(expr, &Filters::default(), case_sensitive)?;
+    // The side table's episodes are found by an inexact clause: their
+    // lines are checked.
+    let joins = filters.anomalies && !filters.flagged.is_empty();
+    let hit_filters = Filters {
+        anomalies: joins,
+        flagged: filters.flagged.clone(),
+        ..Filters::default()
+    };
+    let hit_matcher = Matcher::new(expr, &hit_filters, case_sensitive)?;
     let indexed = compile(expr, schema, case_sensitive)?;
     let globs = |g: &[String]| logcore::query::globs(g);
 
@@ -123,7 +138,7 @@ pub fn plan(
         clauses.push((Occur::Must, severity_query(schema.severity, lo, hi)));
     }
     if filters.anomalies {
-        clauses.push((Occur::Must, anomalies_query()));
+        clauses.push((Occur::Must, anomalies_query(&filters.flagged, schema)?));
     }
     if filters.since_ms.is_some() || filters.until_ms.is_some() {
         let bound = |t: Option<i64>, inclusive: bool| match t {
@@ -146,9 +161,10 @@ pub fn plan(
     };
     Ok(Plan {
         query,
-        needs_check: !indexed.exact,
+        needs_check: !indexed.exact || joins,
         matcher,
         hit_matcher,
+        flagged: filters.flagged.clone(),
     })
 }
 
@@ -188,6 +204,13 @@ impl Plan {
     pub fn matches_hit(&self, r: &Record) -> bool {
         self.hit_matcher.matches(r)
     }
+
+    /// Flags `r` when it is a line of an episode of the side table (see
+    /// `logcore::detect::flagged`), so that it prints as the anomaly it
+    /// is; needs the record's program and message (`Want::Shown`).
+    pub fn flag(&self, r: &mut Record) {
+        self.flagged.mark(r);
+    }
 }
 
 /// A glob's index clause: a term query when it has no wildcard, else a
@@ -218,12 +241,33 @@ fn any_glob(globs: &[Glob], field: Field) -> Result<Option<Box<dyn Query>>> {
 }
 
 /// The documents of anomalies: those with a value in the `anomaly` column
-/// (see the module documentation).
-fn anomalies_query() -> Box<dyn Query> {
-    Box::new(ExistsQuery::new(
+/// (see the module documentation), and for each episode of the side table
+/// the lines of its time range that have its address or user (a superset:
+/// [`Matcher`] checks that its rule counted them).
+fn anomalies_query(flagged: &Flagged, schema: &LogSchema) -> Result<Box<dyn Query>> {
+    let flagged_at_ingest: Box<dyn Query> = Box::new(ExistsQuery::new(
         crate::schema::names::ANOMALY.to_owned(),
         false,
-    ))
+    ));
+    if flagged.is_empty() {
+        return Ok(flagged_at_ingest);
+    }
+    let mut clauses = vec![(Occur::Should, flagged_at_ingest)];
+    for (word, since, until) in flagged.ranges() {
+        let time: Box<dyn Query> = Box::new(RangeQuery::new(
+            Bound::Included(Term::from_field_i64(schema.event_time, since)),
+            Bound::Included(Term::from_field_i64(schema.event_time, until)),
+        ));
+        let episode: Box<dyn Query> = match compile(&Expr::Word(word), schema, false)?.query {
+            Some(words) => Box::new(BooleanQuery::new(vec![
+                (Occur::Must, time),
+                (Occur::Must, words),
+            ])),
+            None => time,
+        };
+        clauses.push((Occur::Should, episode));
+    }
+    Ok(Box::new(BooleanQuery::new(clauses)))
 }
 
 fn severity_query(field: Field, lo: u8, hi: u8) -> Box<dyn Query> {

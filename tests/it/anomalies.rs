@@ -117,8 +117,8 @@ fn path_str(p: &Path) -> &str {
 
 /// A brute force shipped through agentd: the operator finds it in
 /// anomalies.log with an explanation and a logq command that shows its
-/// lines, `logq --anomalies` shows the lines flagged from the fifth
-/// failure on and nothing else, and stopping collectord closes the
+/// lines, `logq --anomalies` shows every failure of the burst (the four
+/// before the alert too) and nothing else, and stopping collectord closes the
 /// episode. A user who mistypes twice and then logs in raises nothing (an
 /// alert on every typo would teach operators to ignore alerts).
 #[test]
@@ -187,8 +187,10 @@ fn brute_force_through_agent_is_logged_flagged_and_closed_at_stop() {
         "{command} shows:\n{shown}"
     );
 
-    // The lines from the alert on carry the flag (the ones before it were
-    // stored before anything was known).
+    // Every failure of the burst is an anomaly: those from the alert on
+    // carry the flag in the index, the four before it (stored before
+    // anything was known) come from the side table flagged.log. The
+    // colleague's mistypes from another address are not.
     let mut flagged = String::new();
     wait_until(TIMEOUT, || {
         flagged = stdout(
@@ -198,19 +200,33 @@ fn brute_force_through_agent_is_logged_flagged_and_closed_at_stop() {
                 .output()
                 .unwrap(),
         );
-        flagged.lines().count() >= 2
+        flagged.lines().count() >= 6
     });
     let ports: Vec<&str> = flagged
         .lines()
         .map(|l| l.split(" port ").nth(1).unwrap_or(l))
         .collect();
-    assert_eq!(ports, ["52148 ssh2", "52149 ssh2"], "{flagged}");
+    assert_eq!(
+        ports,
+        [
+            "52144 ssh2",
+            "52145 ssh2",
+            "52146 ssh2",
+            "52147 ssh2",
+            "52148 ssh2",
+            "52149 ssh2"
+        ],
+        "{flagged}"
+    );
     assert!(
         flagged
             .lines()
             .all(|l| l.starts_with("! ") && l.contains(ATTACKER)),
         "{flagged}"
     );
+    // Searched without --anomalies, the burst's first line is marked too.
+    let searched = stdout(&collector.logq_command().arg("52144").output().unwrap());
+    assert!(searched.starts_with("! "), "{searched}");
     let json = stdout(
         &collector
             .logq_command()
@@ -227,7 +243,15 @@ fn brute_force_through_agent_is_logged_flagged_and_closed_at_stop() {
             "{reason}"
         );
     }
-    assert_eq!(json.lines().count(), 2, "{json}");
+    let counted = stdout(
+        &collector
+            .logq_command()
+            .args(["--anomalies", "--count"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(counted.trim(), "6", "--count agrees with the lines shown");
+    assert_eq!(json.lines().count(), 6, "{json}");
 
     // The mistypes came before the burst, so anything they raised would be
     // in the log already.
@@ -835,4 +859,33 @@ fn a_collector_restarted_on_history_without_a_model_trains_by_itself() {
         "{}",
         collector.log()
     );
+}
+
+/// The README's first command: `./demo.sh` prints the burst's ten failed
+/// logins, and every one of them is marked `! ` (the first four were
+/// stored before the alert fired; an operator reading the demo would see
+/// an attack that starts at its fifth try). It also shows why.
+#[test]
+fn the_demo_marks_every_line_of_its_burst() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bin_dir = bin("logq").parent().unwrap().to_path_buf();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(root.join("demo.sh"))
+        .env("LOGQ_BIN", &bin_dir)
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let burst: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("Failed password for root from 203.0.113.9"))
+        .collect();
+    assert_eq!(burst.len(), 10, "{text}");
+    assert!(burst.iter().all(|l| l.starts_with("! ")), "{text}");
+    assert!(text.contains("threshold 5 in 10 min"), "{text}");
 }

@@ -18,24 +18,28 @@
 //! - `anomalies.log`: one JSON object per line, `"state": "open"` when a
 //!   detector fires and `"closed"` with the final counts when the episode
 //!   ends; written as they happen, fsynced with each commit.
+//! - `flagged.log`: for each anomaly a rate rule opened, the time range and
+//!   entity of the lines it counted before it fired (stored before
+//!   anything was known, so unflagged in the index); `logq` joins them
+//!   (`logcore::detect::flagged`).
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
-use logcore::detect::{Anomaly, Engine, EngineConfig, LineIn, Model, Report};
+use logcore::detect::{flagged, Anomaly, Engine, EngineConfig, LineIn, Model, Report};
 use logcore::record::{flags, Record};
 use logcore::template::{MinerConfig, TemplateMiner};
 use serde::Serialize;
 use tracing::{error, info, warn};
 
+mod append;
 pub mod digest;
 pub mod history;
 pub mod offline;
 
+use self::append::AppendLog;
 use self::offline::{load_model, model_path, save_model};
 
 /// The detectors' options, from the config.
@@ -73,8 +77,10 @@ pub struct Detector {
     data_dir: PathBuf,
     options: DetectOptions,
     engine: Engine,
-    log: File,
-    unsynced: bool,
+    /// `anomalies.log`.
+    log: AppendLog,
+    /// `flagged.log`: the lines each anomaly counted before it fired.
+    flagged: AppendLog,
     line: u64,
     /// The model file's modification time when last read or written.
     model_mtime: Option<SystemTime>,
@@ -85,9 +91,6 @@ pub struct Detector {
     has_history: bool,
     /// Anomalies opened since the start, for STATUS.
     pub opened: u64,
-    /// Reports a failed write left, to write first next time.
-    pending: String,
-    write_failed: bool,
     attempts: Attempts,
     /// What of the anomalies reaches the journal (`digest.rs`).
     digest: digest::Digest,
@@ -96,9 +99,6 @@ pub struct Detector {
     /// detectors' clock (see [`Detector::tick`]).
     newest_line: Option<(i64, i64)>,
 }
-
-/// Reports kept in memory while `anomalies.log` cannot be written.
-const PENDING_MAX: usize = 4 << 20;
 
 /// The file that remembers a training was started, across restarts.
 const ATTEMPT_FILE: &str = "training.attempt";
@@ -180,12 +180,8 @@ impl Detector {
                 Model::new(TemplateMiner::new(MinerConfig::default()))
             }
         };
-        let log_path = data_dir.join("anomalies.log");
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .with_context(|| format!("cannot open {}", log_path.display()))?;
+        let log = AppendLog::open(&data_dir.join("anomalies.log"))?;
+        let flagged = AppendLog::open(&data_dir.join(flagged::FILE))?;
         info!(
             trained = model.trained.is_some(),
             templates = model.templates.len(),
@@ -198,15 +194,13 @@ impl Detector {
             engine: Engine::new(model, options.engine.clone())?,
             options,
             log,
-            unsynced: false,
+            flagged,
             line: 0,
             model_mtime: mtime(&path),
             last_save: Instant::now(),
             last_training: None,
             training: None,
             opened: 0,
-            pending: String::new(),
-            write_failed: false,
             attempts: Attempts::load(data_dir),
             digest: digest::Digest::default(),
             last_summary_ms: wall_ms(),
@@ -235,21 +229,32 @@ impl Detector {
         self.write_reports();
     }
 
-    /// Appends the engine's new reports to `anomalies.log`. A failed write
-    /// (a full disk) keeps them, up to [`PENDING_MAX`] bytes, for the next
-    /// try: the detectors never stop the storing of lines.
+    /// Appends the engine's new reports to `anomalies.log`, and the lines
+    /// an opened anomaly counted before it fired to `flagged.log`. A failed
+    /// write (a full disk) keeps them for the next try ([`AppendLog`]): the
+    /// detectors never stop the storing of lines.
     fn write_reports(&mut self) {
         let reports = self.engine.take_reports();
-        if reports.is_empty() && self.pending.is_empty() {
+        if reports.is_empty() && !self.log.has_pending() && !self.flagged.has_pending() {
             return;
         }
-        let mut text = std::mem::take(&mut self.pending);
+        let mut text = String::new();
+        let mut episodes = String::new();
         for r in &reports {
             let (state, a) = match r {
                 Report::Opened(a) => {
                     self.opened += 1;
                     if self.digest.opened(a, wall_ms()) {
                         warn!(kind = %a.kind, key = %a.key, incident = %digest::incident(a), "Anomaly: {}", a.explanation);
+                    }
+                    if let Some(e) = flagged::Episode::of(a) {
+                        match serde_json::to_string(&e) {
+                            Ok(json) => {
+                                episodes.push_str(&json);
+                                episodes.push('\n');
+                            }
+                            Err(e) => warn!(error = %e, "Cannot serialize an episode."),
+                        }
                     }
                     ("open", a)
                 }
@@ -263,46 +268,14 @@ impl Detector {
                 Err(e) => warn!(error = %e, "Cannot serialize an anomaly."),
             }
         }
-        // All or nothing: a short write would leave half a line that the
-        // next try completes twice. O_APPEND makes a partial write rare;
-        // the length is restored on failure.
-        let before = self.log.metadata().map(|m| m.len()).ok();
-        match self.log.write_all(text.as_bytes()) {
-            Ok(()) => {
-                self.unsynced = true;
-                if self.write_failed {
-                    self.write_failed = false;
-                    info!("anomalies.log is written again.");
-                }
-            }
-            Err(e) => {
-                if let Some(len) = before {
-                    let _ = self.log.set_len(len);
-                }
-                if !self.write_failed {
-                    self.write_failed = true;
-                    warn!(error = %e, "Cannot write anomalies.log; keeping the anomalies in memory to write later.");
-                }
-                if text.len() <= PENDING_MAX {
-                    self.pending = text;
-                } else {
-                    warn!(
-                        bytes = text.len(),
-                        "Dropped anomalies that could not be written to anomalies.log (over the memory kept for them)."
-                    );
-                }
-            }
-        }
+        self.log.append(&text);
+        self.flagged.append(&episodes);
     }
 
-    /// At each commit: anomalies.log to disk.
+    /// At each commit: the detectors' files to disk.
     pub fn sync(&mut self) {
-        if self.unsynced {
-            match self.log.sync_data() {
-                Ok(()) => self.unsynced = false,
-                Err(e) => warn!(error = %e, "Cannot fsync anomalies.log; will retry."),
-            }
-        }
+        self.log.sync();
+        self.flagged.sync();
     }
 
     /// New options from a reload.

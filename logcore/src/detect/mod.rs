@@ -20,12 +20,15 @@
 //! - `engine`: every detector on every line, as collectord and `collectord
 //!   replay` run them ([`Engine`]); `anomaly`: what it reports.
 //! - `replay`: files through the engine, for `collectord replay`.
+//! - `flagged`: the lines an anomaly counted before it fired, which a
+//!   reader joins from the side table `flagged.log`.
 //!
 //! Models are serde-serializable with a format version, checked on load.
 
 pub mod anomaly;
 pub mod auth;
 pub mod engine;
+pub mod flagged;
 pub mod iforest;
 pub mod model;
 pub mod novelty;

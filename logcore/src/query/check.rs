@@ -11,7 +11,9 @@
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::HashSet;
+use std::sync::Arc;
 
+use crate::detect::flagged::Flagged;
 use crate::record::{flags, line_text, Record, Want};
 use crate::terms::{lowercase_into, query_terms, Terms};
 
@@ -39,8 +41,13 @@ pub struct Filters {
     pub since_ms: Option<i64>,
     /// Event time before (exclusive), ms since the epoch.
     pub until_ms: Option<i64>,
-    /// Only lines flagged [`flags::ANOMALY`].
+    /// Only anomalies: lines flagged [`flags::ANOMALY`], or lines of an
+    /// episode in `flagged`.
     pub anomalies: bool,
+    /// The episodes of the side table (`crate::detect::flagged`): lines
+    /// counted by an anomaly before it fired, which the index does not
+    /// flag.
+    pub flagged: Arc<Flagged>,
 }
 
 /// The exact check of a query and its filters on a record.
@@ -54,6 +61,7 @@ pub struct Matcher {
     since_ms: Option<i64>,
     until_ms: Option<i64>,
     anomalies: bool,
+    flagged: Arc<Flagged>,
     case_sensitive: bool,
 }
 
@@ -74,14 +82,18 @@ impl Matcher {
             since_ms: filters.since_ms,
             until_ms: filters.until_ms,
             anomalies: filters.anomalies,
+            flagged: filters.flagged.clone(),
             case_sensitive,
         })
     }
 
     /// What [`Matcher::matches`] reads of a record: the host and program
-    /// only when the query or the filters name them.
+    /// only when the query or the filters name them (or episodes of the
+    /// side table must be joined: they need the program and message).
     pub fn want(&self) -> Want {
-        if self.hosts.is_empty()
+        let joins = self.anomalies && !self.flagged.is_empty();
+        if !joins
+            && self.hosts.is_empty()
             && self.programs.is_empty()
             && self.units.is_empty()
             && !self.check.names_fields()
@@ -98,7 +110,7 @@ impl Matcher {
         let in_time = self.since_ms.is_none_or(|t| r.event_time_ms >= t)
             && self.until_ms.is_none_or(|t| r.event_time_ms < t);
         in_time
-            && (!self.anomalies || r.has(flags::ANOMALY))
+            && (!self.anomalies || r.has(flags::ANOMALY) || self.flagged.reason(r).is_some())
             && (self.hosts.is_empty() || self.hosts.iter().any(|g| g.matches(&r.host)))
             && (self.programs.is_empty() || program_matches_any(&self.programs, r))
             && (self.units.is_empty() || unit_matches_any(&self.units, r))
