@@ -12,6 +12,15 @@
 //! | `yy/mm/dd HH:MM:SS` (Spark) | `17/06/09 20:10:40 INFO ...` |
 //! | Apache error log | `[Sun Dec 04 04:47:44 2005] [error] ...` |
 //! | epoch seconds | `1131566461 ...`, `1131566461.123 ...` |
+//! | bracketed month.day (Proxifier) | `[10.30 16:49:06] chrome.exe - ...` |
+//! | month-day (Android logcat) | `03-17 16:13:38.811  1702  2395 D Tag: ...` |
+//! | `yyyymmdd-HH:MM:SS:mmm` (HealthApp) | `20171223-22:15:29:606\|Step_LSC\|...` |
+//!
+//! A stamp without a year gets the year that puts it closest before the
+//! receive time, as RFC 3164's. After a non-syslog stamp, `app` reads what
+//! an application's own layout puts before the message (a level, ids, a
+//! thread, a logger: `INFO [main] org.example.Foo: message`) into the
+//! severity, pid and program, so that the message is the message.
 //!
 //! A stamp without a zone is read in the agent's zone (its UTC offset); an RFC
 //! 3164 stamp without a year gets the year that puts it closest before the
@@ -21,6 +30,8 @@
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
 use syslog_loose::{IncompleteDate, ProcId, Variant};
+
+mod app;
 
 /// The SD-ID agentd gives journal fields: 32473 is RFC 5612's documentation
 /// enterprise number (logq has none registered).
@@ -74,14 +85,35 @@ pub fn parse_line(line: &str, receive_time_ms: i64, utc_offset_secs: i32) -> Par
     if let Some(p) = with_syslog_loose(line, received, zone) {
         return p;
     }
-    match other_stamp(line, zone) {
-        Some((time, rest)) => Parsed {
-            time_ms: Some(time.timestamp_millis()),
-            message: rest,
-            unparsed: false,
-            ..Parsed::bare(line)
-        },
+    match other_stamp(line, zone, received) {
+        Some((time, rest)) => {
+            let app = app::app_header(rest);
+            Parsed {
+                time_ms: Some(time.timestamp_millis()),
+                program: app.program,
+                pid: app.pid,
+                severity: app.severity,
+                message: app.message,
+                unparsed: false,
+                ..Parsed::bare(line)
+            }
+        }
         None => Parsed::bare(line),
+    }
+}
+
+/// The year of a stamp without one: the one that puts it closest before
+/// the receive time (a stamp up to a day ahead is clock skew).
+fn year_of(month: u32, day: u32, received: DateTime<FixedOffset>) -> i32 {
+    let (ry, rm, rd) = (received.year(), received.month(), received.day());
+    let ahead = (month, day) > (rm, rd) && !(month == rm && day == rd + 1);
+    let new_year_skew = month == 1 && day == 1 && rm == 12 && rd == 31;
+    if ahead && !new_year_skew {
+        ry - 1
+    } else if new_year_skew {
+        ry + 1
+    } else {
+        ry
     }
 }
 
@@ -92,19 +124,7 @@ fn with_syslog_loose(
 ) -> Option<Parsed<'_>> {
     // syslog_loose wants a year for month-day stamps: the receive year, or the
     // one before when that would put the stamp more than a day in the future.
-    let (ry, rm, rd) = (received.year(), received.month(), received.day());
-    let get_year = move |d: IncompleteDate| {
-        let (month, day) = (d.0, d.1);
-        let ahead = (month, day) > (rm, rd) && !(month == rm && day == rd + 1);
-        let new_year_skew = month == 1 && day == 1 && rm == 12 && rd == 31;
-        if ahead && !new_year_skew {
-            ry - 1
-        } else if new_year_skew {
-            ry + 1
-        } else {
-            ry
-        }
-    };
+    let get_year = move |d: IncompleteDate| year_of(d.0, d.1, received);
     let msg =
         syslog_loose::parse_message_with_year_exact_tz(line, get_year, Some(zone), Variant::Either)
             .ok()?;
@@ -218,9 +238,67 @@ fn rfc3339_header(line: &str) -> Option<Parsed<'_>> {
 }
 
 /// Tries the non-syslog stamps; returns the time and the text after it.
-fn other_stamp(line: &str, zone: FixedOffset) -> Option<(DateTime<FixedOffset>, &str)> {
+fn other_stamp(
+    line: &str,
+    zone: FixedOffset,
+    received: DateTime<FixedOffset>,
+) -> Option<(DateTime<FixedOffset>, &str)> {
     let b = line.as_bytes();
     let rest_after = |n: usize| line.get(n..).map_or("", |r| r.trim_start());
+    let month_day = |m: &[u8], d: &[u8]| -> Option<NaiveDate> {
+        let (month, day) = (num(m)? as u32, num(d)? as u32);
+        NaiveDate::from_ymd_opt(year_of(month, day, received), month, day)
+    };
+    // [mm.dd HH:MM:SS] (Proxifier), the year closest before the receive time
+    if b.len() >= 16
+        && b[0] == b'['
+        && is_digits(&b[1..3])
+        && b[3] == b'.'
+        && is_digits(&b[4..6])
+        && b[6] == b' '
+    {
+        let (naive, n) = hms(month_day(&b[1..3], &b[4..6])?, &b[7..], b':')?;
+        if b.get(7 + n) == Some(&b']') {
+            return Some((
+                zone.from_local_datetime(&naive).single()?,
+                rest_after(8 + n),
+            ));
+        }
+        return None;
+    }
+    // mm-dd HH:MM:SS.mmm (Android's logcat), the year as above
+    if b.len() >= 14 && is_digits(&b[0..2]) && b[2] == b'-' && is_digits(&b[3..5]) && b[5] == b' ' {
+        let (naive, n) = hms(month_day(&b[0..2], &b[3..5])?, &b[6..], b':')?;
+        return Some((
+            zone.from_local_datetime(&naive).single()?,
+            rest_after(6 + n),
+        ));
+    }
+    // yyyymmdd-H:M:S:mmm (HealthApp, which does not pad its fields)
+    if b.len() >= 14 && is_digits(&b[0..8]) && b[8] == b'-' {
+        let date =
+            NaiveDate::from_ymd_opt(num(&b[0..4])?, num(&b[4..6])? as u32, num(&b[6..8])? as u32)?;
+        let mut fields = [0u32; 4];
+        let mut n = 9;
+        for (i, field) in fields.iter_mut().enumerate() {
+            let width = b[n..].iter().take_while(|c| c.is_ascii_digit()).count();
+            let max = if i == 3 { 3 } else { 2 };
+            if width == 0 || width > max {
+                return None;
+            }
+            // Milliseconds unpadded too: `:9` is 9 ms.
+            *field = num(&b[n..n + width])? as u32;
+            n += width;
+            if i < 3 {
+                if b.get(n) != Some(&b':') {
+                    return None;
+                }
+                n += 1;
+            }
+        }
+        let naive = date.and_hms_milli_opt(fields[0], fields[1], fields[2], fields[3])?;
+        return Some((zone.from_local_datetime(&naive).single()?, rest_after(n)));
+    }
     // ISO: 2026-11-24[ T]22:22:45[.,frac][Z|±hh:mm]
     if b.len() >= 19
         && is_digits(&b[0..4])
@@ -576,10 +654,9 @@ mod tests {
             0,
         );
         assert_eq!(p.time_ms, Some(ms("2008-11-09T20:36:15Z")));
-        assert_eq!(
-            p.message,
-            "148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 terminating"
-        );
+        assert_eq!(p.message, "PacketResponder 1 terminating");
+        assert_eq!(p.program, Some("dfs.DataNode$PacketResponder"));
+        assert_eq!((p.pid, p.severity), (Some(148), Some(6)));
         assert!(!p.unparsed);
     }
 
@@ -591,7 +668,8 @@ mod tests {
             0,
         );
         assert_eq!(p.time_ms, Some(ms("2015-10-18T18:01:47.978Z")));
-        assert_eq!(p.message, "INFO [main] org.apache.hadoop");
+        assert_eq!(p.message, "");
+        assert_eq!(p.program, Some("org.apache.hadoop"));
     }
 
     #[test]
@@ -608,7 +686,46 @@ mod tests {
             0,
         );
         assert_eq!(p.time_ms, Some(ms("2005-12-04T04:47:44Z")));
-        assert_eq!(p.message, "[notice] workerEnv.init() ok");
+        assert_eq!(p.message, "workerEnv.init() ok");
+        assert_eq!(p.severity, Some(5));
+    }
+
+    /// Stamps without a year take the one closest before the receive time
+    /// (2026-11-24), as RFC 3164's; what follows them is an application
+    /// header (`app`).
+    #[test]
+    fn proxifier_logcat_and_healthapp_stamps() {
+        let p = parse_line(
+            "[10.30 16:49:06] chrome.exe - proxy.example:5070 open through proxy",
+            RECV,
+            0,
+        );
+        assert_eq!(p.time_ms, Some(ms("2026-10-30T16:49:06Z")));
+        assert_eq!(p.program, Some("chrome.exe"));
+        assert_eq!(p.message, "proxy.example:5070 open through proxy");
+        let p = parse_line(
+            "12-17 16:13:38.811  1702  2395 D WindowManager: printFreezingDisplayLogs",
+            RECV,
+            0,
+        );
+        assert_eq!(p.time_ms, Some(ms("2025-12-17T16:13:38.811Z")));
+        assert_eq!((p.program, p.pid), (Some("WindowManager"), Some(1702)));
+        assert_eq!(p.message, "printFreezingDisplayLogs");
+        let p = parse_line(
+            "20171223-22:15:29:606|Step_LSC|30002312|onExtend:1514 14",
+            RECV,
+            0,
+        );
+        assert_eq!(p.time_ms, Some(ms("2017-12-23T22:15:29.606Z")));
+        assert_eq!(p.program, Some("Step_LSC"));
+        assert_eq!(p.message, "onExtend:1514 14");
+        for line in [
+            "[10.30 16:49:06 no bracket",
+            "13-45 10:00:00 x",
+            "20171223-2x",
+        ] {
+            assert!(parse_line(line, RECV, 0).unparsed, "{line}");
+        }
     }
 
     #[test]
