@@ -345,9 +345,11 @@ fn replay_prints_each_anomaly_with_its_fields_and_lines_across_files() {
         "explanation",
         "examples",
         "logq",
+        "priority",
     ];
     expected.sort_unstable();
     assert_eq!(keys, expected);
+    assert_eq!(x["priority"], "alert", "a burst pages");
     let id = x["id"].as_str().unwrap();
     assert!(
         id.len() == 12 && id.bytes().all(|c| c.is_ascii_hexdigit()),

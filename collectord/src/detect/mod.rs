@@ -28,6 +28,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
+use logcore::detect::anomaly::Priority;
 use logcore::detect::{flagged, Anomaly, Engine, EngineConfig, LineIn, Model, Report};
 use logcore::record::{flags, Record};
 use logcore::template::{MinerConfig, TemplateMiner};
@@ -244,7 +245,8 @@ impl Detector {
             let (state, a) = match r {
                 Report::Opened(a) => {
                     self.opened += 1;
-                    if self.digest.opened(a, wall_ms()) {
+                    // A low-priority record is only in anomalies.log.
+                    if a.priority == Priority::Alert && self.digest.opened(a, wall_ms()) {
                         warn!(kind = %a.kind, key = %a.key, incident = %digest::incident(a), "Anomaly: {}", a.explanation);
                     }
                     if let Some(e) = flagged::Episode::of(a) {

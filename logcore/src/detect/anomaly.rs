@@ -47,6 +47,22 @@ pub struct Anomaly {
     pub examples: Vec<String>,
     /// The `logq` command that shows the lines.
     pub logq: String,
+    /// Whether it pages (`alert`: the journal, the lines' flag in the
+    /// index) or is only recorded here (`low`: a new kind of message that
+    /// says nothing is wrong, such as a first reboot's).
+    #[serde(default)]
+    pub priority: Priority,
+}
+
+/// How much an anomaly asks of an operator.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    /// Worth a look now.
+    #[default]
+    Alert,
+    /// Kept for the record; it raises nothing.
+    Low,
 }
 
 impl Anomaly {
@@ -187,6 +203,7 @@ mod tests {
             explanation: format!("new on {evil}"),
             examples: vec![evil.into()],
             logq: logq_command(Some(evil), 0, 0, ""),
+            priority: Priority::Alert,
         };
         a.escape_text();
         let json = serde_json::to_string(&a).unwrap();

@@ -249,12 +249,15 @@ fn run() -> Result<bool> {
             tail(&err, 20)
         );
     }
-    let (alerts, bad) = parse_alerts(&String::from_utf8_lossy(&stdout));
+    let (records, bad) = parse_alerts(&String::from_utf8_lossy(&stdout));
+    // Low-priority records raise nothing: they are not alerts.
+    let (low, alerts): (Vec<_>, Vec<_>) = records.into_iter().partition(|a| a.low);
     writeln!(
         out,
-        "replay: {seconds:.1}s ({:.0} lines/s), {} alerts{}",
+        "replay: {seconds:.1}s ({:.0} lines/s), {} alerts and {} low-priority records{}",
         (s.train.len() + s.test.len()) as f64 / seconds.max(1e-9),
         alerts.len(),
+        low.len(),
         if bad.is_empty() {
             String::new()
         } else {

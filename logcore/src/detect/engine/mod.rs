@@ -245,6 +245,7 @@ impl Engine {
         let line_score = self.line_score(id);
         let mut flag: Option<u64> = None;
         let event = classify(l.program, l.message);
+        let auth_event = event.is_some();
         let ip = event.as_ref().and_then(AuthEvent::ip);
         if let Some(event) = event {
             self.rates(l, event, &mut flag);
@@ -256,7 +257,7 @@ impl Engine {
                 self.score_windows(vec![closed]);
             }
         }
-        self.novelty(l, id, is_new, &mut flag);
+        self.novelty(l, id, is_new, auth_event, &mut flag);
         if line_score == Some(-1) && self.config.line_forest_alerts {
             let template = self.model.templates.template(id).to_string();
             self.touch_or_open(
@@ -266,6 +267,7 @@ impl Engine {
                 l,
                 NOVELTY_QUIET_MS,
                 1.0,
+                crate::detect::anomaly::Priority::Alert,
                 || {
                     (
                         format!("the per-line forest scores template {} as rare", id.0),

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use super::super::anomaly::{
-    anomaly_id, logq_command, rfc3339_ms, Anomaly, MAX_EXAMPLES, MAX_LINES,
+    anomaly_id, logq_command, rfc3339_ms, Anomaly, Priority, MAX_EXAMPLES, MAX_LINES,
 };
 use super::LineIn;
 
@@ -142,6 +142,7 @@ pub(super) fn blank(
         explanation: String::new(),
         examples: Vec::new(),
         logq: String::new(),
+        priority: Priority::Alert,
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::open::{add_line, blank, finalize, new_open, Ent};
 use super::{Engine, LineIn, Report, NOVELTY_QUIET_MS};
-use crate::detect::anomaly::{human_ms, logq_command, rfc3339_ms};
+use crate::detect::anomaly::{human_ms, logq_command, rfc3339_ms, Priority};
 use crate::detect::model::{family, host_family, host_hash};
 use crate::detect::sessions::Finding;
 use crate::detect::windows;
@@ -14,6 +14,97 @@ use crate::template::TemplateId;
 /// A kind of line new to a host is an anomaly when fewer than this share
 /// of the hosts logged it in training.
 const NEW_FOR_HOST_SHARE: f64 = 0.5;
+
+/// The open map's key of a novelty anomaly: the low-priority one of an
+/// entity is apart from its alert, so that an error new to a host an hour
+/// after its reboot's lines still alerts.
+fn open_key(ent: &Ent<'_>, kind: &str, priority: Priority) -> u64 {
+    match priority {
+        Priority::Alert => ent.id(kind),
+        Priority::Low => ent.id(kind) ^ 0x6c6f_775f_7072_696f,
+    }
+}
+
+/// What a new kind of message means (issue 16). Lines about logins and
+/// connections are the rate rules' (each invalid user's name made a new
+/// kind: 17 alerts on one scan). Otherwise the line's severity decides: a
+/// warning or worse is news, notice, info and debug are not (a host's
+/// first reboot logs "Server listening on 0.0.0.0 port 22." and "New seat
+/// seat0."). A line without a severity (a file's RFC 3164 or RFC 3339
+/// line) is judged by its words ([`implied_severity`]).
+fn novelty_priority(l: &LineIn<'_>, auth_event: bool) -> Priority {
+    // pam_unix's `authentication failure` repeats a counted failure (the
+    // rate rules skip it so as not to count it twice).
+    let repeats_a_login = l.message.starts_with("pam_unix(") && l.message.contains(":auth)");
+    if auth_event || repeats_a_login {
+        return Priority::Low;
+    }
+    match l.severity.or_else(|| implied_severity(l.message)) {
+        Some(s) if s <= 4 => Priority::Alert,
+        _ => Priority::Low,
+    }
+}
+
+/// Words that say something went wrong, whole words of the lowercased
+/// message: error (3), else warning (4).
+const ERROR_WORDS: [&str; 24] = [
+    "error",
+    "errors",
+    "err",
+    "fail",
+    "failed",
+    "failure",
+    "failing",
+    "fatal",
+    "panic",
+    "denied",
+    "refused",
+    "critical",
+    "segfault",
+    "corrupt",
+    "corrupted",
+    "abort",
+    "aborted",
+    "aborting",
+    "exception",
+    "unable",
+    "cannot",
+    "crash",
+    "crashed",
+    "killed",
+];
+const WARNING_WORDS: [&str; 8] = [
+    "warning",
+    "warn",
+    "timeout",
+    "unreachable",
+    "invalid",
+    "lost",
+    "oom",
+    "overflow",
+];
+
+/// The severity a message's words imply, when it has none of its own.
+pub(crate) fn implied_severity(message: &str) -> Option<u8> {
+    let mut worst = None;
+    for word in message
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| (3..=12).contains(&w.len()))
+    {
+        let w = word.to_ascii_lowercase();
+        if ERROR_WORDS.contains(&w.as_str()) {
+            return Some(3);
+        }
+        if WARNING_WORDS.contains(&w.as_str()) {
+            worst = Some(4);
+        }
+    }
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("out of memory") || lower.contains("timed out") {
+        return Some(3);
+    }
+    worst
+}
 
 impl Engine {
     pub(super) fn line_score(&mut self, id: TemplateId) -> Option<i8> {
@@ -35,11 +126,15 @@ impl Engine {
         Some(v)
     }
 
+    /// A new kind of message, or one new to this host: an alert when the
+    /// line says something is wrong ([`novelty_priority`]), else a
+    /// low-priority record.
     pub(super) fn novelty(
         &mut self,
         l: &LineIn<'_>,
         id: TemplateId,
         is_new: bool,
+        auth_event: bool,
         flag: &mut Option<u64>,
     ) {
         let Some(trained) = &mut self.model.trained else {
@@ -72,22 +167,36 @@ impl Engine {
         let new_here = !known_here
             && fleet > 0
             && f64::from(fleet) < NEW_FOR_HOST_SHARE * trained.hosts as f64;
+        let priority = novelty_priority(l, auth_event);
         if is_new {
             trained.families.insert(fam, 1);
             let ent = Ent::Template(id.0);
-            if self.open.contains_key(&ent.id("new-template")) || self.new_alerted.insert(id.0) {
+            if self
+                .open
+                .contains_key(&open_key(&ent, "new-template", priority))
+                || self.new_alerted.insert(id.0)
+            {
                 let template = self.model.templates.template(id).to_string();
-                self.touch_or_open(flag, "new-template", ent, l, NOVELTY_QUIET_MS, 1.0, || {
-                    (
-                        format!("a message of a kind never seen before: {template}"),
-                        template.clone(),
-                    )
-                });
+                self.touch_or_open(
+                    flag,
+                    "new-template",
+                    ent,
+                    l,
+                    NOVELTY_QUIET_MS,
+                    1.0,
+                    priority,
+                    || {
+                        (
+                            format!("a message of a kind never seen before: {template}"),
+                            template.clone(),
+                        )
+                    },
+                );
             }
         } else if new_here {
             let hosts = fleet;
             let template = self.model.templates.template(id).to_string();
-            self.touch_or_open(flag, "new-for-host", Ent::Host(l.host), l, NOVELTY_QUIET_MS, 1.0, || {
+            self.touch_or_open(flag, "new-for-host", Ent::Host(l.host), l, NOVELTY_QUIET_MS, 1.0, priority, || {
                 (
                     format!("{} logged messages of kinds it never logged before, which {hosts} other host(s) logged in training, such as: {template}", l.host),
                     template.clone(),
@@ -96,7 +205,8 @@ impl Engine {
         }
     }
 
-    /// Adds the line to the open anomaly of `kind key`, or opens one.
+    /// Adds the line to the open anomaly of `kind key` (and priority), or
+    /// opens one. A low-priority anomaly does not flag its lines.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn touch_or_open(
         &mut self,
@@ -106,9 +216,10 @@ impl Engine {
         l: &LineIn<'_>,
         quiet_ms: i64,
         score: f64,
+        priority: Priority,
         explain: impl FnOnce() -> (String, String),
     ) {
-        let k = ent.id(kind);
+        let k = open_key(&ent, kind, priority);
         if let Some(o) = self.open.get_mut(&k) {
             add_line(o, l, "");
         } else {
@@ -127,12 +238,15 @@ impl Engine {
             o.a.template = Some(template);
             o.a.explanation = explanation;
             o.a.baseline = o.rule.clone();
+            o.a.priority = priority;
             finalize(&mut o);
             o.reason = o.a.reason();
             self.report(Report::Opened(o.a.clone()));
             self.open.insert(k, o);
         }
-        flag.get_or_insert(k);
+        if priority == Priority::Alert {
+            flag.get_or_insert(k);
+        }
     }
 
     pub(super) fn score_sessions(

@@ -45,6 +45,9 @@ pub struct Alert {
     pub lines: Vec<usize>,
     pub session: Option<String>,
     pub explanation: String,
+    /// `"priority": "low"`: a record that raises nothing (a new kind of
+    /// message that says nothing is wrong), not an alert.
+    pub low: bool,
 }
 
 impl Alert {
@@ -90,6 +93,7 @@ impl Alert {
             lines,
             session: string("session"),
             explanation: string("explanation").unwrap_or_default(),
+            low: string("priority").as_deref() == Some("low"),
         })
     }
 }
