@@ -34,20 +34,37 @@ impl<'a> AppHeader<'a> {
     }
 }
 
-/// The syslog severity of a level word (any case); `None` for other words.
+/// The syslog severity of a level word (any case, without allocating: it
+/// runs for each line after a non-syslog stamp, at ingest and when logq
+/// prints it); `None` for other words.
 fn level(word: &str) -> Option<u8> {
-    let w = word.to_ascii_uppercase();
-    Some(match w.as_str() {
-        "EMERG" | "EMERGENCY" => 0,
-        "ALERT" => 1,
-        "FATAL" | "CRIT" | "CRITICAL" | "SEVERE" => 2,
-        "ERROR" | "ERR" => 3,
-        "WARN" | "WARNING" => 4,
-        "NOTICE" => 5,
-        "INFO" | "INFORMATION" | "CONFIG" => 6,
-        "DEBUG" | "TRACE" | "FINE" | "FINER" | "FINEST" | "VERBOSE" => 7,
-        _ => return None,
-    })
+    const LEVELS: [(&str, u8); 21] = [
+        ("EMERG", 0),
+        ("EMERGENCY", 0),
+        ("ALERT", 1),
+        ("FATAL", 2),
+        ("CRIT", 2),
+        ("CRITICAL", 2),
+        ("SEVERE", 2),
+        ("ERROR", 3),
+        ("ERR", 3),
+        ("WARN", 4),
+        ("WARNING", 4),
+        ("NOTICE", 5),
+        ("INFO", 6),
+        ("INFORMATION", 6),
+        ("CONFIG", 6),
+        ("DEBUG", 7),
+        ("TRACE", 7),
+        ("FINE", 7),
+        ("FINER", 7),
+        ("FINEST", 7),
+        ("VERBOSE", 7),
+    ];
+    LEVELS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(word))
+        .map(|&(_, severity)| severity)
 }
 
 /// logcat's one-letter priorities.

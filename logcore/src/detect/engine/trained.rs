@@ -87,15 +87,15 @@ const WARNING_WORDS: [&str; 8] = [
 /// The severity a message's words imply, when it has none of its own.
 pub(crate) fn implied_severity(message: &str) -> Option<u8> {
     let mut worst = None;
+    let is = |w: &str, list: &[&str]| list.iter().any(|l| l.eq_ignore_ascii_case(w));
     for word in message
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| (3..=12).contains(&w.len()))
     {
-        let w = word.to_ascii_lowercase();
-        if ERROR_WORDS.contains(&w.as_str()) {
+        if is(word, &ERROR_WORDS) {
             return Some(3);
         }
-        if WARNING_WORDS.contains(&w.as_str()) {
+        if is(word, &WARNING_WORDS) {
             worst = Some(4);
         }
     }
@@ -167,6 +167,9 @@ impl Engine {
         let new_here = !known_here
             && fleet > 0
             && f64::from(fleet) < NEW_FOR_HOST_SHARE * trained.hosts as f64;
+        if !is_new && !new_here {
+            return;
+        }
         let priority = novelty_priority(l, auth_event);
         if is_new {
             trained.families.insert(fam, 1);
