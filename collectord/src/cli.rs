@@ -241,6 +241,11 @@ pub struct ReplayArgs {
     /// `session-idle-secs`.
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     pub session_idle: u64,
+    /// With --session-regex and --train: also train the LSTM sequence
+    /// model (DeepLog: an event it did not expect makes its session an
+    /// anomaly) and judge sessions with it.
+    #[arg(long, requires = "session_regex")]
+    pub sequence_model: bool,
     /// Seed of the Isolation Forests.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub seed: u64,

@@ -71,6 +71,8 @@ pub struct Config {
     pub detect_max_keys: u32,
     /// Alert on lines the per-line forest scores -1.
     pub line_forest_alerts: bool,
+    /// Train and run the LSTM sequence model on sessions.
+    pub sequence_model: bool,
     /// Syslog over UDP: address:port, empty = off.
     pub syslog_udp: String,
     /// Syslog over TCP (RFC 6587): address:port, empty = off.
@@ -126,6 +128,7 @@ impl Default for Config {
             session_idle_secs: 1800,
             detect_max_keys: 100_000,
             line_forest_alerts: false,
+            sequence_model: false,
             syslog_udp: String::new(),
             syslog_tcp: String::new(),
             syslog_tls: String::new(),

@@ -284,6 +284,18 @@ pub const KEYS: &[Key] = &[
         reload: Reload::Live,
     },
     Key {
+        name: "sequence-model",
+        ty: Type::Boolean,
+        default: Default::Toml("false"),
+        doc: "With a session-regex, also train an LSTM that predicts each \
+              next event of a session (DeepLog), and raise a session \
+              anomaly at an event it did not expect. Off by default: on \
+              the HDFS evaluation the session model alone scored better, \
+              and training takes seconds to minutes more. The next \
+              training (collectord train, or retrain-hours) learns it.",
+        reload: Reload::Live,
+    },
+    Key {
         name: "syslog-udp",
         ty: Type::String,
         default: Default::Toml(r#""""#),

@@ -92,6 +92,7 @@ const COMPARE: &[Compare] = compare![
     "session-idle-secs" => session_idle_secs,
     "detect-max-keys" => detect_max_keys,
     "line-forest-alerts" => line_forest_alerts,
+    "sequence-model" => sequence_model,
     "syslog-udp" => syslog_udp,
     "syslog-tcp" => syslog_tcp,
     "syslog-tls" => syslog_tls,

@@ -195,7 +195,7 @@ _collectord() {
             return 0
             ;;
         collectord__subcmd__replay)
-            opts="-h --train --model --save-model --session-regex --session-idle --seed --per-line --templates --config --data-dir --help"
+            opts="-h --train --model --save-model --session-regex --session-idle --sequence-model --seed --per-line --templates --config --data-dir --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -48,6 +48,7 @@ complete -c collectord -n "__fish_collectord_using_subcommand replay" -l session
 complete -c collectord -n "__fish_collectord_using_subcommand replay" -l seed -d 'Seed of the Isolation Forests' -r
 complete -c collectord -n "__fish_collectord_using_subcommand replay" -l config -d 'Config file (TOML). Without this flag /etc/collectord/collectord.toml is read if it exists' -r -F
 complete -c collectord -n "__fish_collectord_using_subcommand replay" -l data-dir -d 'Directory for the index and the archive (overrides `data-dir`)' -r -F
+complete -c collectord -n "__fish_collectord_using_subcommand replay" -l sequence-model -d 'With --session-regex and --train: also train the LSTM sequence model (DeepLog: an event it did not expect makes its session an anomaly) and judge sessions with it'
 complete -c collectord -n "__fish_collectord_using_subcommand replay" -l per-line -d 'Print -1 (anomaly) or 1 per input line: the per-line Isolation Forest over TF-IDF. Needs --train or --model'
 complete -c collectord -n "__fish_collectord_using_subcommand replay" -l templates -d 'Print LINE<TAB>TEMPLATE_ID<TAB>TEMPLATE per input line'
 complete -c collectord -n "__fish_collectord_using_subcommand replay" -s h -l help -d 'Print help'

@@ -596,6 +596,54 @@ fn replay_judges_a_session_by_what_it_has_not_by_where_the_input_ended() {
     );
 }
 
+/// `--sequence-model` (issue 16, the design's LSTM): a request that runs
+/// its query again after its response has only kinds of events, and sets
+/// of them, that training had, so the session model passes it; the
+/// sequence model, which learnt the order, reports it and says which event
+/// it did not expect. Without the flag nothing is reported: the LSTM is
+/// what finds it, and it stays off unless asked for.
+#[test]
+fn replay_with_the_sequence_model_reports_events_out_of_their_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = tmp.path().join("train.log");
+    let test = tmp.path().join("test.log");
+    fs::write(&train, requests(1000, 60, 0, |_| REQUEST.to_vec())).unwrap();
+    let shapes = |r| {
+        let mut events = REQUEST.to_vec();
+        if r == 2011 {
+            events.push(REQUEST[2]);
+        }
+        events
+    };
+    fs::write(&test, requests(2000, 20, 4000, shapes)).unwrap();
+    let sessions = |extra: &[&str]| -> Vec<Value> {
+        let mut args = vec!["--train", path_str(&train), "--session-regex", r"req=(\w+)"];
+        args.extend_from_slice(extra);
+        args.push(path_str(&test));
+        replay(&args)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|a| a["kind"] == "session")
+            .collect()
+    };
+    assert_eq!(
+        sessions(&[]),
+        Vec::<Value>::new(),
+        "the session model alone"
+    );
+    let found = sessions(&["--sequence-model"]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let s = &found[0];
+    assert_eq!(s["session"], "2011", "{s}");
+    assert_eq!(s["count"], 5, "{s}");
+    let why = s["explanation"].as_str().unwrap();
+    assert!(
+        why.contains("the sequence model did not expect \"req=<*> query took <*>\" after 4 events (probability")
+            && why.contains("it expected the session to end"),
+        "{why}"
+    );
+}
+
 /// Normal lines of three kinds on two hosts, a second apart from `t0`.
 fn normal_day(t0: i64) -> String {
     let s = 1_000_000;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use logcore::detect::replay::{self, Output};
+use logcore::detect::sequence::SequenceParams;
 use logcore::detect::{EngineConfig, LineIn, Model, Trainer};
 use logcore::template::{MinerConfig, TemplateMiner};
 
@@ -54,6 +55,7 @@ pub fn engine_config(config: &Config) -> EngineConfig {
         session_idle_ms: config.session_idle_secs as i64 * 1000,
         max_keys: config.detect_max_keys as usize,
         line_forest_alerts: config.line_forest_alerts,
+        sequence_model: config.sequence_model,
         list_lines: false,
     }
 }
@@ -97,6 +99,9 @@ pub fn train_from_index(
         engine.session_idle_ms,
         0,
     )?;
+    if engine.sequence_model {
+        trainer = trainer.with_sequence(SequenceParams::default());
+    }
     let mut n = 0u64;
     let lines = history::for_each(data_dir, range, history::MAX_LINES, |r| {
         n += 1;
@@ -152,7 +157,15 @@ pub fn train(args: &TrainArgs, config: &Config) -> anyhow::Result<()> {
         t.sessions
             .as_ref()
             .map(|s| format!(", {} sessions", s.sessions))
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            + &t.sequence
+                .as_ref()
+                .map(|s| format!(
+                    ", a sequence model of {} classes ({} steps)",
+                    s.classes.len(),
+                    s.stats.steps
+                ))
+                .unwrap_or_default(),
         started.elapsed().as_secs_f64(),
         path.display()
     );
@@ -167,6 +180,7 @@ pub fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     let config = EngineConfig {
         session_regex: args.session_regex.clone(),
         session_idle_ms: args.session_idle as i64 * 1000,
+        sequence_model: args.sequence_model,
         ..EngineConfig::default()
     };
     let mut model = match &args.model {

@@ -13,6 +13,9 @@
 //!
 //! - `auth`: what a line says about logins and connections.
 //! - `sessions`: lines sharing an id, scored when they end.
+//! - `sequence` (feature `lstm`): an LSTM that predicts each next event of
+//!   a session (DeepLog); a session is anomalous at an event it did not
+//!   expect.
 //! - `windows`: each host's lines per 10 minutes as a vector, scored by an
 //!   Isolation Forest trained on the history's windows.
 //! - `model`: what training on a site's history learns ([`Model`], the
@@ -34,6 +37,8 @@ pub mod model;
 pub mod novelty;
 pub mod rate;
 pub mod replay;
+#[cfg(feature = "lstm")]
+pub mod sequence;
 pub mod sessions;
 pub mod tfidf;
 pub mod windows;

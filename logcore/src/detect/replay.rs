@@ -111,6 +111,10 @@ pub fn train(
         config.session_idle_ms,
         seed,
     )?;
+    #[cfg(feature = "lstm")]
+    if config.sequence_model {
+        trainer = trainer.with_sequence(super::sequence::SequenceParams::default());
+    }
     for_each_line(paths, 1, |p| {
         let r = &p.record;
         trainer.feed(&LineIn::of(p.line, r));

@@ -71,6 +71,24 @@ const MAX_LINES: usize = 1000;
 const WAIT_BUCKETS: usize = 48;
 const ENDED: usize = WAIT_BUCKETS;
 
+/// The first event of a session that the sequence model (feature `lstm`,
+/// `sequence`) did not expect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Miss {
+    /// Its position in the session.
+    pub at: usize,
+    /// Its template id.
+    pub event: u32,
+    /// How many candidates the model ranked above it.
+    pub rank: usize,
+    /// The probability the model gave it (0 for a template it does not
+    /// know).
+    pub prob: f32,
+    /// What the model ranked first (up to 3; "other" left out): template
+    /// ids, `None` for the end of the session.
+    pub expected: Vec<Option<u32>>,
+}
+
 /// A session being gathered.
 #[derive(Debug, Clone)]
 pub struct OpenSession {

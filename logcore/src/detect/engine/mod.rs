@@ -55,6 +55,9 @@ pub struct EngineConfig {
     pub max_keys: usize,
     /// Alert on lines the per-line forest calls -1.
     pub line_forest_alerts: bool,
+    /// Train the sequence model (LSTM) with the session model, and judge
+    /// closed sessions with it too (feature `lstm`; without it, ignored).
+    pub sequence_model: bool,
     /// Reports list their line numbers (`replay`); the daemon's numbers
     /// mean nothing to a reader, its reports give the `logq` command.
     pub list_lines: bool,
@@ -67,6 +70,7 @@ impl Default for EngineConfig {
             session_idle_ms: 30 * MIN,
             max_keys: 100_000,
             line_forest_alerts: false,
+            sequence_model: false,
             list_lines: true,
         }
     }

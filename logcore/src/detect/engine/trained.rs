@@ -259,11 +259,22 @@ impl Engine {
         let Some((_, Some(model))) = &self.sessions else {
             return;
         };
+        #[cfg(feature = "lstm")]
+        let sequence = self
+            .model
+            .trained
+            .as_ref()
+            .and_then(|t| t.sequence.as_ref())
+            .filter(|_| self.config.sequence_model);
         let mut found = Vec::new();
         for (id, s) in closed {
             let idle_ms = (self.clock_ms - s.last_ms).max(0);
             let v = model.score(&s.events, idle_ms);
-            if !v.anomalous() {
+            #[cfg(feature = "lstm")]
+            let miss = sequence.and_then(|m| m.judge(&s.events).ok().flatten());
+            #[cfg(not(feature = "lstm"))]
+            let miss: Option<crate::detect::sessions::Miss> = None;
+            if !v.anomalous() && miss.is_none() {
                 continue;
             }
             let share = |n: u64, of: u64| format!("{n} of {of} training sessions");
@@ -295,10 +306,25 @@ impl Engine {
                         plural(kinds as u64, "kind of event", "kinds of events")
                     ),
                 })
+                .chain(miss.iter().map(|m| {
+                    let template = |e: u32| self.model.templates.template(TemplateId(e));
+                    format!(
+                        "the sequence model did not expect \"{}\" after {} (probability {:.4}; it expected {})",
+                        template(m.event),
+                        plural(m.at as u64, "event", "events"),
+                        m.prob,
+                        match m.expected.first() {
+                            Some(Some(e)) => format!("\"{}\"", template(*e)),
+                            _ => "the session to end".to_string(),
+                        }
+                    )
+                }))
                 .collect();
             let key = format!("session={id}");
             let mut a = blank("session", &key, Some(&s.host), s.first_ms, self.clock_ms);
-            a.score = v.score;
+            a.score = v
+                .score
+                .max(miss.as_ref().map_or(0.0, |m| 1.0 - f64::from(m.prob)));
             a.count = s.count;
             a.baseline = format!("{} training sessions", model.sessions);
             a.last_ts = rfc3339_ms(s.last_ms);

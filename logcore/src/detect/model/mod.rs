@@ -36,6 +36,9 @@ pub const MODEL_FORMAT: u32 = 2;
 const LINE_SAMPLE: usize = 20_000;
 /// Host windows kept for the window model (a uniform sample beyond).
 const WINDOW_SAMPLE: usize = 200_000;
+/// Events of training sessions kept for the sequence model at most.
+#[cfg(feature = "lstm")]
+pub const SEQUENCE_EVENTS: usize = 2_000_000;
 /// (host, template) pairs remembered at most.
 pub const MAX_HOST_TEMPLATES: usize = 1_000_000;
 
@@ -88,6 +91,12 @@ pub struct Trained {
     pub windows: Option<WindowModel>,
     /// Rate baselines that differ from the defaults (see [`Baselines`]).
     pub baselines: Baselines,
+    /// The LSTM over the sessions' events, when asked for
+    /// (`sequence-model`). An optional field that builds without it skip:
+    /// not a change of format.
+    #[cfg(feature = "lstm")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<super::sequence::SequenceModel>,
 }
 
 /// The whole model file.
@@ -195,6 +204,9 @@ pub struct Trainer {
     /// A uniform sample of the history's windows.
     window_sample: Vec<Window>,
     windows_seen: u64,
+    /// The sequence model's settings and the sessions it learns from.
+    #[cfg(feature = "lstm")]
+    sequence: Option<(super::sequence::SequenceParams, Vec<Vec<u32>>, usize)>,
 }
 
 impl Trainer {
@@ -230,7 +242,32 @@ impl Trainer {
             windows: windows::Tracker::new(BASELINE_KEYS),
             window_sample: Vec::new(),
             windows_seen: 0,
+            #[cfg(feature = "lstm")]
+            sequence: None,
         })
+    }
+
+    /// Also trains the sequence model on the sessions (its first
+    /// [`SEQUENCE_EVENTS`] events), if there is a session regex.
+    #[cfg(feature = "lstm")]
+    pub fn with_sequence(mut self, params: super::sequence::SequenceParams) -> Trainer {
+        if self.sessions.is_some() {
+            self.sequence = Some((params, Vec::new(), 0));
+        }
+        self
+    }
+
+    /// Keeps a closed session's events for the sequence model.
+    fn keep_session(&mut self, events: &[u32]) {
+        #[cfg(feature = "lstm")]
+        if let Some((_, kept, n)) = &mut self.sequence {
+            if *n + events.len() <= SEQUENCE_EVENTS {
+                *n += events.len();
+                kept.push(events.to_vec());
+            }
+        }
+        #[cfg(not(feature = "lstm"))]
+        let _ = events;
     }
 
     /// Learns one line.
@@ -279,10 +316,11 @@ impl Trainer {
         if let Some(tracker) = &mut self.sessions {
             let mut closed = tracker.add(message, host, id.0, line, at_ms);
             closed.extend(tracker.close_idle(at_ms));
-            if let Some(model) = &mut self.session_model {
-                for (_, s) in closed {
+            for (_, s) in closed {
+                if let Some(model) = &mut self.session_model {
                     model.learn(&s.events, &s.times);
                 }
+                self.keep_session(&s.events);
             }
         }
     }
@@ -307,11 +345,24 @@ impl Trainer {
         }
         // Sessions still open when the history ends count as ending there
         // (their true end is unknown; this errs toward quiet).
-        if let (Some(mut tracker), Some(model)) = (self.sessions.take(), &mut self.session_model) {
+        if let Some(mut tracker) = self.sessions.take() {
             for (_, s) in tracker.close_all() {
-                model.learn(&s.events, &s.times);
+                if let Some(model) = &mut self.session_model {
+                    model.learn(&s.events, &s.times);
+                }
+                self.keep_session(&s.events);
             }
         }
+        #[cfg(feature = "lstm")]
+        let sequence = match self.sequence.take() {
+            Some((params, kept, n)) if n > 0 => {
+                let refs: Vec<&[u32]> = kept.iter().map(Vec::as_slice).collect();
+                Some(super::sequence::SequenceModel::train(
+                    &refs, params, self.seed,
+                )?)
+            }
+            _ => None,
+        };
         for (_, w) in self.windows.close_all() {
             self.keep_window(w);
         }
@@ -343,6 +394,8 @@ impl Trainer {
             sessions,
             windows,
             baselines,
+            #[cfg(feature = "lstm")]
+            sequence,
         };
         Ok(Model {
             format: MODEL_FORMAT,
