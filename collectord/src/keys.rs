@@ -37,8 +37,10 @@ pub const KEYS: &[Key] = &[
         ty: Type::Integer,
         default: Default::Toml("30"),
         doc: "Keep today and this many days before it; a day is deleted, \
-              from the index and the archive, once all of it is older. \
-              Checked at start and hourly. 0 keeps lines forever.",
+              from the index and the archive, once all of it is older, \
+              and the anomalies (anomalies.log, flagged.log) that ended \
+              before it go with it. Checked at start and hourly. 0 keeps \
+              lines forever.",
         reload: Reload::Live,
     },
     Key {

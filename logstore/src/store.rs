@@ -257,8 +257,9 @@ impl Store {
     /// Applies the retention policy as of `now_ms`: deletes the index
     /// documents and archive files of the days that go, in that order
     /// (commit first, so a crash in between leaves only unnamed files,
-    /// which the next start removes).
-    pub fn apply_retention(&mut self, now_ms: i64) -> anyhow::Result<()> {
+    /// which the next start removes). Returns the time before which lines
+    /// went (received before it), if any did.
+    pub fn apply_retention(&mut self, now_ms: i64) -> anyhow::Result<Option<i64>> {
         let forgotten = self.marks.forget_older_than(
             now_ms - FORGET_STREAMS_MS.max(i64::from(self.policy.days) * MS_PER_DAY),
         );
@@ -273,7 +274,7 @@ impl Store {
         let days = self.archive.days();
         let index_bytes = index::dir_bytes(&self.index_dir);
         let Some(cut) = retention::cutoff(self.policy, day_of(now_ms), &days, index_bytes) else {
-            return Ok(());
+            return Ok(None);
         };
         index::delete_received_before(&self.writer, &self.schema, cut * MS_PER_DAY)?;
         let files = self.archive.forget_before(cut);
@@ -288,7 +289,7 @@ impl Store {
             files = files.len(),
             "Deleted lines past retention."
         );
-        Ok(())
+        Ok(Some(cut * MS_PER_DAY))
     }
 
     /// Where the index is.

@@ -274,6 +274,43 @@ impl Detector {
         self.flagged.append(&episodes);
     }
 
+    /// Retention deleted the lines received before `cut_ms`: the anomalies
+    /// and episodes that ended before it go too, so that `anomalies.log`
+    /// and `flagged.log` do not outgrow the data they describe. Their times
+    /// are the lines' (event) times; a record that cannot be read is kept.
+    pub fn forget_before(&mut self, cut_ms: i64) {
+        #[derive(serde::Deserialize)]
+        struct Ended {
+            last_ts: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Until {
+            until_ms: i64,
+        }
+        let anomalies = self.log.retain(|l| {
+            serde_json::from_str::<Ended>(l)
+                .ok()
+                .and_then(|e| chrono::DateTime::parse_from_rfc3339(&e.last_ts).ok())
+                .is_none_or(|t| t.timestamp_millis() >= cut_ms)
+        });
+        let episodes = self
+            .flagged
+            .retain(|l| serde_json::from_str::<Until>(l).map_or(true, |e| e.until_ms >= cut_ms));
+        match (anomalies, episodes) {
+            (Ok(0), Ok(0)) => {}
+            (Ok(a), Ok(e)) => info!(
+                anomalies = a,
+                episodes = e,
+                "Forgot the anomalies of lines past retention."
+            ),
+            (a, e) => {
+                for err in [a.err(), e.err()].into_iter().flatten() {
+                    warn!(error = %format!("{err:#}"), "Cannot forget the anomalies of lines past retention; will try at the next retention.");
+                }
+            }
+        }
+    }
+
     /// At each commit: the detectors' files to disk.
     pub fn sync(&mut self) {
         self.log.sync();

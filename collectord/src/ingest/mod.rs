@@ -61,6 +61,9 @@ pub struct Ingest {
     store: Store,
     /// The anomaly detectors, once [`Ingest::start_detection`] ran.
     detector: Option<Detector>,
+    /// The retention's last cut (lines received before it went), for the
+    /// detectors' files when they start after it.
+    forgotten_before_ms: Option<i64>,
     /// Journal entries and their rsyslog file lines, stored once.
     twins: Twins,
 }
@@ -71,6 +74,7 @@ impl Ingest {
         Ok(Ingest {
             store: Store::open(options)?,
             detector: None,
+            forgotten_before_ms: None,
             twins: Twins::default(),
         })
     }
@@ -211,7 +215,11 @@ impl Ingest {
 
     /// Runs the anomaly detectors on every line added from now on.
     pub fn start_detection(&mut self, options: DetectOptions) -> anyhow::Result<()> {
-        self.detector = Some(Detector::open(self.store.data_dir(), options)?);
+        let mut d = Detector::open(self.store.data_dir(), options)?;
+        if let Some(cut_ms) = self.forgotten_before_ms {
+            d.forget_before(cut_ms);
+        }
+        self.detector = Some(d);
         Ok(())
     }
 
@@ -257,9 +265,16 @@ impl Ingest {
         self.store.set_retention(policy);
     }
 
-    /// Applies the retention policy as of `now_ms` (`logstore::Store::apply_retention`).
+    /// Applies the retention policy as of `now_ms` (`logstore::Store::apply_retention`),
+    /// and when lines went, the detectors' records of them too.
     pub fn apply_retention(&mut self, now_ms: i64) -> anyhow::Result<()> {
-        self.store.apply_retention(now_ms)
+        if let Some(cut_ms) = self.store.apply_retention(now_ms)? {
+            self.forgotten_before_ms = Some(cut_ms);
+            if let Some(d) = &mut self.detector {
+                d.forget_before(cut_ms);
+            }
+        }
+        Ok(())
     }
 }
 

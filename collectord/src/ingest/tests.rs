@@ -328,3 +328,58 @@ fn retention_deletes_old_days_from_index_and_archive() {
     // The marks survive: the old stream is still deduplicated.
     assert_eq!(store.store.mark("agent-1", 1), Some(8));
 }
+
+/// anomalies.log and flagged.log describe lines: when retention deletes
+/// the lines, their anomalies go too, or the files grow for ever (and
+/// `logq --anomalies` would join episodes of lines no longer there).
+/// Records that end after the cut stay, and a line that cannot be read is
+/// kept rather than judged.
+#[test]
+fn retention_forgets_the_anomalies_of_the_lines_it_deleted() {
+    use crate::detect::DetectOptions;
+    let dir = tempfile::tempdir().unwrap();
+    let ts = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .to_rfc3339()
+    };
+    let old = NOW - 40 * MS_PER_DAY;
+    let anomalies = format!(
+        "{{\"state\":\"closed\",\"id\":\"a1\",\"last_ts\":\"{}\"}}\n{{\"state\":\"closed\",\"id\":\"a2\",\"last_ts\":\"{}\"}}\nnot json\n",
+        ts(old),
+        ts(NOW)
+    );
+    let episodes =
+        format!("{{\"id\":\"a1\",\"until_ms\":{old}}}\n{{\"id\":\"a2\",\"until_ms\":{NOW}}}\n");
+    std::fs::write(dir.path().join("anomalies.log"), &anomalies).unwrap();
+    std::fs::write(dir.path().join("flagged.log"), &episodes).unwrap();
+    let mut store = Ingest::open(&options(dir.path())).unwrap();
+    store
+        .start_detection(DetectOptions {
+            enabled: true,
+            engine: Default::default(),
+            train_days: 7,
+            retrain_hours: 0,
+        })
+        .unwrap();
+    store
+        .add(&peer(), old, vec![stream(1, &[(0, 4, 0, "old")])])
+        .unwrap();
+    store
+        .add(&peer(), NOW, vec![stream(1, &[(4, 8, 0, "new")])])
+        .unwrap();
+    store.commit().unwrap();
+    store.apply_retention(NOW).unwrap();
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+    let kept = read("anomalies.log");
+    assert!(!kept.contains("\"a1\""), "{kept}");
+    assert!(
+        kept.contains("\"a2\"") && kept.contains("not json"),
+        "{kept}"
+    );
+    assert_eq!(
+        read("flagged.log"),
+        format!("{{\"id\":\"a2\",\"until_ms\":{NOW}}}\n")
+    );
+    assert!(!dir.path().join("anomalies.trim").exists());
+}
