@@ -294,13 +294,8 @@ fn records_read_back_from_the_archive_after_a_reopen_and_a_crash() {
     }
 }
 
-#[test]
-fn retention_deletes_old_days_from_index_and_archive() {
-    // Lines older than retention-days must disappear from logq and from
-    // the archive, and newer ones must stay.
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Ingest::open(&options(dir.path())).unwrap();
-    let old = NOW - 40 * MS_PER_DAY;
+/// A line "old" received at `old` and a line "new" now, committed.
+fn old_and_new(store: &mut Ingest, old: i64) {
     store
         .add(&peer(), old, vec![stream(1, &[(0, 4, 0, "old")])])
         .unwrap();
@@ -308,6 +303,16 @@ fn retention_deletes_old_days_from_index_and_archive() {
         .add(&peer(), NOW, vec![stream(1, &[(4, 8, 0, "new")])])
         .unwrap();
     store.commit().unwrap();
+}
+
+#[test]
+fn retention_deletes_old_days_from_index_and_archive() {
+    // Lines older than retention-days must disappear from logq and from
+    // the archive, and newer ones must stay.
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Ingest::open(&options(dir.path())).unwrap();
+    let old = NOW - 40 * MS_PER_DAY;
+    old_and_new(&mut store, old);
     assert_eq!(store.store.days().len(), 2);
     store.apply_retention(NOW).unwrap();
     let got = docs(&store);
@@ -362,13 +367,7 @@ fn retention_forgets_the_anomalies_of_the_lines_it_deleted() {
             retrain_hours: 0,
         })
         .unwrap();
-    store
-        .add(&peer(), old, vec![stream(1, &[(0, 4, 0, "old")])])
-        .unwrap();
-    store
-        .add(&peer(), NOW, vec![stream(1, &[(4, 8, 0, "new")])])
-        .unwrap();
-    store.commit().unwrap();
+    old_and_new(&mut store, old);
     store.apply_retention(NOW).unwrap();
     let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
     let kept = read("anomalies.log");

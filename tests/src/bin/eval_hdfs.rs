@@ -544,15 +544,7 @@ fn rows(sample: &Sample, ids: &[u32], parts: &Parts, seed: u64) -> Result<()> {
         for x in [0.5, 2.0] {
             let mut t = d;
             at(&mut t, x);
-            let rule = model_rule(model.clone(), t);
-            let f = |view: &View| Confusion::of(&rule(&view.sessions), &view.truth).f1();
-            line.push_str(&format!(
-                "   ×{x}: {:.3} / {:.3}, cut {:.3} / {:.3}",
-                f(&v.val),
-                f(&v.test),
-                f(&v.val_cut),
-                f(&v.test_cut)
-            ));
+            line.push_str(&sensitivity(x, &model_rule(model.clone(), t), &v));
         }
         println!("{line}");
     }
@@ -569,19 +561,24 @@ fn rows(sample: &Sample, ids: &[u32], parts: &Parts, seed: u64) -> Result<()> {
     ] {
         let mut line = format!("  {name:<10}");
         for (x, (k, min)) in [0.5, 2.0].into_iter().zip(variants) {
-            let rule = lstm_rule(lstm.clone(), k, min);
-            let f = |view: &View| Confusion::of(&rule(&view.sessions), &view.truth).f1();
-            line.push_str(&format!(
-                "   ×{x}: {:.3} / {:.3}, cut {:.3} / {:.3}",
-                f(&v.val),
-                f(&v.test),
-                f(&v.val_cut),
-                f(&v.test_cut)
-            ));
+            line.push_str(&sensitivity(x, &lstm_rule(lstm.clone(), k, min), &v));
         }
         println!("{line}");
     }
     Ok(())
+}
+
+/// One cell of a sensitivity line: a constant times `x`, F1 validation /
+/// test, whole and cut.
+fn sensitivity(x: f64, rule: &Rule, v: &Views) -> String {
+    let f = |view: &View| Confusion::of(&rule(&view.sessions), &view.truth).f1();
+    format!(
+        "   ×{x}: {:.3} / {:.3}, cut {:.3} / {:.3}",
+        f(&v.val),
+        f(&v.test),
+        f(&v.val_cut),
+        f(&v.test_cut)
+    )
 }
 
 /// A session is anomalous at its first event not among the sequence
