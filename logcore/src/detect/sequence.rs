@@ -146,11 +146,19 @@ struct Net {
     embedding: Embedding,
     lstm: LSTM,
     out: Linear,
+    /// Template id → class, built once with the network, not per session.
+    index: HashMap<u32, u16>,
 }
 
 impl Net {
-    fn build(vb: &VarBuilder, classes: usize, p: &SequenceParams) -> candle_core::Result<Net> {
+    fn build(
+        vb: &VarBuilder,
+        classes: usize,
+        p: &SequenceParams,
+        index: HashMap<u32, u16>,
+    ) -> candle_core::Result<Net> {
         Ok(Net {
+            index,
             embedding: candle_nn::embedding(classes, p.embed, vb.pp("embedding"))?,
             lstm: candle_nn::rnn::lstm(p.embed, p.hidden, LSTMConfig::default(), vb.pp("lstm"))?,
             out: candle_nn::linear(p.hidden, classes, vb.pp("out"))?,
@@ -289,7 +297,7 @@ impl SequenceModel {
             }
         }
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
-        let net = Net::build(&vb, n_classes, &p)?;
+        let net = Net::build(&vb, n_classes, &p, self.index())?;
         let mut opt = AdamW::new(
             varmap.all_vars(),
             ParamsAdamW {
@@ -382,7 +390,7 @@ impl SequenceModel {
             tensors.insert(name.to_string(), t);
         }
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &dev);
-        let net = Net::build(&vb, n_classes, &self.params).map_err(candle)?;
+        let net = Net::build(&vb, n_classes, &self.params, self.index()).map_err(candle)?;
         Ok(self.net.get_or_init(|| net))
     }
 
@@ -430,9 +438,8 @@ impl SequenceModel {
             return Ok(());
         }
         let net = self.net()?;
-        let index = self.index();
         let w = self.params.window;
-        let cs: Vec<u16> = events.iter().map(|e| class_of(&index, *e)).collect();
+        let cs: Vec<u16> = events.iter().map(|e| class_of(&net.index, *e)).collect();
         let p = padded(&cs, w);
         let dev = Device::Cpu;
         for start in (0..cs.len()).step_by(BATCH_JUDGE) {
